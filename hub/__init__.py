@@ -1,0 +1,1 @@
+"""DSP hub: HL7 v2 interoperability hub for a national shared care record."""

@@ -1,0 +1,1 @@
+"""Domain models and rules; imports no SQLAlchemy, no pika."""

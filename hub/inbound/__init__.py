@@ -1,0 +1,1 @@
+"""MLLP framing and listener, header sniffing, ACK building: everything before the broker."""

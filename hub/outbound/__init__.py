@@ -1,0 +1,1 @@
+"""Per-destination senders, ACK correlation, retry and parking (issue 3)."""

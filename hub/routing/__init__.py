@@ -1,0 +1,1 @@
+"""The worker: consumes, parses, maps (driven by mappings/), stores."""

@@ -44,3 +44,7 @@ class FramingError(HubError):
 
 class InvalidMatricule(HubError):
     """A matricule fails its format or check digits."""
+
+
+class StoreConflict(StoreError):
+    """A write broke a uniqueness or reference rule (a duplicate id, an unknown patient...)."""

@@ -48,3 +48,7 @@ class InvalidMatricule(HubError):
 
 class StoreConflict(StoreError):
     """A write broke a uniqueness or reference rule (a duplicate id, an unknown patient...)."""
+
+
+class MLLPError(HubError):
+    """An MLLP peer could not be reached, closed the connection, or did not answer in time."""

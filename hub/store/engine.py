@@ -1,0 +1,71 @@
+"""Engines for SQLite (one machine, CLI reads beside a running hub) and PostgreSQL (production)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from hub.errors import ConfigError
+
+# A CLI command reading while a worker commits waits this long for the lock instead of failing.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_POOL_SIZE = 10
+POSTGRES_MAX_OVERFLOW = 10
+POSTGRES_POOL_RECYCLE_S = 1800
+
+
+def make_engine(url: str) -> Engine:
+    """Build an engine for `url` (SQLite or PostgreSQL); nothing connects until first use."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("database URL cannot be parsed") from None
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(parsed)
+        if backend == "postgresql":
+            return _postgres_engine(parsed)
+    except NoSuchModuleError as exc:
+        raise ConfigError(f"database driver not available: {exc}") from None
+    raise ConfigError(f"unsupported database backend {backend!r} (use sqlite or postgresql)")
+
+
+def _sqlite_engine(url) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
+    if not in_memory and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, hide_parameters=True)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                # WAL lets readers (the CLI) proceed while a writer (the hub) holds the lock.
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def _postgres_engine(url) -> Engine:
+    if url.drivername == "postgresql":
+        # psycopg 3 is the installed driver; a bare "postgresql://" would ask for psycopg2.
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(
+        url,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_MAX_OVERFLOW,
+        pool_pre_ping=True,
+        # Parameters hold ciphertexts and hashes: keep them out of error messages and logs.
+        hide_parameters=True,
+        pool_recycle=POSTGRES_POOL_RECYCLE_S,
+        connect_args={"application_name": "dsp-hub"},
+    )

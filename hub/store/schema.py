@@ -1,0 +1,63 @@
+"""Schema migrations, run from code: `hub db upgrade` and the tests need no alembic.ini."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.errors import StoreError
+from hub.store.engine import make_engine
+from hub.store.repository import describe
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Serialises concurrent `upgrade` calls (several hub processes starting at once) on PostgreSQL.
+_PG_MIGRATION_LOCK = 0x6875625F6462  # "hub_db"
+
+
+def alembic_config() -> Config:
+    """An alembic Config pointing at this package's migrations, whatever the working directory."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database at `database_url` up to `revision` (idempotent)."""
+    engine = make_engine(database_url)
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                   {"k": _PG_MIGRATION_LOCK})
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"schema upgrade failed: {describe(exc)}") from exc
+    except CommandError as exc:
+        raise StoreError(f"schema upgrade failed: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at, or None when it was never migrated."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema revision: {describe(exc)}") from exc
+    finally:
+        engine.dispose()

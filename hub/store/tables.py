@@ -1,0 +1,120 @@
+"""SQLAlchemy Core tables. Patient data lives only in the `*_ct` columns (AES-256-GCM); matricules
+and message contents are found through keyed hashes.
+
+Ids are uuid4 hex strings made by the application, so that a ciphertext's associated data can
+name its row before the row is inserted.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table,
+    Text, false,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Named constraints let alembic's batch mode rebuild SQLite tables without losing them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID_LENGTH = 32
+HASH_LENGTH = 64
+KEY_ID_LENGTH = 64
+
+
+def new_id() -> str:
+    """A fresh row id (uuid4, 32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp that goes in and comes out timezone-aware in UTC, on SQLite too.
+
+    SQLite keeps no offset, so every value is converted to UTC before it is written; that also
+    keeps its text form sortable.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("matricule_hash", String(HASH_LENGTH), nullable=False, unique=True),
+    Column("key_id", String(KEY_ID_LENGTH), nullable=False),
+    Column("data_ct", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed", Boolean, nullable=False, server_default=false()),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("sender", Text, nullable=False),
+    Column("control_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),
+    Column("ack_code", String(2)),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime),
+    Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id")),
+    Column("peer", Text),
+    Column("replay_of", String(ID_LENGTH)),
+    Column("content_hash", String(HASH_LENGTH), nullable=False),
+    Column("raw_key_id", String(KEY_ID_LENGTH), nullable=False),
+    Column("raw_ct", LargeBinary, nullable=False),
+    Index("ix_messages_sender_control_id", "sender", "control_id"),
+    Index("ix_messages_state", "state"),
+    Index("ix_messages_received_at", "received_at"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id"), nullable=False),
+    Column("message_id", String(ID_LENGTH), ForeignKey("messages.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("confidentiality", String(16), nullable=False),
+    Column("hidden", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("key_id", String(KEY_ID_LENGTH), nullable=False),
+    Column("payload_ct", LargeBinary, nullable=False),
+    Index("ix_entries_patient_id", "patient_id"),
+    Index("ix_entries_message_id", "message_id"),
+)

@@ -1,0 +1,91 @@
+"""Dossier entries: kind, confidentiality and order in clear; payload and clinical date encrypted."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+
+from hub.domain.models import Confidentiality, Entry, StoredEntry
+from hub.errors import StoreError
+from hub.store.repository import Repository, from_json_bytes, to_json_bytes
+from hub.store.tables import entries, new_id, utc_now
+
+TABLE = "entries"
+_TICK = timedelta(microseconds=1)
+
+
+class EntryRepository(Repository):
+    """Entries of one unit of work."""
+
+    def __init__(self, connection, keyring, on_failure=None):
+        super().__init__(connection, keyring, on_failure)
+        self._last_created_at: datetime | None = None
+
+    def add(self, patient_id: str, message_id: str, seq: int, entry: Entry) -> str:
+        """Store one entry; return its id."""
+        return self.add_many([(patient_id, message_id, seq, entry)])[0]
+
+    def add_many(self, items: Iterable[tuple[str, str, int, Entry]]) -> list[str]:
+        """Store (patient_id, message_id, seq, entry) tuples in one statement; return their ids
+        in the same order."""
+        rows = [self._row(patient_id, message_id, seq, entry)
+                for patient_id, message_id, seq, entry in items]
+        if rows:
+            self._execute("adding entries", insert(entries), rows)
+        return [row["id"] for row in rows]
+
+    def _row(self, patient_id: str, message_id: str, seq: int, entry: Entry) -> dict:
+        entry_id = new_id()
+        document = {"payload": entry.payload, "effective_at": entry.effective_at}
+        key_id, ciphertext = self._keyring.encrypt(to_json_bytes(document), table=TABLE,
+                                                   row_id=entry_id)
+        return {
+            "id": entry_id, "patient_id": patient_id, "message_id": message_id, "seq": seq,
+            "kind": entry.kind, "confidentiality": Confidentiality(entry.confidentiality).value,
+            "hidden": False, "created_at": self._next_created_at(),
+            "key_id": key_id, "payload_ct": ciphertext,
+        }
+
+    def _next_created_at(self) -> datetime:
+        # Strictly increasing within a unit of work, so reading back by (created_at, seq) gives
+        # insertion order even when the clock returns the same microsecond twice.
+        now = utc_now()
+        if self._last_created_at is not None and now <= self._last_created_at:
+            now = self._last_created_at + _TICK
+        self._last_created_at = now
+        return now
+
+    def for_patient(self, patient_id: str) -> list[StoredEntry]:
+        """Every entry of a dossier, decrypted, oldest first (by created_at, then seq)."""
+        query = (select(entries).where(entries.c.patient_id == patient_id)
+                 .order_by(entries.c.created_at, entries.c.seq, entries.c.id))
+        return [self._stored(row) for row in self._execute("reading entries", query)]
+
+    def _stored(self, row) -> StoredEntry:
+        plain = self._keyring.decrypt(row.payload_ct, table=TABLE, row_id=row.id,
+                                      key_id=row.key_id)
+        document = from_json_bytes(plain, f"entry {row.id}")
+        return StoredEntry(
+            id=row.id, patient_id=row.patient_id, message_id=row.message_id, seq=row.seq,
+            kind=row.kind, confidentiality=Confidentiality(row.confidentiality),
+            hidden=bool(row.hidden), created_at=row.created_at,
+            payload=document.get("payload") or {}, effective_at=document.get("effective_at"),
+        )
+
+    def set_hidden(self, entry_id: str, hidden: bool) -> None:
+        """Hide an entry from professionals (the patient's choice), or show it again."""
+        statement = update(entries).where(entries.c.id == entry_id).values(hidden=hidden)
+        if self._execute("hiding an entry", statement).rowcount == 0:
+            raise StoreError(f"no entry {entry_id}")
+
+    def count_for_message(self, message_id: str) -> int:
+        """How many entries a message produced."""
+        query = select(func.count()).select_from(entries).where(
+            entries.c.message_id == message_id)
+        return self._execute("counting entries", query).scalar_one()
+
+    def count(self) -> int:
+        """How many entries are stored."""
+        query = select(func.count()).select_from(entries)
+        return self._execute("counting entries", query).scalar_one()

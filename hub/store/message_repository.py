@@ -1,0 +1,144 @@
+"""Received frames: their header facts in clear, their bytes encrypted, their content hashed."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, insert, select, update
+
+from hub.domain.models import MessageRecord, MessageState
+from hub.errors import StoreError
+from hub.store.repository import Repository, chunks
+from hub.store.tables import messages, utc_now
+
+TABLE = "messages"
+CONTENT_PURPOSE = "message-content"
+
+_RECORD_COLUMNS = (
+    messages.c.id, messages.c.sender, messages.c.control_id, messages.c.type,
+    messages.c.version, messages.c.state, messages.c.received_at, messages.c.reason,
+    messages.c.ack_code, messages.c.processed_at, messages.c.patient_id, messages.c.peer,
+    messages.c.replay_of,
+)
+
+
+def _record(row) -> MessageRecord:
+    values = row._mapping
+    return MessageRecord(
+        id=values["id"], sender=values["sender"], control_id=values["control_id"],
+        type=values["type"], version=values["version"], state=MessageState(values["state"]),
+        received_at=values["received_at"], reason=values["reason"],
+        ack_code=values["ack_code"], processed_at=values["processed_at"],
+        patient_id=values["patient_id"], peer=values["peer"], replay_of=values["replay_of"],
+    )
+
+
+class MessageRepository(Repository):
+    """Messages of one unit of work. `raw` bytes go in and come out in clear; the table holds
+    only their ciphertext and a keyed hash."""
+
+    def add(self, record: MessageRecord, raw: bytes) -> None:
+        """Store one message and its raw bytes."""
+        self.add_many([(record, raw)])
+
+    def add_many(self, items: Iterable[tuple[MessageRecord, bytes]]) -> None:
+        """Store many messages in one statement (executemany)."""
+        rows = [self._row(record, raw) for record, raw in items]
+        if rows:
+            self._execute("adding messages", insert(messages), rows)
+
+    def _row(self, record: MessageRecord, raw: bytes) -> dict:
+        key_id, ciphertext = self._keyring.encrypt(bytes(raw), table=TABLE, row_id=record.id)
+        return {
+            "id": record.id, "sender": record.sender, "control_id": record.control_id,
+            "type": record.type, "version": record.version,
+            "state": MessageState(record.state).value, "reason": record.reason,
+            "ack_code": record.ack_code, "received_at": record.received_at,
+            "processed_at": record.processed_at, "patient_id": record.patient_id,
+            "peer": record.peer, "replay_of": record.replay_of,
+            "content_hash": self._content_hash(raw), "raw_key_id": key_id, "raw_ct": ciphertext,
+        }
+
+    def _content_hash(self, raw: bytes) -> str:
+        return self._keyring.lookup_hash(bytes(raw), purpose=CONTENT_PURPOSE)
+
+    def exists(self, id: str) -> bool:
+        """Whether a message with this id is stored."""
+        return bool(self.existing_ids([id]))
+
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that are stored."""
+        wanted: Sequence[str] = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        for chunk in chunks(wanted):
+            query = select(messages.c.id).where(messages.c.id.in_(chunk))
+            found.update(self._execute("looking up message ids", query).scalars())
+        return found
+
+    def get(self, id: str) -> MessageRecord | None:
+        """The record of one message, or None."""
+        query = select(*_RECORD_COLUMNS).where(messages.c.id == id)
+        row = self._execute("reading a message", query).first()
+        return _record(row) if row is not None else None
+
+    def raw(self, id: str) -> bytes:
+        """The message's bytes exactly as received (decrypted); StoreError if it is unknown."""
+        query = select(messages.c.raw_key_id, messages.c.raw_ct).where(messages.c.id == id)
+        row = self._execute("reading a message's bytes", query).first()
+        if row is None:
+            raise StoreError(f"no message {id}")
+        return self._keyring.decrypt(row.raw_ct, table=TABLE, row_id=id, key_id=row.raw_key_id)
+
+    def resend_of(self, sender: str, control_id: str, raw: bytes, *,
+                  exclude_id: str | None = None) -> tuple[str, bool] | None:
+        """The first non-rejected message with this sender and control id, and whether its bytes
+        equal `raw`; None when there is none. `exclude_id` skips the message being processed."""
+        query = (
+            select(messages.c.id, messages.c.content_hash)
+            .where(messages.c.sender == sender, messages.c.control_id == control_id,
+                   messages.c.state != MessageState.REJECTED.value)
+            .order_by(messages.c.received_at, messages.c.id)
+            .limit(1)
+        )
+        if exclude_id is not None:
+            query = query.where(messages.c.id != exclude_id)
+        row = self._execute("looking for a resend", query).first()
+        if row is None:
+            return None
+        return row.id, row.content_hash == self._content_hash(raw)
+
+    def set_state(self, id: str, state: MessageState, reason: str | None = None, *,
+                  patient_id: str | None = None, ack_code: str | None = None) -> None:
+        """Move a message to `state` with `reason` (None clears it) and stamp `processed_at`;
+        `patient_id` and `ack_code` are set when given. StoreError if the message is unknown."""
+        state = MessageState(state)
+        values: dict = {"state": state.value, "reason": reason,
+                        "processed_at": None if state is MessageState.RECEIVED else utc_now()}
+        if patient_id is not None:
+            values["patient_id"] = patient_id
+        if ack_code is not None:
+            values["ack_code"] = ack_code
+        result = self._execute("updating a message's state",
+                               update(messages).where(messages.c.id == id).values(**values))
+        if result.rowcount == 0:
+            raise StoreError(f"no message {id}")
+
+    def search(self, state: MessageState | None = None, sender: str | None = None,
+               control_id: str | None = None, limit: int = 1000) -> list[MessageRecord]:
+        """Messages matching every given filter, newest first."""
+        query = select(*_RECORD_COLUMNS)
+        if state is not None:
+            query = query.where(messages.c.state == MessageState(state).value)
+        if sender is not None:
+            query = query.where(messages.c.sender == sender)
+        if control_id is not None:
+            query = query.where(messages.c.control_id == control_id)
+        query = query.order_by(messages.c.received_at.desc(), messages.c.id.desc()).limit(limit)
+        return [_record(row) for row in self._execute("searching messages", query)]
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many messages are in each state; every state is present."""
+        counts = {state.value: 0 for state in MessageState}
+        query = select(messages.c.state, func.count()).group_by(messages.c.state)
+        for state, count in self._execute("counting messages", query):
+            counts[state] = count
+        return counts

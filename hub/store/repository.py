@@ -1,0 +1,81 @@
+"""What every repository shares: one connection, the keyring, and SQLAlchemy errors translated
+into hub.errors at the boundary (with no parameters or ciphertexts in the message)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from hub.errors import StoreConflict, StoreError
+from hub.store.keyring import Keyring
+
+# Stays under SQLite's and PostgreSQL's bound-parameter limits for `IN (...)` lists.
+IN_CHUNK = 500
+
+
+def describe(exc: SQLAlchemyError) -> str:
+    """A short description of a database error: its kind and the driver's first line only.
+
+    Drivers append details such as PostgreSQL's "Failing row contains (...)", which would print
+    ciphertexts; the first line names the constraint, which is what an operator needs.
+    """
+    origin = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first_line = (str(origin).strip().splitlines() or [""])[0]
+    return f"{type(origin).__name__}: {first_line}"[:300]
+
+
+@contextmanager
+def translated_errors(doing: str) -> Iterator[None]:
+    """Turn SQLAlchemy exceptions raised inside the block into StoreConflict / StoreError."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise StoreConflict(f"{doing}: {describe(exc)}") from None
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{doing}: {describe(exc)}") from None
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def to_json_bytes(document: Any) -> bytes:
+    """Compact UTF-8 JSON, the plaintext of every encrypted document."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def from_json_bytes(data: bytes, what: str) -> Any:
+    """Parse a decrypted JSON document; StoreError when it is not one."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise StoreError(f"{what}: decrypted document is not valid JSON") from None
+
+
+class Repository:
+    """Base of the store's repositories: they run on the unit of work's connection.
+
+    `on_failure` is called when a statement fails, so that the unit of work can refuse to
+    commit a transaction that PostgreSQL has already aborted.
+    """
+
+    def __init__(self, connection: Connection, keyring: Keyring,
+                 on_failure: Callable[[], None] | None = None):
+        self._connection = connection
+        self._keyring = keyring
+        self._on_failure = on_failure
+
+    def _execute(self, doing: str, statement, parameters=None):
+        try:
+            with translated_errors(doing):
+                return self._connection.execute(statement, parameters)
+        except StoreError:
+            if self._on_failure is not None:
+                self._on_failure()
+            raise

@@ -1,0 +1,131 @@
+"""Character sets of HL7 v2 messages: MSH-18 (table 0211) to Python codecs, decoding, encoding.
+
+A message's bytes are decoded once, with the codec its MSH-18 names. MSH itself is ASCII, so
+MSH-18 can be read from the raw bytes before anything else is decoded. Errors name MSH-18 and a
+byte offset, never the bytes: they may be patient data.
+"""
+from __future__ import annotations
+
+from hub.errors import HL7Error
+
+_BOM = b"\xef\xbb\xbf"
+_SEGMENT_ENDS = (b"\r", b"\n")
+
+_CODECS = {
+    "": "ascii",
+    "ASCII": "ascii",
+    "ISO IR6": "ascii",
+    "8859/1": "latin-1",
+    "ISO IR100": "latin-1",
+    "8859/2": "iso8859-2",
+    "8859/3": "iso8859-3",
+    "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5",
+    "8859/6": "iso8859-6",
+    "8859/7": "iso8859-7",
+    "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+    # Table 0211 deprecates plain "UNICODE"; the senders that still send it mean UTF-8.
+    "UNICODE": "utf-8",
+}
+
+
+def codec_for(msh18: str) -> str:
+    """Return the Python codec for an MSH-18 value (HL7 table 0211).
+
+    Case and surrounding whitespace are ignored; when MSH-18 repeats (``~``) the first
+    repetition is the message's character set. An empty MSH-18 means ASCII.
+    Raises HL7Error("MSH-18: unsupported character set") for anything else.
+    """
+    first = msh18.split("~", 1)[0].strip().upper()
+    try:
+        return _CODECS[" ".join(first.split())]
+    except KeyError:
+        raise HL7Error("MSH-18: unsupported character set") from None
+
+
+def _msh_start(raw: bytes, at: int) -> int:
+    """Offset of the first MSH segment: at `at` or right after a segment end."""
+    first = at
+    while True:
+        at = raw.find(b"MSH", at)
+        if at < 0:
+            raise HL7Error("no MSH segment")
+        if at == first or raw[at - 1:at] in _SEGMENT_ENDS:
+            return at
+        at += 3
+
+
+def _header_fields(raw: bytes) -> list[bytes]:
+    """The MSH segment's fields as bytes, up to MSH-18; element n - 1 is MSH-n (n >= 2)."""
+    start = _msh_start(raw, len(_BOM) if raw.startswith(_BOM) else 0)
+    if len(raw) < start + 4:
+        raise HL7Error("MSH-1: no field separator")
+    separator = raw[start + 3:start + 4]
+    end = len(raw)
+    for segment_end in _SEGMENT_ENDS:
+        found = raw.find(segment_end, start, end)
+        if found >= 0:
+            end = found
+    return raw[start:end].split(separator, 18)[:18]
+
+
+def _msh18_fields(raw: bytes) -> tuple[str, str]:
+    """(MSH-18 as sent, the repetition separator) read from the raw header."""
+    fields = _header_fields(raw)
+    if len(fields) < 18:
+        return "", "~"
+    repetition = fields[1][1:2].decode("latin-1") or "~"
+    try:
+        return fields[17].decode("ascii"), repetition
+    except UnicodeDecodeError:
+        raise HL7Error("MSH-18: unsupported character set") from None
+
+
+def read_msh18(raw: bytes) -> str:
+    """Return MSH-18 as sent (all repetitions), read from raw bytes without decoding the message.
+
+    The field separator is the byte after "MSH". Returns "" when the header has fewer than 18
+    fields. Raises HL7Error when there is no MSH segment or MSH-18 is not ASCII.
+    """
+    return _msh18_fields(raw)[0]
+
+
+def decode(raw: bytes, fallback: str = "utf-8") -> tuple[str, str]:
+    """Decode a message's bytes with the codec its MSH-18 names; return (text, codec used).
+
+    Decoding is strict. When MSH-18 is empty and the bytes are not ASCII, `fallback` is tried:
+    real senders put UTF-8 µ or é in messages with an empty MSH-18. A leading UTF-8 byte order
+    mark is dropped. Raises HL7Error naming MSH-18 and the offset of the first bad byte.
+    """
+    skipped = len(_BOM) if raw.startswith(_BOM) else 0
+    msh18, repetition = _msh18_fields(raw)
+    msh18 = msh18.split(repetition, 1)[0]
+    codec = codec_for(msh18)
+    body = raw[skipped:] if skipped else raw
+    try:
+        return body.decode(codec), codec
+    except UnicodeDecodeError as declared_failure:
+        offset = declared_failure.start + skipped
+        if msh18.strip() or not fallback:
+            raise HL7Error(f"MSH-18: byte at offset {offset} is not valid {codec}") from None
+    try:
+        return body.decode(fallback), fallback
+    except UnicodeDecodeError as fallback_failure:
+        offset = fallback_failure.start + skipped
+    raise HL7Error(f"MSH-18 empty: byte at offset {offset} is neither ASCII nor {fallback}")
+
+
+def encode(text: str, codec: str) -> bytes:
+    """Encode text (for example an ACK built from the message's own text) with `codec`.
+
+    Falls back to UTF-8 only when the codec cannot represent the text; characters are never
+    replaced by "?", which would corrupt values echoed back to the sender.
+    """
+    try:
+        return text.encode(codec)
+    except UnicodeEncodeError:
+        return text.encode("utf-8")

@@ -1,0 +1,48 @@
+"""Writes decided outcomes into the store, inside the worker's unit of work.
+
+Duplicates are settled here because only the store knows what came before: the same sender and
+MSH-10 with the same bytes is discarded (nothing doubled), with other bytes it is parked as a
+conflict (nothing silently overwritten).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hub.domain.models import MessageRecord, MessageState
+from hub.routing.outcome import Outcome
+
+
+def file_outcome(uow, outcome: Outcome) -> MessageState:
+    """Store one outcome in `uow` (not committed); returns the state it ended in. The outcome is
+    left as it was, so a batch rolled back can be filed again message by message."""
+    record = replace(outcome.record)
+    if record.state is MessageState.STORED:
+        _settle_resend(uow, record, outcome.raw)
+    if record.state is MessageState.STORED:
+        patient_id = uow.patients.id_for(outcome.patient.matricule)
+        record.patient_id = patient_id
+        if uow.patients.is_closed(patient_id):
+            record.state = MessageState.DISCARDED
+            record.reason = "dossier closed by the patient"
+        else:
+            uow.patients.save_demographics(patient_id, outcome.patient)
+    uow.messages.add(record, outcome.raw)
+    if record.state is MessageState.STORED:
+        for seq, entry in enumerate(outcome.entries):
+            uow.entries.add(record.patient_id, record.id, seq, entry)
+    return record.state
+
+
+def _settle_resend(uow, record: MessageRecord, raw: bytes) -> None:
+    if not record.control_id:
+        return
+    earlier = uow.messages.resend_of(record.sender, record.control_id, raw)
+    if earlier is None:
+        return
+    first_id, identical = earlier
+    if identical:
+        record.state = MessageState.DISCARDED
+        record.reason = f"duplicate of message {first_id}"
+    else:
+        record.state = MessageState.PARKED
+        record.reason = f"conflict: MSH-10 reused with other content (first: message {first_id})"

@@ -1,0 +1,75 @@
+"""Migrations and engine settings on real databases."""
+import sqlite3
+import threading
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from hub.domain.models import MessageRecord, MessageState
+from hub.store.engine import make_engine
+from hub.store.schema import current_revision, head_revision, upgrade
+from hub.store.tables import metadata, new_id
+from hub.store.unit_of_work import UnitOfWork
+
+
+def test_upgrade_on_empty_database_then_again(database_url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # alembic must find its scripts from any working directory
+    assert current_revision(database_url) is None
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision() == "0001"
+    upgrade(database_url)
+    assert current_revision(database_url) == "0001"
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            names = set(inspect(connection).get_table_names())
+            differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    finally:
+        engine.dispose()
+    assert {"messages", "patients", "entries", "alembic_version"} <= names
+    assert differences == []
+
+
+def test_relative_sqlite_url_creates_its_directory_and_sets_pragmas(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert sqlite3.sqlite_version_info >= (3, 24)  # ON CONFLICT DO NOTHING needs 3.24
+    upgrade("sqlite:///var/hub.db")
+    assert (tmp_path / "var" / "hub.db").is_file()
+    engine = make_engine("sqlite:///var/hub.db")
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_reader_is_not_blocked_by_an_open_write(tmp_path, keyring):
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    upgrade(url)
+    writer_engine, reader_engine = make_engine(url), make_engine(url)
+    try:
+        with UnitOfWork(writer_engine, keyring) as writer:
+            writer.messages.add(MessageRecord(new_id(), "LAB^ACME", "C1", "ORU^R01", "2.5",
+                                              MessageState.RECEIVED, datetime.now(UTC)), b"x")
+            # A CLI process reading meanwhile sees the last committed state, without waiting.
+            seen = {}
+            thread = threading.Thread(target=lambda: seen.update(
+                counts=_counts(reader_engine, keyring)))
+            thread.start()
+            thread.join(timeout=5)
+            assert seen["counts"]["received"] == 0
+            writer.commit()
+        assert _counts(reader_engine, keyring)["received"] == 1
+    finally:
+        writer_engine.dispose()
+        reader_engine.dispose()
+
+
+def _counts(engine, keyring):
+    with UnitOfWork(engine, keyring) as uow:
+        return uow.messages.count_by_state()
+

@@ -1,0 +1,90 @@
+"""The composition root: the one place that picks the concrete broker, database, keys and
+mappings from the settings. Each part is built on first use, so a command that only reads the
+database never connects to the broker, and importing this module connects to nothing."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from hub.broker.factory import broker_from_url
+from hub.broker.port import Broker
+from hub.broker.topology import Topology
+from hub.inbound.intake import IntakePolicy
+from hub.metrics import Metrics
+from hub.routing.mapping_loader import MappingSet, load_mappings
+from hub.routing.outcome import RoutingPolicy
+from hub.settings import REPO_ROOT, Settings
+from hub.store.engine import make_engine
+from hub.store.keyring import Keyring
+from hub.store.schema import upgrade
+from hub.store.unit_of_work import UnitOfWork
+
+
+class Hub:
+    """Everything one hub process needs, wired from `settings`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def topology(self) -> Topology:
+        return Topology(self.settings.namespace)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics()
+
+    @cached_property
+    def broker(self) -> Broker:
+        return broker_from_url(self.settings.broker_url, self.topology)
+
+    @cached_property
+    def engine(self):
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        return Keyring.load_or_create(Path(self.settings.key_file))
+
+    @cached_property
+    def mappings(self) -> MappingSet:
+        directory = Path(self.settings.mappings_dir)
+        if not directory.is_absolute() and not directory.exists():
+            directory = REPO_ROOT / directory
+        return load_mappings(directory)
+
+    def upgrade_database(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        upgrade(self.settings.database_url)
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work (one transaction) on the hub's database."""
+        return UnitOfWork(self.engine, self.keyring)
+
+    @property
+    def intake_policy(self) -> IntakePolicy:
+        s = self.settings
+        return IntakePolicy(
+            supported_versions=frozenset(s.hl7.supported_versions),
+            identity_exempt=frozenset(s.identity.exempt_message_codes),
+            authorities=frozenset(s.identity.matricule_authorities),
+            fallback_charset=s.hl7.fallback_charset,
+            publish_timeout=s.mllp.publish_timeout,
+            hub_application=s.hl7.hub_application,
+            hub_facility=s.hl7.hub_facility,
+        )
+
+    @property
+    def routing_policy(self) -> RoutingPolicy:
+        s = self.settings
+        return RoutingPolicy(
+            fallback_charset=s.hl7.fallback_charset,
+            authorities=frozenset(s.identity.matricule_authorities),
+        )
+
+    def close(self) -> None:
+        """Release the broker and database connections this hub opened."""
+        if "broker" in self.__dict__:
+            self.broker.close()
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,88 @@
+"""Commands that act: serve, send, map, db upgrade."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hub.bootstrap import Hub
+from hub.cli.output import print_json, print_table
+from hub.errors import HubError
+from hub.hl7.charset import decode
+from hub.hl7.message import Message
+from hub.hl7.split import split_messages
+from hub.mllp.client import MLLPClient
+from hub.settings import Settings
+
+ACCEPTED = {"AA", "CA"}
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the hub until interrupted."""
+    from hub.serve import serve as run  # the runtime pulls in asyncio servers: only when serving
+
+    run(Hub(settings), args.role)
+    return 0
+
+
+def send(args: argparse.Namespace, settings: Settings) -> int:
+    """Send each message of each file over one MLLP connection; one line per ACK.
+    Exits 1 when any message was not accepted (or a file could not be read)."""
+    port = args.port or settings.mllp.port
+    failures = 0
+    with MLLPClient(args.host, port, timeout=args.timeout) as client:
+        for name in args.files:
+            for payload in split_messages(_read(name)):
+                code, control_id, text = _ack_summary(client.send(payload))
+                failures += code not in ACCEPTED
+                print(f"{name}\t{control_id}\t{code}\t{text}".rstrip())
+    return 1 if failures else 0
+
+
+def map_files(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what the hub would make of each message; stores nothing, publishes nothing."""
+    from hub.routing.preview import preview
+
+    hub = Hub(settings)
+    results = []
+    for name in args.files:
+        results += preview(
+            Path(name), _read(name), hub.mappings,
+            fallback_charset=settings.hl7.fallback_charset,
+            authorities=frozenset(settings.identity.matricule_authorities),
+        )
+    if args.json:
+        print_json(results)
+    else:
+        rows = [(r["file"], r.get("type", ""), r.get("control_id", ""),
+                 f"{len(r['entries'])} entries" if r["ok"] else f"error: {r.get('error', '')}",
+                 r.get("identity", "")) for r in results]
+        print_table(["file", "type", "control id", "mapping", "identity"], rows)
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """Migrate the database schema to the newest version."""
+    Hub(settings).upgrade_database()
+    print("database is up to date")
+    return 0
+
+
+def _read(name: str) -> bytes:
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        raise HubError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _ack_summary(ack: bytes) -> tuple[str, str, str]:
+    """(MSA-1, MSA-2, the error text if any) of an ACK."""
+    try:
+        text, _ = decode(ack)
+        message = Message.parse(text)
+    except HubError:
+        return "??", "", "unreadable ACK"
+    err = message.first("ERR")
+    reason = ""
+    if err is not None:
+        reason = err.value(8) or err.value(3, 2) or err.value(1, 4, 2)
+    return message.value("MSA-1"), message.value("MSA-2"), reason or message.value("MSA-3")

@@ -1,0 +1,92 @@
+"""`hub`: the one console command. Thin: parse arguments, build the hub, call one function.
+
+Errors reach the user as one line on stderr and a non-zero exit code, never a traceback
+(set HUB_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from hub.cli import commands, reports
+from hub.errors import ConfigError, HubError
+from hub.logs import configure_logging
+from hub.settings import load_settings
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_INTERNAL = 70
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description="DSP hub: HL7 v2 in, dossier out.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the hub")
+    p.add_argument("--role", default="all", choices=["all", "listener", "worker"])
+    p.set_defaults(func=commands.serve)
+
+    p = sub.add_parser("send", help="send messages over MLLP, one line per ACK")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: the hub's MLLP port")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=commands.send)
+
+    p = sub.add_parser("map", help="what the hub would make of a message; stores nothing")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=commands.map_files)
+
+    p = sub.add_parser("status", help="queue depths and message counts by state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=reports.status)
+
+    p = sub.add_parser("messages", help="find messages")
+    p.add_argument("--state", choices=["received", "stored", "rejected", "parked", "discarded"])
+    p.add_argument("--sender")
+    p.add_argument("--control-id")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=reports.messages)
+
+    p = sub.add_parser("dossier", help="a patient's dossier")
+    dossier = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = dossier.add_parser("show", help="the dossier as the patient sees it")
+    show.add_argument("matricule")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=reports.dossier_show)
+
+    p = sub.add_parser("db", help="database operations")
+    db = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(
+        func=commands.db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `hub` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log.level, settings.log.json_lines)
+        return args.func(args, settings) or 0
+    except ConfigError as exc:
+        print(f"hub: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except HubError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("HUB_DEBUG"):
+            raise
+        print(f"hub: internal error ({type(exc).__name__}); rerun with HUB_DEBUG=1 for details",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""`hub serve`: runs the listener, the workers and the HTTP endpoints of one hub process."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from urllib.parse import urlsplit
+
+from hub.bootstrap import Hub
+from hub.errors import ConfigError
+from hub.http_server import health_app, start_http
+from hub.inbound.intake import Intake
+from hub.inbound.listener import ListenerLimits, MLLPListener, server_ssl_context
+from hub.routing.worker import RoutingWorker
+
+log = logging.getLogger(__name__)
+ROLES = ("all", "listener", "worker")
+
+
+def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> None:
+    """Run `role` until SIGINT/SIGTERM (or `stop` is set). Raises ConfigError on bad setup."""
+    if role not in ROLES:
+        raise ConfigError(f"role {role!r} is not available yet; choose one of {', '.join(ROLES)}")
+    memory = hub.settings.broker_url.startswith("memory:")
+    if memory and role != "all":
+        raise ConfigError("HUB_BROKER_URL=memory:// keeps messages inside one process: use --role all")
+    stop = stop or threading.Event()
+    hub.upgrade_database()
+    hub.mappings  # a bad mapping file stops the hub here, before anything listens
+    hub.keyring
+    hub.broker.declare_topology()
+    log.info("broker: %s", _describe_broker(hub.settings.broker_url))
+    s = hub.settings
+    http, _ = start_http(s.http.host, s.http.port, health_app(hub.metrics, _ready_checks(hub)))
+    log.info("health and metrics on http://%s:%d/", s.http.host, s.http.port)
+    workers = _start_workers(hub, stop) if role in ("all", "worker") else []
+    try:
+        if role in ("all", "listener"):
+            asyncio.run(_run_listener(hub, stop))
+        else:
+            _wait_for_signal(stop)
+    finally:
+        stop.set()
+        for thread in workers:
+            thread.join(timeout=10)
+        http.shutdown()
+        hub.close()
+        log.info("hub stopped")
+
+
+async def _run_listener(hub: Hub, stop: threading.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    s = hub.settings.mllp
+    publisher = await hub.broker.open_publisher()
+    intake = Intake(publisher, hub.topology.inbound, hub.intake_policy, hub.metrics)
+    limits = ListenerLimits(
+        max_frame=s.max_frame, read_timeout=s.read_timeout, idle_timeout=s.idle_timeout,
+        max_connections=s.max_connections, max_in_flight=s.max_in_flight,
+    )
+    tls = server_ssl_context(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file) if s.tls_cert_file else None
+    listener = MLLPListener(intake, limits, hub.metrics, tls)
+    port = await listener.start(s.host, s.port)
+    log.info("MLLP%s listening on %s:%d", " over TLS" if tls else "", s.host, port)
+    while not stop.is_set():
+        await asyncio.sleep(0.2)
+    await listener.close()
+    await publisher.close()
+
+
+def _start_workers(hub: Hub, stop: threading.Event) -> list[threading.Thread]:
+    w = hub.settings.worker
+    threads = []
+    for n in range(w.threads):
+        worker = RoutingWorker(
+            hub.broker, hub.topology, hub.unit_of_work, hub.mappings, hub.routing_policy,
+            hub.metrics, batch_size=w.batch_size, batch_wait=w.batch_wait, prefetch=w.prefetch,
+        )
+        thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{n}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    log.info("%d routing worker(s) started", len(threads))
+    return threads
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _ready_checks(hub: Hub) -> dict:
+    def database() -> bool:
+        with hub.unit_of_work() as uow:
+            uow.messages.count_by_state()
+        return True
+
+    return {"broker": lambda: hub.broker.queue_stats() is not None, "database": database,
+            "mappings": lambda: hub.mappings is not None}
+
+
+def _describe_broker(url: str) -> str:
+    if url.startswith("memory:"):
+        return "in-memory (one process, no RabbitMQ: messages do not survive a restart)"
+    parts = urlsplit(url)
+    return f"RabbitMQ at {parts.hostname}:{parts.port or 5672}{parts.path or '/'}"

@@ -52,7 +52,8 @@ class Segment:
 
     def __init__(self, text: str, seps: Separators) -> None:
         self.text = text
-        self.name = text.split(seps.field, 1)[0]
+        end = text.find(seps.field)
+        self.name = text if end < 0 else text[:end]
         self._seps = seps
         self._fields: list[str] | None = None
 

@@ -1,0 +1,179 @@
+"""Loads mappings/*.toml into compiled rules, refusing anything wrong before the hub starts.
+
+Every problem becomes a ConfigError of the form `FILE:LINE: field "NAME": what is wrong`. TOML
+keeps no positions, so the line is found by looking for the key or the path's text in the file.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path as FilePath
+
+from pydantic import ValidationError
+
+from hub.domain.models import Confidentiality
+from hub.errors import ConfigError
+from hub.hl7.path import Path
+from hub.routing.hl7_structure import PathProblem, StructureChecker
+from hub.routing.mapping_spec import (RESERVED_FIELDS, Accessor, ConfidentialityRule, EntryRule,
+                                      EntrySpec, FieldRule, Mapping, MappingFile, PathSpec,
+                                      VariesType)
+from hub.routing.source_lines import SourceLines
+
+_TYPE = re.compile(r"[A-Z0-9]{3}\^[A-Z0-9]{3}|[A-Z0-9]{3}_[A-Z0-9]{3}")
+# Data types each conversion can read, whatever the version calls them ("" = a Z-segment field).
+_TYPE_NEEDS = {"xcn": {"XCN", "CN", "CNN", "varies", ""}, "pl": {"PL", "varies", ""}}
+_WHOLE_FIELD_TYPES = {"xcn", "pl", "varies"}
+
+
+@dataclass(frozen=True)
+class MappingSet:
+    """Every loaded mapping, found by message type ("ADT^A01") or, failing that, structure."""
+
+    by_type: dict[str, Mapping]
+
+    def for_type(self, type: str, structure: str = "") -> Mapping | None:
+        """The mapping serving this message type (MSH-9.1^MSH-9.2), else its structure (MSH-9.3)."""
+        code = "^".join(type.split("^")[:2])
+        return self.by_type.get(code) or (self.by_type.get(structure) if structure else None)
+
+    def __len__(self) -> int:
+        return len({id(mapping) for mapping in self.by_type.values()})
+
+
+def load_mappings(directory: FilePath) -> MappingSet:
+    """Read, validate and compile every *.toml in `directory`; raise ConfigError on any problem."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: mapping directory does not exist")
+    by_type: dict[str, Mapping] = {}
+    for file in sorted(directory.glob("*.toml")):
+        mapping, lines = _load_file(file)
+        for type_ in mapping.types:
+            if type_ in by_type:
+                raise ConfigError(f"{lines.where(lines.find_text(type_))}: type \"{type_}\" is "
+                                  f"already mapped by {by_type[type_].source}")
+            by_type[type_] = mapping
+    return MappingSet(by_type)
+
+
+def _load_file(file: FilePath) -> tuple[Mapping, SourceLines]:
+    text = file.read_text(encoding="utf-8")
+    lines = SourceLines(str(file), text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = re.search(r"at line (\d+)", str(error))
+        raise ConfigError(f"{lines.where(int(found.group(1)) if found else 0)}: not valid TOML: "
+                          f"{str(error).split(' (at line')[0]}") from None
+    try:
+        spec = MappingFile.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(lines.pydantic_problem(error)) from None
+    return _Compiler(spec, lines).mapping(), lines
+
+
+class _Compiler:
+    """Turns one validated MappingFile into a Mapping, checking every path with hl7apy."""
+
+    def __init__(self, spec: MappingFile, lines: SourceLines) -> None:
+        self.spec = spec
+        self.lines = lines
+        try:
+            self.checker = StructureChecker(spec.version, spec.custom_segments)
+        except PathProblem as problem:
+            key = "version" if "version" in str(problem) else "custom_segments"
+            raise ConfigError(f"{lines.where(lines.find_key(key))}: {problem}") from None
+
+    def fail(self, section: int, name: str, problem: object, needle: str = "") -> ConfigError:
+        line = self.lines.find_in_section(section, name, needle)
+        return ConfigError(f"{self.lines.where(line)}: field \"{name}\": {problem}")
+
+    def mapping(self) -> Mapping:
+        for type_ in self.spec.types:
+            if not _TYPE.fullmatch(type_):
+                raise ConfigError(f"{self.lines.where(self.lines.find_text(type_))}: type "
+                                  f"\"{type_}\" is neither like ADT^A01 nor like ADT_A01")
+        patient: tuple[FieldRule, ...] = ()
+        if self.spec.patient is not None:
+            patient = tuple(
+                FieldRule(name, self.paths(-1, name, paths), "date" if name == "birth_date" else "text")
+                for name, paths in self.spec.patient.model_dump(exclude_none=True).items()
+            )
+        entries = tuple(self.entry(index, entry) for index, entry in enumerate(self.spec.entries))
+        return Mapping(self.lines.name, tuple(self.spec.types), patient, entries)
+
+    def paths(self, section: int, name: str, spec: PathSpec) -> tuple[Accessor, ...]:
+        texts = [spec] if isinstance(spec, str) else spec
+        if not texts:
+            raise self.fail(section, name, "an empty list of paths")
+        return tuple(self.accessor(section, name, text)[0] for text in texts)
+
+    def accessor(self, section: int, name: str, text: str) -> tuple[Accessor, str]:
+        """The accessor for one path text and the data type hl7apy gives what it names."""
+        try:
+            path = Path.parse(text)
+            datatype = self.checker.datatype(path)
+        except (PathProblem, ValueError) as problem:
+            raise self.fail(section, name, problem, text) from None
+        repetition = 0 if path.repetition is None else path.repetition - 1
+        return (path.segment, path.field, path.component, path.subcomponent, repetition), datatype
+
+    def segment(self, section: int, key: str, name: str) -> None:
+        try:
+            self.checker.check_segment(name)
+        except PathProblem as problem:
+            line = self.lines.find_in_section(section, key, name)
+            raise ConfigError(f"{self.lines.where(line)}: {key}: {problem}") from None
+
+    def entry(self, index: int, spec: EntrySpec) -> EntryRule:
+        if spec.each:
+            self.segment(index, "each", spec.each)
+        elif spec.group:
+            raise ConfigError(f"{self.lines.where(self.lines.find_in_section(index, 'group'))}: "
+                              f"group: only an entry with `each` has a group")
+        for name in spec.group:
+            self.segment(index, "group", name)
+        for name in [*spec.fields, *spec.types, *spec.require]:
+            if name in RESERVED_FIELDS:
+                raise self.fail(index, name, f"{sorted(RESERVED_FIELDS)} are reserved names")
+            if name not in spec.fields:
+                raise self.fail(index, name, "is not one of this entry's [fields]")
+        rules = tuple(self.field(index, name, paths, spec.types.get(name, "text"))
+                      for name, paths in spec.fields.items())
+        effective = self.paths(index, "effective_at", spec.effective_at) if spec.effective_at else ()
+        rule = EntryRule(spec.kind, spec.each, frozenset(spec.group), spec.required,
+                         tuple(spec.require), rules, effective, Confidentiality.NORMAL)
+        return self.confidentiality(index, spec, rule)
+
+    def field(self, section: int, name: str, spec: PathSpec,
+              type_: str | VariesType) -> FieldRule:
+        kind = type_ if isinstance(type_, str) else type_.type
+        texts = [spec] if isinstance(spec, str) else spec
+        if not texts:
+            raise self.fail(section, name, "an empty list of paths")
+        sources = []
+        for text in texts:
+            accessor, datatype = self.accessor(section, name, text)
+            if kind in _WHOLE_FIELD_TYPES and accessor[2] is not None:
+                raise self.fail(section, name, f"type {kind} reads a whole field, not {text}", text)
+            if kind in _TYPE_NEEDS and datatype not in _TYPE_NEEDS[kind]:
+                raise self.fail(section, name, f"type {kind} cannot read {text}, which is "
+                                f"{datatype} in v{self.spec.version}", text)
+            if kind == "list" and accessor[4]:
+                raise self.fail(section, name, f"type list reads every repetition; {text} names "
+                                f"one", text)
+            sources.append(accessor)
+        datatype_source = None
+        if isinstance(type_, VariesType):
+            datatype_source = self.accessor(section, name, type_.datatype)[0]
+        return FieldRule(name, tuple(sources), kind, datatype_source)
+
+    def confidentiality(self, index: int, spec: EntrySpec, rule: EntryRule) -> EntryRule:
+        level = spec.confidentiality
+        if not isinstance(level, ConfidentialityRule):
+            return replace(rule, confidentiality=Confidentiality(level))
+        source = self.accessor(index, "confidentiality", level.path)[0]
+        table = tuple((code, Confidentiality(value)) for code, value in level.map.items())
+        return replace(rule, confidentiality=Confidentiality(level.default),
+                       confidentiality_source=source, confidentiality_map=table)

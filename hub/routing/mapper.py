@@ -1,0 +1,177 @@
+"""Applies a compiled mapping to a parsed message: demographics and dossier entries. Hot path.
+
+Pure: no I/O, no hl7apy, nothing kept between calls. Every rule is already a tuple of indexes
+(see `mapping_spec`), so mapping a message is a walk over its segments and direct reads.
+Errors name the entry kind, the field and the path, never a value: values are patient data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.domain.models import Entry, Patient
+from hub.errors import MappingError
+from hub.hl7.message import Message, Segment
+from hub.routing import hl7_values
+from hub.routing.hl7_values import NULL
+from hub.routing.mapping_spec import Accessor, EntryRule, FieldRule, Mapping
+
+Context = dict[str, Segment]
+
+
+@dataclass
+class Mapped:
+    """What one message maps to. `patient.matricule` is "": identity is the caller's business."""
+
+    patient: Patient | None
+    entries: list[Entry] = field(default_factory=list)
+
+
+def map_message(msg: Message, mapping: Mapping) -> Mapped:
+    """Map one message with one mapping; raise MappingError naming the field when it cannot."""
+    first: Context = {}
+    for segment in msg.segments:
+        first.setdefault(segment.name, segment)
+    patient = _patient(mapping, first)
+    entries: list[Entry] = []
+    for rule in mapping.entries:
+        if rule.each is None:
+            entry = _entry(rule, first)
+            if entry is not None:
+                entries.append(entry)
+            elif rule.required:
+                raise MappingError(f"{rule.kind}: every field is empty, and the mapping requires "
+                                   f"this entry")
+        else:
+            _each(rule, msg.segments, entries)
+    return Mapped(patient, entries)
+
+
+def _each(rule: EntryRule, segments: list[Segment], out: list[Entry]) -> None:
+    """One entry per occurrence of `rule.each`, reading other segments from the nearest before it.
+
+    Segments of `rule.group` (say ORC and OBR) are forgotten whenever a new run of them starts,
+    so an order group without an ORC does not borrow the previous group's.
+    """
+    group = rule.group
+    context: Context = {}
+    previous_in_group = False
+    found = 0
+    for segment in segments:
+        name = segment.name
+        in_group = name in group
+        if in_group and not previous_in_group:
+            for member in group:
+                context.pop(member, None)
+        previous_in_group = in_group
+        context[name] = segment
+        if name == rule.each:
+            found += 1
+            entry = _entry(rule, context)
+            if entry is not None:
+                out.append(entry)
+    if not found and rule.required:
+        raise MappingError(f"{rule.kind}: no {rule.each} segment, and the mapping requires one")
+
+
+def _entry(rule: EntryRule, context: Context) -> Entry | None:
+    payload: dict[str, Any] = {}
+    for field_rule in rule.fields:
+        value = _field(field_rule, context, rule.kind)
+        if value:
+            payload[field_rule.name] = value
+    for name in rule.require:
+        if name not in payload:
+            raise MappingError(f"{rule.kind}: field \"{name}\" is empty and the mapping requires "
+                               f"it")
+    if not payload:
+        return None
+    effective_at = None
+    for accessor in rule.effective_at:
+        text = _read(context, accessor, first_component=True)
+        if text:
+            effective_at = hl7_values.iso_timestamp(text)
+            if effective_at is None:
+                raise MappingError(f"{rule.kind}: effective_at: {_path(accessor)} is not an HL7 "
+                                   f"timestamp")
+            break
+    level = rule.confidentiality
+    if rule.confidentiality_source is not None:
+        code = _read(context, rule.confidentiality_source)
+        level = dict(rule.confidentiality_map).get(code, level) if code else level
+    return Entry(rule.kind, payload, level, effective_at)
+
+
+def _patient(mapping: Mapping, first: Context) -> Patient | None:
+    values = {rule.name: _field(rule, first, "patient") for rule in mapping.patient}
+    if not any(values.values()):
+        return None
+    return Patient(matricule="", **values)
+
+
+def _read(context: Context, accessor: Accessor, first_component: bool = False) -> str:
+    """The text at an accessor ("" when absent or HL7 null); a whole field reads its first
+    component when `first_component` (a TS field is its time, TS.1)."""
+    segment = context.get(accessor[0])
+    if segment is None:
+        return ""
+    _, number, component, subcomponent, repetition = accessor
+    if component is None and first_component:
+        component = 1
+    text = segment.value(number, component, subcomponent, repetition)
+    return "" if text == NULL else text
+
+
+def _field(rule: FieldRule, context: Context, kind: str) -> Any:
+    """The first non-empty value of a field's sources, converted to the field's type."""
+    type_ = rule.type
+    for accessor in rule.sources:
+        if type_ == "text":
+            value: Any = _read(context, accessor)
+        elif type_ in ("timestamp", "date"):
+            text = _read(context, accessor, first_component=True)
+            if not text:
+                continue
+            value = (hl7_values.iso_timestamp if type_ == "timestamp" else hl7_values.iso_date)(text)
+            if value is None:
+                raise MappingError(f"{kind}: field \"{rule.name}\": {_path(accessor)} is not an "
+                                   f"HL7 {'timestamp' if type_ == 'timestamp' else 'date'}")
+        elif type_ == "number":
+            text = _read(context, accessor)
+            if not text:
+                continue
+            value = hl7_values.number(text)
+            if value is None:
+                raise MappingError(f"{kind}: field \"{rule.name}\": {_path(accessor)} is not a "
+                                   f"number")
+        else:
+            value = _structured(rule, context, accessor)
+        if value:
+            return value
+    return ""
+
+
+def _structured(rule: FieldRule, context: Context, accessor: Accessor) -> Any:
+    """Values read from the segment itself: xcn, pl, list and varies."""
+    segment = context.get(accessor[0])
+    if segment is None:
+        return ""
+    _, number, component, subcomponent, repetition = accessor
+    if rule.type == "xcn":
+        return hl7_values.xcn(segment, number, repetition)
+    if rule.type == "pl":
+        return hl7_values.pl(segment, number, repetition)
+    if rule.type == "list":
+        values = (segment.value(number, component, subcomponent, index)
+                  for index in range(len(segment.repetitions(number))))
+        return [value for value in values if value and value != NULL]
+    datatype = _read(context, rule.datatype) if rule.datatype else ""
+    return hl7_values.varies(segment, number, datatype)
+
+
+def _path(accessor: Accessor) -> str:
+    segment, number, component, subcomponent, repetition = accessor
+    text = f"{segment}-{number}" + (f"[{repetition + 1}]" if repetition else "")
+    if component is not None:
+        text += f".{component}" + (f".{subcomponent}" if subcomponent is not None else "")
+    return text

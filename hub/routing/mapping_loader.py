@@ -136,9 +136,11 @@ class _Compiler:
             self.segment(index, "group", name)
         for name in [*spec.fields, *spec.types, *spec.require]:
             if name in RESERVED_FIELDS:
-                raise self.fail(index, name, f"{sorted(RESERVED_FIELDS)} are reserved names")
+                raise self.fail(index, name, f"{sorted(RESERVED_FIELDS)} are reserved names",
+                                _written(spec, name))
             if name not in spec.fields:
-                raise self.fail(index, name, "is not one of this entry's [fields]")
+                raise self.fail(index, name, "is not one of this entry's [fields]",
+                                _written(spec, name))
         rules = tuple(self.field(index, name, paths, spec.types.get(name, "text"))
                       for name, paths in spec.fields.items())
         effective = self.paths(index, "effective_at", spec.effective_at) if spec.effective_at else ()
@@ -155,14 +157,15 @@ class _Compiler:
         sources = []
         for text in texts:
             accessor, datatype = self.accessor(section, name, text)
+            # These are mistakes in the type, so the line to show is where the type is given.
             if kind in _WHOLE_FIELD_TYPES and accessor[2] is not None:
-                raise self.fail(section, name, f"type {kind} reads a whole field, not {text}", text)
+                raise self.fail(section, name, f"type {kind} reads a whole field, not {text}", kind)
             if kind in _TYPE_NEEDS and datatype not in _TYPE_NEEDS[kind]:
                 raise self.fail(section, name, f"type {kind} cannot read {text}, which is "
-                                f"{datatype} in v{self.spec.version}", text)
+                                f"{datatype} in v{self.spec.version}", kind)
             if kind == "list" and accessor[4]:
                 raise self.fail(section, name, f"type list reads every repetition; {text} names "
-                                f"one", text)
+                                f"one", kind)
             sources.append(accessor)
         datatype_source = None
         if isinstance(type_, VariesType):
@@ -177,3 +180,12 @@ class _Compiler:
         table = tuple((code, Confidentiality(value)) for code, value in level.map.items())
         return replace(rule, confidentiality=Confidentiality(level.default),
                        confidentiality_source=source, confidentiality_map=table)
+
+
+def _written(spec: EntrySpec, name: str) -> str:
+    """The text a name was given in an entry (its first path, else its type), to find its line."""
+    paths = spec.fields.get(name)
+    if paths:
+        return paths if isinstance(paths, str) else paths[0]
+    type_ = spec.types.get(name)
+    return type_ if isinstance(type_, str) else ""

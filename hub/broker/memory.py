@@ -44,10 +44,6 @@ class MemoryBroker(Broker):
         self._queues: dict[str, _Queue] = {}
         self.fail_publishes = fail_publishes
 
-    @property
-    def topology(self) -> Topology:
-        return self._topology
-
     def declare_topology(self) -> None:
         with self._changed:
             for name in self._topology.all_queues:

@@ -33,10 +33,6 @@ class RabbitBroker(Broker):
         self._topology = topology
         self._blocking = threading.local()  # pika connections must not cross threads
 
-    @property
-    def topology(self) -> Topology:
-        return self._topology
-
     def declare_topology(self) -> None:
         topology = self._topology
         with self._admin_channel() as channel:

@@ -1,0 +1,264 @@
+"""The header sniff: the few checks made on a frame before it is published, without hl7apy.
+
+It reads MSH (and PID-3 for the identity check) with the split-based reader, so it costs tens of
+microseconds, never raises, and returns a `Header` whenever MSH could be read so that even a
+rejection's ACK can echo MSH-10 and mirror the sender's delimiters. Rejection texts are written
+for an interface analyst and name fields, never values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.domain.identity import identify
+from hub.errors import HL7Error
+from hub.hl7.charset import decode
+from hub.hl7.escape import unescape
+from hub.hl7.message import Message, Separators
+
+# Control bytes that never belong in HL7 text (TAB, LF and CR do).
+_BINARY = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_BOM = b"\xef\xbb\xbf"
+_DEFAULT_ENCODING = "^~\\&"
+_PROCESSING_IDS = frozenset({"P", "T", "D"})
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """MSH as received. Fields mirrored into the ACK keep their raw text (escapes undecoded)."""
+
+    field_sep: str
+    encoding_chars: str
+    sending_app: str
+    sending_facility: str
+    receiving_app: str
+    receiving_facility: str
+    message_code: str
+    trigger_event: str
+    structure: str
+    control_id: str
+    processing_id: str
+    version: str
+    accept_ack_type: str
+    app_ack_type: str
+    charset: str
+    codec: str
+
+    @property
+    def separators(self) -> Separators:
+        """The delimiters an answer to this message must use."""
+        enc = self.encoding_chars
+        return Separators(self.field_sep, *enc[:4], enc[4] if len(enc) == 5 else None)
+
+    @property
+    def sender(self) -> str:
+        """"APP^FACILITY" from MSH-3.1 and MSH-4.1 (HD universal id when the namespace is empty)."""
+        return f"{self._hd_name(self.sending_app)}^{self._hd_name(self.sending_facility)}"
+
+    @property
+    def type(self) -> str:
+        """"CODE^EVENT" (just "CODE" when MSH-9.2 is empty)."""
+        return f"{self.message_code}^{self.trigger_event}" if self.trigger_event else self.message_code
+
+    def _hd_name(self, raw: str) -> str:
+        seps = self.separators
+        parts = raw.split(seps.repetition, 1)[0].split(seps.component)
+        name = parts[0] or (parts[1] if len(parts) > 1 else "")
+        return unescape(name, seps)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a frame is refused: the ACK code, ERR-3 (table 0357), ERR-2 location, and a reason."""
+
+    ack_code: str       # "AR" or "AE", in original-mode terms
+    err_code: int       # HL7 table 0357
+    location: str       # "SEG^seq^field" with "^" whatever the message's delimiters; may be ""
+    text: str           # actionable, never patient data
+
+
+@dataclass(frozen=True, slots=True)
+class Sniffed:
+    """The outcome: `rejection` None means the frame may be published and acknowledged."""
+
+    header: Header | None
+    message: Message | None
+    rejection: Rejection | None
+
+
+def sniff(
+    raw: bytes,
+    *,
+    fallback_charset: str = "utf-8",
+    supported_versions: frozenset[str],
+    identity_exempt: frozenset[str],
+    authorities: frozenset[str],
+) -> Sniffed:
+    """Check one frame's payload; never raises (an unexpected failure is AR 207)."""
+    try:
+        return _sniff(raw, fallback_charset, supported_versions, identity_exempt, authorities)
+    except Exception:  # noqa: BLE001 - Guarantee 7: a frame can never crash the listener
+        try:
+            header = _header_from_bytes(raw)
+        except Exception:  # noqa: BLE001
+            header = None
+        return Sniffed(header, None, Rejection("AR", 207, "", "could not read the message"))
+
+
+def _sniff(
+    raw: bytes, fallback: str, versions: frozenset[str], exempt: frozenset[str],
+    authorities: frozenset[str],
+) -> Sniffed:
+    body = _strip(raw)
+    if not body:
+        return _reject(None, 100, "", "empty message")
+    if len(body.translate(None, _BINARY)) != len(body):
+        return _reject(None, 102, "", "binary content (control bytes such as NUL); send HL7 text")
+    if body.startswith((b"FHS", b"BHS")):
+        return _reject(None, 200, "", "batch files are not accepted over MLLP yet")
+    if not body.startswith(b"MSH"):
+        return _reject(None, 100, "", "no MSH segment")
+    latin_line = _first_line(body).decode("latin-1")
+    try:
+        seps = Separators.from_header(latin_line)
+    except HL7Error as error:
+        # Read what we can with standard delimiters so that the ACK still echoes MSH-10.
+        loose = _loose_separators(latin_line)
+        header = _read_header(latin_line, loose, "latin-1")
+        field = "2" if loose is not None or _usable_field_sep(latin_line) else "1"
+        return _reject(header, 102, f"MSH^1^{field}", _delimiter_text(str(error)))
+    try:
+        text, codec = decode(body, fallback)
+    except HL7Error as error:
+        # Latin-1 maps bytes one to one, so mirrored fields go back exactly as they came.
+        header = _read_header(latin_line, seps, "latin-1")
+        return _reject(header, 102, "MSH^1^18", _charset_text(str(error), header))
+    msg = Message.parse(text)
+    header = _read_header(msg.segments[0].text, msg.separators, codec)
+    rejection = _check_header(header, versions) or _check_segments(msg)
+    if rejection is None and header.message_code not in exempt:
+        rejection = _check_identity(msg, authorities)
+    return Sniffed(header, msg, rejection)
+
+
+def _reject(header: Header | None, err: int, location: str, text: str) -> Sniffed:
+    return Sniffed(header, None, Rejection("AR", err, location, text))
+
+
+def _strip(raw: bytes) -> bytes:
+    body = raw[len(_BOM):] if raw.startswith(_BOM) else raw
+    return body.lstrip()
+
+
+def _first_line(body: bytes) -> bytes:
+    for end in (body.find(b"\r"), body.find(b"\n")):
+        if end >= 0:
+            body = body[:end]
+    return body
+
+
+def _usable_field_sep(line: str) -> bool:
+    field = line[3:4]
+    return bool(field) and not field.isalnum() and not field.isspace()
+
+
+def _loose_separators(line: str) -> Separators | None:
+    """Standard encoding characters around the message's MSH-1, when they do not clash."""
+    if not _usable_field_sep(line) or line[3] in _DEFAULT_ENCODING:
+        return None
+    return Separators(line[3])
+
+
+def _delimiter_text(error: str) -> str:
+    return f"{error} (MSH-1 is one character, MSH-2 four or five distinct ones, e.g. |^~\\&)"
+
+
+def _charset_text(error: str, header: Header | None) -> str:
+    if "unsupported" in error and header is not None:
+        return f"character set '{header.charset}' in MSH-18 is not supported"
+    return f"undecodable characters: {error}"
+
+
+def _read_header(line: str, seps: Separators | None, codec: str) -> Header | None:
+    if seps is None:
+        return None
+    fields = line.split(seps.field)
+    fields[1:1] = [seps.field]  # MSH-1 is the separator itself: MSH-n lands at index n
+    fields += [""] * (19 - len(fields))
+    message_type = fields[9].split(seps.repetition, 1)[0].split(seps.component)
+    message_type += ["", "", ""]
+    encoding = seps.component + seps.repetition + seps.escape + seps.subcomponent
+    return Header(
+        field_sep=seps.field, encoding_chars=encoding + (seps.truncation or ""),
+        sending_app=fields[3], sending_facility=fields[4],
+        receiving_app=fields[5], receiving_facility=fields[6],
+        message_code=message_type[0].strip(), trigger_event=message_type[1].strip(),
+        structure=message_type[2].strip(), control_id=fields[10], processing_id=fields[11],
+        version=fields[12].split(seps.component, 1)[0].strip(), accept_ack_type=fields[15].strip().upper(),
+        app_ack_type=fields[16].strip().upper(), charset=fields[18], codec=codec,
+    )
+
+
+def _header_from_bytes(raw: bytes) -> Header | None:
+    line = _first_line(_strip(raw)).decode("latin-1")
+    if not line.startswith("MSH"):
+        return None
+    try:
+        seps = Separators.from_header(line)
+    except HL7Error:
+        seps = _loose_separators(line)
+    return _read_header(line, seps, "latin-1")
+
+
+def _check_header(header: Header, versions: frozenset[str]) -> Rejection | None:
+    if not header.message_code or not header.trigger_event:
+        part = "message code (MSH-9.1)" if not header.message_code else "trigger event (MSH-9.2)"
+        return Rejection("AR", 101, "MSH^1^9", f"MSH-9 has no {part}")
+    if not header.control_id.strip():
+        return Rejection("AR", 101, "MSH^1^10", "MSH-10 (message control id) is empty")
+    processing = header.processing_id.split(header.separators.component, 1)[0].strip()
+    if not processing:
+        return Rejection("AR", 101, "MSH^1^11", "MSH-11 (processing id) is empty")
+    if processing not in _PROCESSING_IDS:
+        return Rejection("AR", 202, "MSH^1^11", "MSH-11.1 must be P, T or D")
+    if not header.version:
+        return Rejection("AR", 101, "MSH^1^12", "MSH-12 (version id) is empty")
+    if header.version not in versions:
+        accepted = ", ".join(sorted(versions))
+        return Rejection("AR", 203, "MSH^1^12", f"HL7 version {header.version} (MSH-12) is not "
+                         f"supported (accepted: {accepted})")
+    return None
+
+
+def _check_segments(msg: Message) -> Rejection | None:
+    messages = len(msg.segments_named("MSH"))
+    if messages > 1:
+        return Rejection("AR", 100, "MSH^2",
+                         f"{messages} messages in one frame; send one message per frame")
+    seen: dict[str, int] = {}
+    previous = ""
+    for number, segment in enumerate(msg.segments, 1):
+        name = segment.name
+        if not _is_segment_id(name):
+            where = f" after {previous} {seen[previous]}" if previous else ""
+            location = f"{previous}^{seen[previous]}" if previous else ""
+            return Rejection("AR", 100, location,
+                             f"line {number}{where} does not start with a segment ID; a line break "
+                             "inside a field must be escaped (\\X0D\\ or \\.br\\)")
+        seen[name] = seen.get(name, 0) + 1
+        previous = name
+    return None
+
+
+def _is_segment_id(name: str) -> bool:
+    return len(name) == 3 and name.isascii() and name.isalnum() and name.isupper() \
+        and name[0].isalpha()
+
+
+def _check_identity(msg: Message, authorities: frozenset[str]) -> Rejection | None:
+    verdict = identify(msg, authorities)
+    if verdict.ok:
+        return None
+    if verdict.err_code == 102:
+        return Rejection("AE", 102, "PID^1^3", verdict.reason)
+    also = f" or assigning authority {'/'.join(sorted(authorities))}" if authorities else ""
+    return Rejection("AE", 101, "PID^1^3", f"no matricule in PID-3 (identifier type NN{also})")

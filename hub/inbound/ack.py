@@ -115,7 +115,8 @@ def _err(error: Rejection, seps: Separators, version: str) -> str:
     meaning = escape(_TABLE_0357.get(error.err_code, ""), seps)
     if _version_tuple(version) >= (2, 5):
         condition = seps.component.join((str(error.err_code), meaning, "HL70357"))
-        fields = ["ERR", "", seps.component.join(location), condition, "E",
+        where = seps.component.join(location) if error.location else ""
+        fields = ["ERR", "", where, condition, "E",
                   "", "", "", escape(error.text, seps)]
         return _join(fields, seps)
     condition = seps.subcomponent.join((str(error.err_code), meaning, "HL70357"))

@@ -1,0 +1,123 @@
+"""What `hub map FILE --json` prints: for each message in a file, its entries or why it has none.
+
+Stores nothing and sends nothing. Mapping is judged apart from identity: a message without a
+matricule still shows its entries, and its "identity" says why it would be rejected.
+Nothing here may raise: every failure of decoding, parsing or mapping becomes ok=false.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from hub.domain.identity import identify
+from hub.errors import HubError
+from hub.hl7.charset import decode
+from hub.hl7.message import Message
+from hub.routing.mapper import Mapped, map_message
+from hub.routing.mapping_loader import MappingSet
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BATCH_ENVELOPE = (b"FHS", b"BHS", b"BTS", b"FTS")
+_BOM = b"\xef\xbb\xbf"
+
+
+def split_messages(raw: bytes) -> tuple[list[bytes], int]:
+    """The messages of a file (each from its MSH to the next), and how many lines came before
+    the first MSH that were not a batch header. FHS/BHS/BTS/FTS lines are dropped."""
+    messages: list[list[bytes]] = []
+    stray = 0
+    for line in _LINE_END.split(raw.removeprefix(_BOM)):
+        if not line.strip() or line.startswith(_BATCH_ENVELOPE):
+            continue
+        if line.startswith(b"MSH") and len(line) > 3:
+            messages.append([line])
+        elif messages:
+            messages[-1].append(line)
+        else:
+            stray += 1
+    return [b"\r".join(lines) + b"\r" for lines in messages], stray
+
+
+def preview(path: Path, raw: bytes, mappings: MappingSet, *, fallback_charset: str,
+            authorities: frozenset[str]) -> list[dict[str, Any]]:
+    """One result object per message in the file (see the `hub map` contract in DESIGN.md)."""
+    try:
+        chunks, stray = split_messages(raw)
+    except Exception as error:  # noqa: BLE001 - a preview reports, it never raises
+        return [_failed(path, "", "", _reason("splitting the file", error))]
+    if not chunks:
+        return [_failed(path, "", "", "no MSH segment")]
+    results = [_preview_one(path, chunk, mappings, fallback_charset, authorities)
+               for chunk in chunks]
+    if stray:
+        results.insert(0, _failed(path, "", "", f"{stray} line(s) before the first MSH segment"))
+    return results
+
+
+def _preview_one(path: Path, chunk: bytes, mappings: MappingSet, fallback: str,
+                 authorities: frozenset[str]) -> dict[str, Any]:
+    type_, control_id = _header_guess(chunk)
+    try:
+        text, _codec = decode(chunk, fallback)
+    except Exception as error:  # noqa: BLE001
+        return _failed(path, type_, control_id, _reason("decoding", error))
+    try:
+        msg = Message.parse(text)
+        type_, control_id = msg.type, msg.control_id
+    except Exception as error:  # noqa: BLE001
+        return _failed(path, type_, control_id, _reason("parsing", error))
+    try:
+        verdict = identify(msg, authorities)
+        identity = "ok" if verdict.ok else verdict.reason
+    except Exception as error:  # noqa: BLE001
+        identity = _reason("identifying the patient", error)
+    result: dict[str, Any] = {"file": str(path), "type": type_, "control_id": control_id,
+                              "ok": False, "entries": []}
+    try:
+        mapping = mappings.for_type(type_, msg.structure)
+        if mapping is None:
+            result["error"] = f"no mapping for {type_ or 'an empty MSH-9'}"
+        else:
+            _fill(result, map_message(msg, mapping))
+    except Exception as error:  # noqa: BLE001
+        result["error"] = _reason("mapping", error)
+    result["identity"] = identity
+    return result
+
+
+def _fill(result: dict[str, Any], mapped: Mapped) -> None:
+    result["ok"] = True
+    result["entries"] = [
+        {"kind": entry.kind, "confidentiality": entry.confidentiality.value,
+         "effective_at": entry.effective_at, **entry.payload}
+        for entry in mapped.entries
+    ]
+    if mapped.patient is not None:
+        patient = {key: value for key, value in vars(mapped.patient).items()
+                   if value and key != "matricule"}
+        result["patient"] = patient
+
+
+def _failed(path: Path, type_: str, control_id: str, error: str) -> dict[str, Any]:
+    return {"file": str(path), "type": type_, "control_id": control_id, "ok": False,
+            "entries": [], "error": error, "identity": "not checked: the message was not read"}
+
+
+def _reason(stage: str, error: Exception) -> str:
+    """The hub's own errors say what is wrong without values; anything else only by its type."""
+    if isinstance(error, HubError):
+        return str(error)
+    return f"unexpected {type(error).__name__} while {stage}"
+
+
+def _header_guess(chunk: bytes) -> tuple[str, str]:
+    """MSH-9 (code^event) and MSH-10 from raw bytes, for reporting a message that cannot be read."""
+    try:
+        header = chunk.split(b"\r", 1)[0].decode("latin-1")
+        fields = header.split(header[3])
+        components = fields[8].split(fields[1][:1] or "^") if len(fields) > 8 else []
+        type_ = "^".join(part for part in components[:2] if part)
+        return type_, fields[9] if len(fields) > 9 else ""
+    except Exception:  # noqa: BLE001 - a guess, nothing more
+        return "", ""

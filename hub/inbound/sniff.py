@@ -150,10 +150,8 @@ def _strip(raw: bytes) -> bytes:
 
 
 def _first_line(body: bytes) -> bytes:
-    for end in (body.find(b"\r"), body.find(b"\n")):
-        if end >= 0:
-            body = body[:end]
-    return body
+    ends = [end for end in (body.find(b"\r"), body.find(b"\n")) if end >= 0]
+    return body[:min(ends)] if ends else body
 
 
 def _usable_field_sep(line: str) -> bool:

@@ -43,6 +43,9 @@ class MLLPListener:
         self._ssl = ssl_context
         self._server: asyncio.base_events.Server | None = None
         self._open = 0
+        self._handlers: set[asyncio.Task] = set()
+        self._readers: set[asyncio.StreamReader] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self, host: str, port: int) -> int:
         """Start listening; returns the bound port (useful when `port` is 0)."""
@@ -51,10 +54,20 @@ class MLLPListener:
         )
         return self._server.sockets[0].getsockname()[1]
 
-    async def close(self) -> None:
-        """Stop accepting; open connections finish their frames in flight."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop accepting, then close open connections once their frames in flight are answered
+        (at most `grace` seconds)."""
         if self._server is not None:
             self._server.close()
+        for writer in list(self._writers):
+            writer.transport.pause_reading()
+        for reader in list(self._readers):
+            reader.feed_eof()  # the read loop ends; frames already read are still answered
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=grace)
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -66,6 +79,9 @@ class MLLPListener:
             return
         self._open += 1
         self._metrics.connections.inc()
+        self._handlers.add(asyncio.current_task())
+        self._readers.add(reader)
+        self._writers.add(writer)
         answers: asyncio.Queue[asyncio.Task | None] = asyncio.Queue(self._limits.max_in_flight)
         answering = asyncio.create_task(self._write_answers(answers, writer))
         try:
@@ -75,6 +91,9 @@ class MLLPListener:
             await answering
             self._open -= 1
             self._metrics.connections.dec()
+            self._handlers.discard(asyncio.current_task())
+            self._readers.discard(reader)
+            self._writers.discard(writer)
             writer.close()
             try:
                 await writer.wait_closed()

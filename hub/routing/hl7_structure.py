@@ -1,4 +1,4 @@
-"""Checks mapping paths against the HL7 v2 structures hl7apy knows. Load time only: never per message.
+"""Checks mapping paths against the HL7 v2 structures hl7apy knows, at load time, never per message.
 
 hl7apy's reference of a segment is ("sequence", fields); each field is
 (name, (kind, children, datatype, long name, table, max length), (min, max repetitions), "FIE"),
@@ -48,7 +48,7 @@ class StructureChecker:
         return self._segments[segment]
 
     def check_segment(self, segment: str) -> None:
-        """Raise PathProblem unless the segment exists in this version or is a declared Z-segment."""
+        """Raise PathProblem unless the segment is in this version or a declared Z-segment."""
         if segment in self._custom or self._fields(segment) is not None:
             return
         hint = " (declare it under [custom_segments])" if segment.startswith("Z") else ""

@@ -132,7 +132,8 @@ def _field(rule: FieldRule, context: Context, kind: str) -> Any:
             text = _read(context, accessor, first_component=True)
             if not text:
                 continue
-            value = (hl7_values.iso_timestamp if type_ == "timestamp" else hl7_values.iso_date)(text)
+            convert = hl7_values.iso_timestamp if type_ == "timestamp" else hl7_values.iso_date
+            value = convert(text)
             if value is None:
                 raise MappingError(f"{kind}: field \"{rule.name}\": {_path(accessor)} is not an "
                                    f"HL7 {'timestamp' if type_ == 'timestamp' else 'date'}")

@@ -19,7 +19,7 @@ from hub.routing.hl7_structure import PathProblem, StructureChecker
 from hub.routing.mapping_spec import (RESERVED_FIELDS, Accessor, ConfidentialityRule, EntryRule,
                                       EntrySpec, FieldRule, Mapping, MappingFile, PathSpec,
                                       VariesType)
-from hub.routing.source_lines import SourceLines
+from hub.routing.source_lines import PATIENT, SourceLines
 
 _TYPE = re.compile(r"[A-Z0-9]{3}\^[A-Z0-9]{3}|[A-Z0-9]{3}_[A-Z0-9]{3}")
 # Data types each conversion can read, whatever the version calls them ("" = a Z-segment field).
@@ -96,9 +96,11 @@ class _Compiler:
                                   f"\"{type_}\" is neither like ADT^A01 nor like ADT_A01")
         patient: tuple[FieldRule, ...] = ()
         if self.spec.patient is not None:
+            given = self.spec.patient.model_dump(exclude_none=True)
             patient = tuple(
-                FieldRule(name, self.paths(-1, name, paths), "date" if name == "birth_date" else "text")
-                for name, paths in self.spec.patient.model_dump(exclude_none=True).items()
+                FieldRule(name, self.paths(PATIENT, name, paths),
+                          "date" if name == "birth_date" else "text")
+                for name, paths in given.items()
             )
         entries = tuple(self.entry(index, entry) for index, entry in enumerate(self.spec.entries))
         return Mapping(self.lines.name, tuple(self.spec.types), patient, entries)
@@ -143,7 +145,8 @@ class _Compiler:
                                 _written(spec, name))
         rules = tuple(self.field(index, name, paths, spec.types.get(name, "text"))
                       for name, paths in spec.fields.items())
-        effective = self.paths(index, "effective_at", spec.effective_at) if spec.effective_at else ()
+        effective = (self.paths(index, "effective_at", spec.effective_at)
+                     if spec.effective_at else ())
         rule = EntryRule(spec.kind, spec.each, frozenset(spec.group), spec.required,
                          tuple(spec.require), rules, effective, Confidentiality.NORMAL)
         return self.confidentiality(index, spec, rule)

@@ -32,7 +32,11 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     hub.broker.declare_topology()
     log.info("broker: %s", _describe_broker(hub.settings.broker_url))
     s = hub.settings
-    http, _ = start_http(s.http.host, s.http.port, health_app(hub.metrics, _ready_checks(hub)))
+    try:
+        http, _ = start_http(s.http.host, s.http.port, health_app(hub.metrics, _ready_checks(hub)))
+    except OSError as exc:
+        raise ConfigError(f"cannot serve HTTP on {s.http.host}:{s.http.port} ({exc.strerror}); "
+                          "set HUB_HTTP_PORT") from None
     log.info("health and metrics on http://%s:%d/", s.http.host, s.http.port)
     workers = _start_workers(hub, stop) if role in ("all", "worker") else []
     try:
@@ -62,7 +66,11 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
     )
     tls = server_ssl_context(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file) if s.tls_cert_file else None
     listener = MLLPListener(intake, limits, hub.metrics, tls)
-    port = await listener.start(s.host, s.port)
+    try:
+        port = await listener.start(s.host, s.port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen for MLLP on {s.host}:{s.port} ({exc.strerror}); "
+                          "set HUB_MLLP_PORT") from None
     log.info("MLLP%s listening on %s:%d", " over TLS" if tls else "", s.host, port)
     while not stop.is_set():
         await asyncio.sleep(0.2)

@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hub ... | head`: the reader has what it wanted
+        return 0
     except Exception as exc:
         if os.environ.get("HUB_DEBUG"):
             raise

@@ -115,3 +115,4 @@ def _describe_broker(url: str) -> str:
         return "in-memory (one process, no RabbitMQ: messages do not survive a restart)"
     parts = urlsplit(url)
     return f"RabbitMQ at {parts.hostname}:{parts.port or 5672}{parts.path or '/'}"
+

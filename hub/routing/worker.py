@@ -101,7 +101,7 @@ class RoutingWorker:
         for outcome, state in zip(outcomes, states):
             if state is not None:
                 self._metrics.messages_processed.labels(state=state.value).inc()
-                log.info("message %s %s", outcome.record.id, state.value)
+                log.debug("message %s %s", outcome.record.id, state.value)
 
     def _decide(self, delivery: Delivery) -> Outcome:
         return decide(delivery, self._mappings, self._policy)

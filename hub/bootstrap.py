@@ -72,6 +72,7 @@ class Hub:
             publish_timeout=s.mllp.publish_timeout,
             hub_application=s.hl7.hub_application,
             hub_facility=s.hl7.hub_facility,
+            honour_accept_ack_conditions=s.hl7.honour_accept_ack_conditions,
         )
 
     @property

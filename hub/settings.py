@@ -47,6 +47,7 @@ class HL7Settings(BaseModel):
     fallback_charset: str
     hub_application: str
     hub_facility: str
+    honour_accept_ack_conditions: bool
 
 
 class IdentitySettings(BaseModel):

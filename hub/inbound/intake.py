@@ -36,6 +36,9 @@ class IntakePolicy:
     publish_timeout: float = 5.0
     hub_application: str = "DSP-HUB"
     hub_facility: str = "DSP"
+    # MSH-15 NE/ER/SU ask for no accept ACK in some cases. Over MLLP a silent hub cannot be told
+    # from a hung one and most senders block on the read, so by default every frame is answered.
+    honour_accept_ack_conditions: bool = False
 
 
 def _utcnow() -> datetime:
@@ -104,7 +107,8 @@ class Intake:
 
     def _answer(self, sniffed: Sniffed, code: str, rejection: Rejection | None) -> bytes | None:
         self._metrics.frames_received.labels(ack_code=code).inc()
-        if sniffed.header is not None and not wants_ack(sniffed.header, code):
+        if (self._policy.honour_accept_ack_conditions and sniffed.header is not None
+                and not wants_ack(sniffed.header, code)):
             return None
         return build_ack(
             sniffed.header, code, error=rejection, control_id=self._new_id()[:20],

@@ -35,10 +35,10 @@ class RabbitBroker(Broker):
 
     def declare_topology(self) -> None:
         topology = self._topology
-        with self._admin_channel() as channel:
+        with self._admin_connection() as connection:
+            channel = connection.channel()
             channel.exchange_declare(topology.dead_letter_exchange, "direct", durable=True)
-        for queue in topology.all_queues:
-            with self._admin_channel() as channel:
+            for queue in topology.all_queues:
                 try:
                     channel.queue_declare(queue, durable=True, arguments=topology.queue_arguments(queue))
                 except pika.exceptions.ChannelClosedByBroker as exc:
@@ -48,7 +48,6 @@ class RabbitBroker(Broker):
                         f"queue {queue} already exists with other arguments than {topology.queue_arguments(queue)}"
                         f" ({exc.reply_text}); delete it or choose another HUB_NAMESPACE"
                     ) from None
-        with self._admin_channel() as channel:
             channel.queue_bind(topology.dead, topology.dead_letter_exchange, routing_key=topology.dead)
 
     async def open_publisher(self) -> Publisher:
@@ -82,20 +81,23 @@ class RabbitBroker(Broker):
 
     def queue_stats(self) -> dict[str, QueueStats]:
         stats: dict[str, QueueStats] = {}
-        for queue in self._topology.all_queues:
-            with self._admin_channel() as channel:
+        with self._admin_connection() as connection:
+            channel = connection.channel()
+            for queue in self._topology.all_queues:
                 try:
                     ok = channel.queue_declare(queue, passive=True).method
                 except pika.exceptions.ChannelClosedByBroker as exc:
                     if exc.reply_code != _NOT_FOUND:
                         raise
                     stats[queue] = QueueStats(depth=0, consumers=0)
+                    channel = connection.channel()  # the broker closed the one that asked
                     continue
                 stats[queue] = QueueStats(depth=ok.message_count, consumers=ok.consumer_count)
         return stats
 
     def purge_topology(self) -> None:
-        with self._admin_channel() as channel:
+        with self._admin_connection() as connection:
+            channel = connection.channel()
             for queue in self._topology.all_queues:
                 channel.queue_delete(queue)
             channel.exchange_delete(self._topology.dead_letter_exchange)
@@ -105,12 +107,12 @@ class RabbitBroker(Broker):
         self._drop_blocking()
 
     @contextmanager
-    def _admin_channel(self) -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
+    def _admin_connection(self) -> Iterator[pika.BlockingConnection]:
         """A short-lived connection for topology and statistics: rare calls, no state to keep."""
         connection = None
         try:
             connection = pika.BlockingConnection(self._parameters)
-            yield connection.channel()
+            yield connection
         except PIKA_ERRORS as exc:
             raise BrokerError(f"RabbitMQ operation failed: {exc!r}") from exc
         finally:

@@ -5,14 +5,7 @@ import pytest
 
 from hub.broker.rabbitmq import RabbitBroker
 from hub.broker.topology import Topology
-from tests.fixtures.databases import KINDS, fresh_database
 from tests.fixtures.hub_process import DEFAULT_AMQP_URL, HubEnv
-
-
-@pytest.fixture(params=KINDS)
-def database_url(request, tmp_path):
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

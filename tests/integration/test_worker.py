@@ -1,0 +1,126 @@
+"""The routing worker against the in-memory broker and real databases: what each message ends
+as, poison that does not block, redeliveries that do not double, dead letters that get parked."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hub.broker.memory import MemoryBroker
+from hub.broker.topology import DELIVERY_LIMIT, Topology
+from hub.inbound.intake import Intake, IntakePolicy
+from hub.metrics import Metrics
+from hub.routing.mapping_loader import load_mappings
+from hub.routing.outcome import RoutingPolicy
+from hub.routing.worker import RoutingWorker
+from hub.settings import REPO_ROOT
+from tests.fixtures.messages import adt_a01, encoded, oru_r01, patient
+
+TOPOLOGY = Topology("w")
+
+
+@pytest.fixture
+def broker():
+    broker = MemoryBroker(TOPOLOGY)
+    broker.declare_topology()
+    return broker
+
+
+@pytest.fixture
+def worker(broker, uow_factory):
+    return RoutingWorker(broker, TOPOLOGY, uow_factory, load_mappings(REPO_ROOT / "mappings"),
+                         RoutingPolicy(), Metrics(), batch_size=10, batch_wait=0.01)
+
+
+def receive(broker: MemoryBroker, *frames: bytes) -> list[bytes]:
+    """Put frames through the real intake (sniff, publish, ACK) as the listener would."""
+    async def run() -> list[bytes]:
+        policy = IntakePolicy(supported_versions=frozenset({"2.5"}), identity_exempt=frozenset(),
+                              authorities=frozenset())
+        intake = Intake(await broker.open_publisher(), TOPOLOGY.inbound, policy, Metrics())
+        return [await intake.handle(frame, "127.0.0.1:9") for frame in frames]
+    return asyncio.run(run())
+
+
+def drain(worker: RoutingWorker, broker: MemoryBroker) -> None:
+    inbound = broker.open_consumer(TOPOLOGY.inbound, prefetch=100)
+    dead = broker.open_consumer(TOPOLOGY.dead, prefetch=100)
+    while worker.work_once(inbound, worker._decide) or worker.work_once(dead, worker._decide_dead, 0.0):
+        pass
+    inbound.close()
+    dead.close()
+
+
+def states(uow_factory) -> dict[str, int]:
+    with uow_factory() as uow:
+        return {k: v for k, v in uow.messages.count_by_state().items() if v}
+
+
+def test_each_message_ends_in_exactly_one_counted_state(broker, worker, uow_factory):
+    person = patient(1)
+    bad_date = oru_r01(person, "POISON-1").replace(f"|{person.birth_date}|F|", "|not-a-date|F|")
+    unmapped = adt_a01(person, "SIU-1").replace("ADT^A01^ADT_A01", "SIU^S12^SIU_S12")
+    receive(broker, encoded(oru_r01(person, "OK-1", n_obx=4)), encoded(adt_a01(person, "OK-2")),
+            b"garbage", encoded(bad_date), encoded(unmapped), encoded(oru_r01(person, "OK-3", n_obx=2)))
+
+    drain(worker, broker)
+
+    assert states(uow_factory) == {"stored": 3, "rejected": 1, "parked": 2}
+    with uow_factory() as uow:
+        parked = {m.control_id: m.reason for m in uow.messages.search(state="parked")}
+        entries = uow.entries.for_patient(uow.patients.find(person.matricule))
+    assert parked["SIU-1"].startswith("unmapped")
+    assert "PID-7" in parked["POISON-1"] and "not-a-date" not in parked["POISON-1"]
+    assert sorted(e.kind for e in entries) == ["encounter"] + ["lab_result"] * 6
+
+
+def test_a_redelivered_message_is_not_filed_twice(broker, worker, uow_factory):
+    receive(broker, encoded(oru_r01(patient(2), "TWICE-1", n_obx=3)))
+    consumer = broker.open_consumer(TOPOLOGY.inbound, prefetch=10)
+    [delivery] = consumer.fetch(10, 1.0)
+    worker._file([worker._decide(delivery)])  # committed, then the worker "dies" before its ack
+    consumer.close()                           # the broker hands the message out again
+
+    drain(worker, broker)
+
+    assert states(uow_factory) == {"stored": 1}
+    with uow_factory() as uow:
+        assert uow.entries.count() == 3
+
+
+def test_a_message_that_keeps_failing_is_dead_lettered_then_parked(broker, worker, uow_factory):
+    receive(broker, encoded(oru_r01(patient(3), "CRASH-1")))
+    for _ in range(DELIVERY_LIMIT + 1):  # as if a worker crashed on it every time
+        consumer = broker.open_consumer(TOPOLOGY.inbound, prefetch=10)
+        if not consumer.fetch(10, 0.1):
+            break
+        consumer.close()
+
+    drain(worker, broker)
+
+    with uow_factory() as uow:
+        [parked] = uow.messages.search(state="parked")
+    assert (parked.control_id, parked.reason.startswith("dead-lettered")) == ("CRASH-1", True)
+
+
+def test_a_store_that_refuses_one_row_does_not_take_the_batch_with_it(broker, worker, uow_factory,
+                                                                         monkeypatch):
+    from hub.routing import filing
+
+    receive(broker, *[encoded(oru_r01(patient(n), f"ROW-{n}", n_obx=1)) for n in range(5)])
+    original = filing.file_outcome
+
+    def refuse_row_3(uow, outcome):  # its entries, say; parking it (no entries) still works
+        if outcome.record.control_id == "ROW-3" and outcome.record.state == "stored":
+            raise RuntimeError("the database refused this row")
+        return original(uow, outcome)
+
+    monkeypatch.setattr("hub.routing.worker.file_outcome", refuse_row_3)
+    monkeypatch.setattr("hub.routing.worker.RETRY_PAUSE", 0.0)
+    drain(worker, broker)
+
+    assert states(uow_factory) == {"stored": 4, "parked": 1}
+    with uow_factory() as uow:
+        [parked] = uow.messages.search(state="parked")
+    assert parked.control_id == "ROW-3" and parked.reason.startswith("dead-lettered")

@@ -15,7 +15,7 @@ DELIVERY_STATES = ("pending", "delivered", "denied", "parked")
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     """Queue depths and message counts by state."""
-    hub = Hub(settings)
+    hub = _open_hub(settings)
     with hub.unit_of_work() as uow:
         counts = uow.messages.count_by_state()
     document: dict = {"messages": {}, "deliveries": dict.fromkeys(DELIVERY_STATES, 0), "queues": {}}
@@ -44,7 +44,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
 
 def messages(args: argparse.Namespace, settings: Settings) -> int:
     """Find messages by state, sender or control id, newest first."""
-    hub = Hub(settings)
+    hub = _open_hub(settings)
     with hub.unit_of_work() as uow:
         found = uow.messages.search(
             state=args.state, sender=args.sender, control_id=args.control_id, limit=args.limit)
@@ -63,7 +63,7 @@ def messages(args: argparse.Namespace, settings: Settings) -> int:
 def dossier_show(args: argparse.Namespace, settings: Settings) -> int:
     """The patient's own full view of their dossier (decrypted)."""
     matricule = validate(args.matricule)
-    hub = Hub(settings)
+    hub = _open_hub(settings)
     with hub.unit_of_work() as uow:
         patient_id = uow.patients.find(matricule)
         if patient_id is None:
@@ -86,6 +86,13 @@ def dossier_show(args: argparse.Namespace, settings: Settings) -> int:
     print_table(["when", "kind", "what"],
                 [(e["effective_at"] or "", e["kind"], _summary(e)) for e in document["entries"]])
     return 0
+
+
+def _open_hub(settings: Settings) -> Hub:
+    """A hub whose schema is current, so that a fresh install reports zeros, not an error."""
+    hub = Hub(settings)
+    hub.upgrade_database()
+    return hub
 
 
 def _summary(entry: dict) -> str:

@@ -7,20 +7,9 @@ import asyncio
 
 import pytest
 
-from hub.broker.memory import MemoryBroker
 from hub.broker.port import Publisher
-from hub.broker.topology import Topology
-from hub.inbound.intake import Intake, IntakePolicy
-from hub.inbound.listener import ListenerLimits, MLLPListener
-from hub.metrics import Metrics
-from hub.mllp.framing import FrameReader, wrap
-from tests.fixtures.acks import read_ack
-from tests.fixtures.messages import encoded, oru_r01, patient
-
-TOPOLOGY = Topology("t")
-POLICY = IntakePolicy(supported_versions=frozenset({"2.5"}), identity_exempt=frozenset({"ACK"}),
-                      authorities=frozenset())
-
+from hub.mllp.framing import wrap
+from tests.fixtures.loopback import closed_within, listen, memory_publisher, message, read_acks
 
 class HeldPublisher(Publisher):
     """Confirms nothing until `release` is set: lets a test look for an ACK sent too early."""
@@ -37,51 +26,17 @@ class HeldPublisher(Publisher):
         pass
 
 
-async def _listen(publisher: Publisher, **limits) -> tuple[MLLPListener, int]:
-    intake = Intake(publisher, TOPOLOGY.inbound, POLICY, Metrics())
-    listener = MLLPListener(intake, ListenerLimits(**limits), Metrics())
-    return listener, await listener.start("127.0.0.1", 0)
-
-
-async def _memory_publisher(fail: bool = False) -> Publisher:
-    broker = MemoryBroker(TOPOLOGY, fail_publishes=fail)
-    broker.declare_topology()
-    return await broker.open_publisher()
-
-
-async def _read_acks(reader: asyncio.StreamReader, count: int, timeout: float = 5.0) -> list:
-    frames, acks = FrameReader(1 << 20), []
-    while len(acks) < count:
-        data = await asyncio.wait_for(reader.read(65536), timeout)
-        assert data, "connection closed before every ACK arrived"
-        acks += [read_ack(f) for f in frames.feed(data)]
-    return acks
-
-
-async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
-    try:
-        while await asyncio.wait_for(reader.read(65536), seconds):
-            pass
-        return True
-    except asyncio.TimeoutError:
-        return False
-
-
-def message(n: int) -> bytes:
-    return encoded(oru_r01(patient(n), f"MSG-{n}"))
-
-
 def test_no_ack_leaves_before_the_broker_confirms():
     async def scenario():
         publisher = HeldPublisher()
-        listener, port = await _listen(publisher)
+        listener, port = await listen(publisher)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(wrap(message(1)))
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(reader.read(65536), 0.5)
         assert publisher.published == 1
         publisher.release.set()
-        [ack] = await _read_acks(reader, 1)
+        [ack] = await read_acks(reader, 1)
         assert (ack.code, ack.control_id) == ("AA", "MSG-1")
         writer.close()
         await listener.close()
@@ -91,10 +46,10 @@ def test_no_ack_leaves_before_the_broker_confirms():
 
 def test_pipelined_frames_are_answered_in_order():
     async def scenario():
-        listener, port = await _listen(await _memory_publisher())
+        listener, port = await listen(await memory_publisher())
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"".join(wrap(message(n)) for n in range(30)))
-        acks = await _read_acks(reader, 30)
+        acks = await read_acks(reader, 30)
         assert [a.control_id for a in acks] == [f"MSG-{n}" for n in range(30)]
         assert {a.code for a in acks} == {"AA"}
         writer.close()
@@ -105,14 +60,14 @@ def test_pipelined_frames_are_answered_in_order():
 
 def test_garbage_gets_ar_and_the_connection_stays_open():
     async def scenario():
-        listener, port = await _listen(await _memory_publisher())
+        listener, port = await listen(await memory_publisher())
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for junk in (b"", b"\x00\x01\x02binary", b"PID|1||x", "MSH|^~\\&|no version".encode()):
             writer.write(wrap(junk))
-            [ack] = await _read_acks(reader, 1)
+            [ack] = await read_acks(reader, 1)
             assert ack.code == "AR"
         writer.write(wrap(message(2)))
-        [ack] = await _read_acks(reader, 1)
+        [ack] = await read_acks(reader, 1)
         assert ack.code == "AA"
         writer.close()
         await listener.close()
@@ -122,10 +77,10 @@ def test_garbage_gets_ar_and_the_connection_stays_open():
 
 def test_a_broker_that_refuses_gets_ae_207():
     async def scenario():
-        listener, port = await _listen(await _memory_publisher(fail=True))
+        listener, port = await listen(await memory_publisher(fail=True))
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(wrap(message(3)))
-        [ack] = await _read_acks(reader, 1)
+        [ack] = await read_acks(reader, 1)
         assert (ack.code, ack.control_id, ack.err_code) == ("AE", "MSG-3", "207")
         writer.close()
         await listener.close()
@@ -135,10 +90,10 @@ def test_a_broker_that_refuses_gets_ae_207():
 
 def test_a_frame_past_the_size_cap_closes_the_connection():
     async def scenario():
-        listener, port = await _listen(await _memory_publisher(), max_frame=4096)
+        listener, port = await listen(await memory_publisher(), max_frame=4096)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"\x0b" + b"A" * 10_000)
-        assert await _closed_within(reader, 2.0)
+        assert await closed_within(reader, 2.0)
         await listener.close()
 
     asyncio.run(scenario())
@@ -146,13 +101,13 @@ def test_a_frame_past_the_size_cap_closes_the_connection():
 
 def test_a_frame_not_finished_within_the_read_timeout_closes_the_connection():
     async def scenario():
-        listener, port = await _listen(await _memory_publisher(), read_timeout=0.3)
+        listener, port = await listen(await memory_publisher(), read_timeout=0.3)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"\x0bMSH|^~\\&|")
         for _ in range(3):  # trickling bytes does not extend the deadline
             await asyncio.sleep(0.1)
             writer.write(b"X")
-        assert await _closed_within(reader, 1.0)
+        assert await closed_within(reader, 1.0)
         await listener.close()
 
     asyncio.run(scenario())
@@ -160,17 +115,17 @@ def test_a_frame_not_finished_within_the_read_timeout_closes_the_connection():
 
 def test_idle_connections_are_closed_and_the_cap_holds():
     async def scenario():
-        listener, port = await _listen(await _memory_publisher(), idle_timeout=0.5, max_connections=2)
+        listener, port = await listen(await memory_publisher(), idle_timeout=0.5, max_connections=2)
         first = await asyncio.open_connection("127.0.0.1", port)
         second = await asyncio.open_connection("127.0.0.1", port)
         await asyncio.sleep(0.05)
         third_reader, _ = await asyncio.open_connection("127.0.0.1", port)
-        assert await _closed_within(third_reader, 0.3)  # refused: two are open
-        assert await _closed_within(first[0], 1.5)      # idle past 0.5 s
-        assert await _closed_within(second[0], 1.5)
+        assert await closed_within(third_reader, 0.3)  # refused: two are open
+        assert await closed_within(first[0], 1.5)      # idle past 0.5 s
+        assert await closed_within(second[0], 1.5)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(wrap(message(4)))
-        [ack] = await _read_acks(reader, 1)
+        [ack] = await read_acks(reader, 1)
         assert ack.code == "AA"
         writer.close()
         await listener.close()

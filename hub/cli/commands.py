@@ -31,7 +31,9 @@ def send(args: argparse.Namespace, settings: Settings) -> int:
     failures = 0
     with MLLPClient(args.host, port, timeout=args.timeout) as client:
         for name in args.files:
-            for payload in split_messages(_read(name)):
+            messages, loose = split_messages(_read(name))
+            # a file with no MSH is sent as it is: the hub's AR says what is wrong with it
+            for payload in messages or [b"\r".join(loose) + b"\r"]:
                 code, control_id, text = _ack_summary(client.send(payload))
                 failures += code not in ACCEPTED
                 print(f"{name}\t{control_id}\t{code}\t{text}".rstrip())

@@ -6,7 +6,6 @@ Nothing here may raise: every failure of decoding, parsing or mapping becomes ok
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,44 +13,23 @@ from hub.domain.identity import identify
 from hub.errors import HubError
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
+from hub.hl7.split import split_messages
 from hub.routing.mapper import Mapped, map_message
 from hub.routing.mapping_loader import MappingSet
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-_BATCH_ENVELOPE = (b"FHS", b"BHS", b"BTS", b"FTS")
-_BOM = b"\xef\xbb\xbf"
-
-
-def split_messages(raw: bytes) -> tuple[list[bytes], int]:
-    """The messages of a file (each from its MSH to the next), and how many lines came before
-    the first MSH that were not a batch header. FHS/BHS/BTS/FTS lines are dropped."""
-    messages: list[list[bytes]] = []
-    stray = 0
-    for line in _LINE_END.split(raw.removeprefix(_BOM)):
-        if not line.strip() or line.startswith(_BATCH_ENVELOPE):
-            continue
-        if line.startswith(b"MSH") and len(line) > 3:
-            messages.append([line])
-        elif messages:
-            messages[-1].append(line)
-        else:
-            stray += 1
-    return [b"\r".join(lines) + b"\r" for lines in messages], stray
-
 
 def preview(path: Path, raw: bytes, mappings: MappingSet, *, fallback_charset: str,
             authorities: frozenset[str]) -> list[dict[str, Any]]:
     """One result object per message in the file (see the `hub map` contract in DESIGN.md)."""
     try:
-        chunks, stray = split_messages(raw)
+        chunks, loose = split_messages(raw)
     except Exception as error:  # noqa: BLE001 - a preview reports, it never raises
         return [_failed(path, "", "", _reason("splitting the file", error))]
     if not chunks:
         return [_failed(path, "", "", "no MSH segment")]
     results = [_preview_one(path, chunk, mappings, fallback_charset, authorities)
                for chunk in chunks]
-    if stray:
-        results.insert(0, _failed(path, "", "", f"{stray} line(s) before the first MSH segment"))
+    if loose:
+        results.insert(0, _failed(path, "", "", f"{len(loose)} line(s) before the first MSH segment"))
     return results
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from hub.routing import preview as preview_module
 from hub.routing.mapping_loader import load_mappings
-from hub.routing.preview import preview, split_messages
+from hub.hl7.split import split_messages
+from hub.routing.preview import preview
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 FILE = Path("in/sample.hl7")

@@ -59,8 +59,6 @@ def test_each_corpus_file_gets_exactly_one_fitting_ack(sample, client):
 
 
 def test_the_hub_still_answers_after_the_whole_corpus(corpus_hub, client):
-    if not FILES:
-        return  # nothing was sent: nothing to survive
     ack = read_ack(client.send_message(encoded(oru_r01(patient(1), "AFTER-CORPUS"))))
     assert (ack.code, ack.control_id) == ("AA", "AFTER-CORPUS")
     status = corpus_hub.hub_json("status")

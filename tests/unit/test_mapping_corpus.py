@@ -72,7 +72,7 @@ def test_preview_never_raises_and_reports_each_message(mappings, file):
         assert result["ok"] or result["error"]
 
 
-@pytest.mark.parametrize("files", [FILES] if FILES else [], ids=["corpus"])
+@pytest.mark.parametrize("files", [FILES], ids=["corpus"])
 def test_most_real_messages_map(mappings, files, capsys):
     results = [result for file in files for result in run(mappings, file)
                if result["type"] in MAPPED]

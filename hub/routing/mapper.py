@@ -103,10 +103,19 @@ def _entry(rule: EntryRule, context: Context) -> Entry | None:
 
 
 def _patient(mapping: Mapping, first: Context) -> Patient | None:
-    values = {rule.name: _field(rule, first, "patient") for rule in mapping.patient}
+    """Demographics; a value that does not convert (a birth date "DOB") is left out rather than
+    holding up the message: the matricule identifies the patient, not these fields."""
+    values = {rule.name: _lenient_field(rule, first) for rule in mapping.patient}
     if not any(values.values()):
         return None
     return Patient(matricule="", **values)
+
+
+def _lenient_field(rule: FieldRule, context: Context) -> Any:
+    try:
+        return _field(rule, context, "patient")
+    except MappingError:
+        return ""
 
 
 def _read(context: Context, accessor: Accessor, first_component: bool = False) -> str:

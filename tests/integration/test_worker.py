@@ -59,7 +59,7 @@ def states(uow_factory) -> dict[str, int]:
 
 def test_each_message_ends_in_exactly_one_counted_state(broker, worker, uow_factory):
     person = patient(1)
-    bad_date = oru_r01(person, "POISON-1").replace(f"|{person.birth_date}|F|", "|not-a-date|F|")
+    bad_date = oru_r01(person, "POISON-1").replace("|20261125093000", "|not-a-time")
     unmapped = adt_a01(person, "SIU-1").replace("ADT^A01^ADT_A01", "SIU^S12^SIU_S12")
     receive(broker, encoded(oru_r01(person, "OK-1", n_obx=4)), encoded(adt_a01(person, "OK-2")),
             b"garbage", encoded(bad_date), encoded(unmapped), encoded(oru_r01(person, "OK-3", n_obx=2)))
@@ -71,7 +71,7 @@ def test_each_message_ends_in_exactly_one_counted_state(broker, worker, uow_fact
         parked = {m.control_id: m.reason for m in uow.messages.search(state="parked")}
         entries = uow.entries.for_patient(uow.patients.find(person.matricule))
     assert parked["SIU-1"].startswith("unmapped")
-    assert "PID-7" in parked["POISON-1"] and "not-a-date" not in parked["POISON-1"]
+    assert "OBX-14" in parked["POISON-1"] and "not-a-time" not in parked["POISON-1"]
     assert sorted(e.kind for e in entries) == ["encounter"] + ["lab_result"] * 6
 
 

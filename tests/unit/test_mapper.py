@@ -137,9 +137,10 @@ def test_a_bad_timestamp_names_the_field_and_path_but_not_the_value(mappings):
     assert "2024-01-15" not in str(caught.value)
 
 
-def test_a_bad_birth_date_is_refused(mappings):
-    with pytest.raises(MappingError, match='patient: field "birth_date": PID-7'):
-        mapped(mappings, message(*ADT_A01[:2], PID.replace("19890312", "1989-03-12")))
+def test_a_bad_birth_date_is_left_out_and_the_rest_still_maps(mappings):
+    result = mapped(mappings, message(*ADT_A01[:2], PID.replace("19890312", "1989-03-12")))
+    assert result.patient.birth_date == ""
+    assert result.patient.family_name and result.entries
 
 
 @pytest.mark.parametrize("codec", ["8859/1", "UNICODE UTF-8"])

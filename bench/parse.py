@@ -16,6 +16,9 @@ from hl7apy.parser import parse_message
 
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
+from hub.routing.mapper import map_message
+from hub.routing.mapping_loader import load_mappings
+from hub.settings import REPO_ROOT
 
 RUNS = 5
 HEADER_PATHS = ("MSH-9.1", "MSH-9.2", "MSH-10", "MSH-12", "MSH-3.1",
@@ -100,10 +103,18 @@ def main() -> None:
             raise SystemExit(f"{reader.__name__} read different values than read_split")
     print(f"ORU^R01: {len(raw)} bytes, 10 OBX, {len(expected)} values read; median of {RUNS} runs")
     baseline = time_per_call(read_hl7apy, text, 10)
+    oru_mapping = load_mappings(REPO_ROOT / "mappings").for_type("ORU^R01")
+
+    def hot_path(_: str) -> list:
+        """What a worker does per message before the store: decode, parse, map."""
+        message = Message.parse(decode(raw)[0])
+        return map_message(message, oru_mapping).entries
+
     figures = [
         ("hub.hl7.message (split)", time_per_call(read_split, text, 5000)),
         ("  + charset.decode from bytes",
          time_per_call(lambda _: read_split(decode(raw)[0]), text, 5000)),
+        ("hot path: decode + parse + map", time_per_call(hot_path, text, 2000)),
         ("python-hl7 0.4.5", time_per_call(read_python_hl7, text, 200)),
         ("hl7apy 1.3.5 parse_message", baseline),
     ]

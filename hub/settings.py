@@ -63,6 +63,13 @@ class WorkerSettings(BaseModel):
     unmapped_policy: Literal["park"]
 
 
+class ConsentSettings(BaseModel):
+    """The design's policy switch: whether a declared référent sees the dossier without a grant
+    (unless the patient blocked them)."""
+
+    referent_access_by_default: bool
+
+
 class LogSettings(BaseModel):
     level: str
     json_lines: bool = False
@@ -85,6 +92,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings
     worker: WorkerSettings
     log: LogSettings
+    consent: ConsentSettings
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,107 @@
+"""The audit log's domain: one event of the patient's access journal, and what a check of the
+chain found. Plain dataclasses: no SQLAlchemy.
+
+An event names people and things by id only — a patient by `patients.id`, an entry by
+`entries.id`, a message by `messages.id`, a professional by CNS code — so the log itself holds
+no patient data in clear.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+GENESIS_HASH = "0" * 64
+
+CNS_CODE = re.compile(r"\d{6}-\d{2}")
+ACTION = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)*")
+# A bare 11- or 13-digit number is what a matricule looks like; a reason must never carry one.
+MATRICULE_LIKE = re.compile(r"\b(\d{11}|\d{13})\b")
+
+
+class Actor(StrEnum):
+    """Who acted, when it was not a professional (a professional is named by CNS code)."""
+
+    PATIENT = "patient"
+    CNS_FEED = "cns-feed"
+    HUB = "hub"
+
+
+class AuditOutcome(StrEnum):
+    """How the audited act ended."""
+
+    OK = "ok"
+    DENIED = "denied"
+    FAILED = "failed"
+
+
+class AuditAction(StrEnum):
+    """The actions the hub audits. Other lower-case dotted names are accepted, so that a new
+    kind of event needs no change here."""
+
+    DELIVER = "deliver"
+    DENY = "deny"
+    READ = "read"
+    CONSENT_GRANT = "consent.grant"
+    CONSENT_REVOKE = "consent.revoke"
+    DOSSIER_CLOSE = "dossier.close"
+    DOSSIER_REOPEN = "dossier.reopen"
+    MESSAGE_DISCARDED = "message.discarded"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One event of the audit log.
+
+    Build it with who, what and why; the store fills `seq`, `id`, `at` (unless given),
+    `prev_hash` and `hash` when it records it, after `validate_event`.
+    """
+
+    actor: str
+    action: str
+    outcome: AuditOutcome | str = AuditOutcome.OK
+    reason: str = ""
+    patient_id: str | None = None
+    entry_id: str | None = None
+    message_id: str | None = None
+    at: datetime | None = None
+    id: str | None = None
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+
+
+def validate_event(event: AuditEvent) -> None:
+    """Refuse (ValueError) an event the log must not hold: an unknown kind of actor, an action
+    that is not a lower-case dotted name, an unknown outcome, a reason that is not text or looks
+    like a matricule, a naive time. Checked on the way in only, so that a tampered row can still
+    be read back and reported."""
+    if event.actor not in {a.value for a in Actor} and not CNS_CODE.fullmatch(event.actor or ""):
+        raise ValueError(f"audit actor must be a CNS code or one of "
+                         f"{', '.join(a.value for a in Actor)}, not {event.actor!r}")
+    if not ACTION.fullmatch(event.action or ""):
+        raise ValueError(f"audit action must be a lower-case dotted name, not {event.action!r}")
+    if event.outcome not in {o.value for o in AuditOutcome}:
+        raise ValueError(f"audit outcome must be ok, denied or failed, not {event.outcome!r}")
+    if not isinstance(event.reason, str):
+        raise ValueError("audit reason must be a string")
+    if MATRICULE_LIKE.search(event.reason):
+        raise ValueError("audit reason must not carry a matricule")
+    if event.at is not None and event.at.tzinfo is None:
+        raise ValueError("audit time must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What a check of the whole chain found: `ok`, how many events were `checked`, and when it
+    is broken the seq of the first event that does not hold (`first_broken_seq`) with why
+    (`problem`). `head_seq`/`head_hash` name the last event found intact: worth noting
+    elsewhere, since a chain cut after its last event cannot be told from a shorter one."""
+
+    ok: bool
+    checked: int
+    first_broken_seq: int | None = None
+    problem: str | None = None
+    head_seq: int | None = None
+    head_hash: str | None = None

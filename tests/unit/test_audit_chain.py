@@ -1,0 +1,202 @@
+"""The audit chain without a database: the canonical encoding, the hash, and what a check of a
+chain reports for each kind of tampering."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from hub.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome, VerifyResult, validate_event
+from hub.domain.audit_chain import HASHED_FIELDS, canonical_bytes, check_chain, event_hash
+
+AT = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def event(seq: int = 1, prev_hash: str = GENESIS_HASH, **changes) -> AuditEvent:
+    base = AuditEvent(actor="123456-78", action="deliver", outcome=AuditOutcome.OK,
+                      reason="grant in force", patient_id="p" * 32, entry_id="e" * 32,
+                      message_id=None, at=AT, id=f"{seq:032x}", seq=seq, prev_hash=prev_hash)
+    return replace(base, **changes)
+
+
+def chain(n: int) -> list[dict]:
+    """n stored rows (column values, as the repository reads them), correctly linked."""
+    rows, previous = [], GENESIS_HASH
+    for seq in range(1, n + 1):
+        e = event(seq, previous, reason=f"reason {seq}", at=AT + timedelta(seconds=seq))
+        e = replace(e, hash=event_hash(e))
+        rows.append({name: getattr(e, name) for name in (*HASHED_FIELDS, "hash")})
+        previous = e.hash
+    return rows
+
+
+def test_the_canonical_encoding_is_netstrings_in_a_fixed_order():
+    assert canonical_bytes(event()) == (
+        b"12:hub-audit-v1,"
+        b"1:1,"
+        b"32:00000000000000000000000000000001,"
+        b"27:2026-03-01T09:30:15.123456Z,"
+        b"9:123456-78,"
+        b"7:deliver,"
+        b"32:" + b"p" * 32 + b","
+        b"32:" + b"e" * 32 + b","
+        b"~"
+        b"2:ok,"
+        b"14:grant in force,"
+        b"64:" + b"0" * 64 + b","
+    )
+
+
+def test_the_hash_is_the_hex_sha256_of_the_encoding():
+    e = event()
+    assert event_hash(e) == hashlib.sha256(canonical_bytes(e)).hexdigest()
+    assert len(event_hash(e)) == 64 and event_hash(e) == event_hash(e).lower()
+
+
+def test_a_mapping_of_column_values_hashes_like_the_event():
+    e = event()
+    assert event_hash(asdict(e)) == event_hash(e)
+
+
+def test_null_and_empty_and_shifted_text_encode_differently():
+    assert canonical_bytes(event(message_id=None)) != canonical_bytes(event(message_id=""))
+    # Moving text from one field to the next must change the bytes (no separator ambiguity).
+    a = event(actor="hub", action="message.discarded", reason="x,y")
+    b = event(actor="hub", action="message.discarded,", reason="y")
+    assert canonical_bytes(a) != canonical_bytes(b)
+    assert canonical_bytes(event(reason="2:ab,")) != canonical_bytes(event(reason="2:ab"))
+
+
+def test_time_is_encoded_in_utc_whatever_the_zone_it_was_given_in():
+    plus_two = AT.astimezone(timezone(timedelta(hours=2)))
+    assert event_hash(event(at=plus_two)) == event_hash(event())
+    assert b"2026-03-01T09:30:15.123456Z" in canonical_bytes(event(at=plus_two))
+
+
+def test_non_ascii_lengths_count_utf8_bytes():
+    assert b"10:r\xc3\xa9f\xc3\xa9rent," in canonical_bytes(event(reason="référent"))
+
+
+def test_every_hashed_field_changes_the_hash():
+    original = event()
+    changed = {"seq": 2, "id": "f" * 32, "at": AT + timedelta(microseconds=1),
+               "actor": "123456-79", "action": "read", "patient_id": "q" * 32,
+               "entry_id": None, "message_id": "m" * 32, "outcome": AuditOutcome.DENIED,
+               "reason": "grant in forcE", "prev_hash": "1" * 64}
+    assert set(changed) == set(HASHED_FIELDS)
+    for name, value in changed.items():
+        assert event_hash(replace(original, **{name: value})) != event_hash(original), name
+
+
+def test_values_that_are_not_text_numbers_or_times_are_refused():
+    with pytest.raises(TypeError):
+        canonical_bytes(event(reason=b"bytes"))
+    with pytest.raises(ValueError):
+        canonical_bytes(event(at=datetime(2026, 3, 1)))
+
+
+def test_an_intact_chain_checks_and_names_its_head():
+    rows = chain(5)
+    result = check_chain(rows)
+    assert (result.ok, result.checked, result.first_broken_seq) == (True, 5, None)
+    assert (result.head_seq, result.head_hash) == (5, rows[-1]["hash"])
+    assert check_chain([]) == VerifyResult(ok=True, checked=0)
+
+
+def test_an_edited_event_is_the_first_broken_one():
+    rows = chain(5)
+    rows[2]["reason"] = "nothing to see"
+    result = check_chain(rows)
+    assert (result.ok, result.first_broken_seq, result.checked) == (False, 3, 2)
+    assert "edited" in result.problem
+
+
+def test_an_edited_and_rehashed_event_breaks_the_next_link():
+    rows = chain(5)
+    rows[2]["reason"] = "nothing to see"
+    rows[2]["hash"] = event_hash(rows[2])
+    result = check_chain(rows)
+    assert (result.ok, result.first_broken_seq) == (False, 4)
+    assert result.problem == "event 4 does not link to event 3"
+
+
+def test_a_deleted_event_is_a_gap():
+    rows = chain(5)
+    del rows[2]
+    result = check_chain(rows)
+    assert (result.ok, result.first_broken_seq, result.checked) == (False, 3, 2)
+    assert result.problem == "event 3 is missing (after event 2 comes event 4)"
+
+
+def test_a_deleted_first_event_is_a_gap_too():
+    result = check_chain(chain(3)[1:])
+    assert (result.ok, result.first_broken_seq, result.checked) == (False, 1, 0)
+
+
+def test_renumbered_events_after_a_deletion_break_at_the_renumbered_one():
+    rows = chain(5)
+    del rows[2]
+    for row in rows[2:]:
+        row["seq"] -= 1
+    assert check_chain(rows).first_broken_seq == 3
+
+
+def test_a_forged_event_inserted_with_a_valid_hash_breaks_the_link_after_it():
+    rows = chain(5)
+    forged = dict(rows[2], id="f" * 32, reason="forged", prev_hash=rows[1]["hash"])
+    forged["hash"] = event_hash(forged)
+    for row in rows[2:]:
+        row["seq"] += 1
+    rows.insert(2, forged)
+    result = check_chain(rows)
+    # The forged row itself hashes and links; the next one was renumbered, so it is edited.
+    assert (result.ok, result.first_broken_seq) == (False, 4)
+
+
+def test_swapped_seqs_break_at_the_first_of_the_two():
+    rows = chain(5)
+    rows[1]["seq"], rows[3]["seq"] = rows[3]["seq"], rows[1]["seq"]
+    rows.sort(key=lambda r: r["seq"])
+    result = check_chain(rows)
+    assert (result.ok, result.first_broken_seq) == (False, 2)
+
+
+def test_a_first_event_that_does_not_start_the_chain():
+    rows = chain(2)
+    rows[0]["prev_hash"] = "1" * 64
+    rows[0]["hash"] = event_hash(rows[0])
+    result = check_chain(rows)
+    assert result.first_broken_seq == 1
+    assert result.problem == "event 1 does not link to the start of the chain"
+
+
+def test_an_unencodable_row_is_reported_not_raised():
+    rows = chain(3)
+    rows[1]["at"] = 3.5
+    result = check_chain(rows)
+    assert (result.ok, result.first_broken_seq) == (False, 2)
+    assert "cannot be encoded" in result.problem
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"actor": "Dr Müller"}, "actor"),
+    ({"actor": "12345-678"}, "actor"),
+    ({"action": "Deliver"}, "action"),
+    ({"action": ""}, "action"),
+    ({"outcome": "maybe"}, "outcome"),
+    ({"reason": None}, "reason"),
+    ({"reason": "sent for 1893120105732"}, "matricule"),
+    ({"reason": "legacy 18931201057"}, "matricule"),
+    ({"at": datetime(2026, 3, 1)}, "timezone"),
+])
+def test_validation_refuses_what_the_log_must_not_hold(changes, message):
+    with pytest.raises(ValueError, match=message):
+        validate_event(event(**changes))
+
+
+@pytest.mark.parametrize("actor", ["123456-78", "patient", "cns-feed", "hub"])
+def test_validation_accepts_the_four_kinds_of_actor(actor):
+    validate_event(event(actor=actor, action="consent.grant",
+                         reason=f"duplicate of message {'1' * 20}{'a' * 12}"))

@@ -52,3 +52,7 @@ class StoreConflict(StoreError):
 
 class MLLPError(HubError):
     """An MLLP peer could not be reached, closed the connection, or did not answer in time."""
+
+
+class InvalidCnsCode(HubError):
+    """A professional's CNS code is not of the form NNNNNN-NN."""

@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table,
-    Text, false,
+    Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
+    String, Table, Text, false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -117,4 +117,22 @@ entries = Table(
     Column("payload_ct", LargeBinary, nullable=False),
     Index("ix_entries_patient_id", "patient_id"),
     Index("ix_entries_message_id", "message_id"),
+)
+
+# The national registry. Professionals are not patients: their names are stored in clear.
+professionals = Table(
+    "professionals",
+    metadata,
+    Column("cns_code", String(9), primary_key=True),
+    Column("family_name", Text, nullable=False),
+    Column("given_name", Text, nullable=False),
+    Column("specialty", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("mllp_host", Text),
+    Column("mllp_port", Integer),
+    Column("mllp_tls", Boolean, nullable=False, server_default=false()),
+    Column("receiving_application", Text),
+    Column("receiving_facility", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("status IN ('active', 'suspended')", name="status"),
 )

@@ -8,6 +8,7 @@ from hub.store.entry_repository import EntryRepository
 from hub.store.keyring import Keyring
 from hub.store.message_repository import MessageRepository
 from hub.store.patient_repository import PatientRepository
+from hub.store.professional_repository import ProfessionalRepository
 from hub.store.repository import translated_errors
 
 
@@ -28,6 +29,7 @@ class UnitOfWork:
     messages: MessageRepository
     patients: PatientRepository
     entries: EntryRepository
+    professionals: ProfessionalRepository
 
     def __init__(self, engine: Engine, keyring: Keyring):
         self._engine = engine
@@ -102,3 +104,4 @@ class UnitOfWork:
         self.messages = MessageRepository(*args)
         self.patients = PatientRepository(*args)
         self.entries = EntryRepository(*args)
+        self.professionals = ProfessionalRepository(*args)

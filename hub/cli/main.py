@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from hub.cli import commands, reports
+from hub.cli import commands, professionals_cmd, reports
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
 from hub.settings import load_settings
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(
         func=commands.db_upgrade)
+    professionals_cmd.register(sub)
     return parser
 
 

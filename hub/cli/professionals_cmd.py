@@ -1,0 +1,98 @@
+"""`hub professionals import FILE` and `hub professionals list`: the registry."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub.bootstrap import Hub
+from hub.cli.output import print_json, print_table
+from hub.domain.professional import Professional, ProfessionalStatus
+from hub.registry.csv_import import import_csv
+from hub.settings import Settings
+
+EXIT_REJECTED = 1
+
+
+def register(subparsers) -> None:
+    """Add `professionals import` and `professionals list` to the `hub` command."""
+    p = subparsers.add_parser("professionals", help="the professionals registry")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = actions.add_parser("import", help="add or update professionals from a CSV file")
+    load.add_argument("file", metavar="FILE")
+    load.add_argument("--json", action="store_true")
+    load.set_defaults(func=import_file)
+    show = actions.add_parser("list", help="the registered professionals")
+    show.add_argument("--status", choices=[s.value for s in ProfessionalStatus])
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=list_professionals)
+
+
+def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a CSV file; exit 1 when any row was rejected (the good rows are stored)."""
+    hub = _open_hub(settings)
+    try:
+        with hub.unit_of_work() as uow:
+            report = import_csv(args.file, uow)
+    finally:
+        hub.close()
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+              f"rejected {len(report.rejected)}")
+        for rejection in report.rejected:
+            print(f"line {rejection.line}: {rejection.reason}")
+    if report.rejected:
+        print(f"hub: {len(report.rejected)} row(s) rejected", file=sys.stderr)
+        return EXIT_REJECTED
+    return 0
+
+
+def list_professionals(args: argparse.Namespace, settings: Settings) -> int:
+    """The registry, by CNS code; only one status with `--status`."""
+    hub = _open_hub(settings)
+    try:
+        with hub.unit_of_work() as uow:
+            found = uow.professionals.list(status=args.status)
+    finally:
+        hub.close()
+    rows = [as_document(p) for p in found]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(["cns code", "name", "specialty", "status", "destination"],
+                [(r["cns_code"], f"{r['family_name']}, {r['given_name']}".strip(", "),
+                  r["specialty"], r["status"], _destination_text(r["destination"]))
+                 for r in rows])
+    return 0
+
+
+def as_document(professional: Professional) -> dict:
+    """A professional as `hub professionals list --json` prints it."""
+    d = professional.destination
+    return {
+        "cns_code": professional.cns_code,
+        "family_name": professional.family_name,
+        "given_name": professional.given_name,
+        "specialty": professional.specialty,
+        "status": professional.status.value,
+        "can_receive": professional.can_receive,
+        "destination": None if d is None else {
+            "host": d.host, "port": d.port, "receiving_application": d.receiving_application,
+            "receiving_facility": d.receiving_facility, "tls": d.tls},
+    }
+
+
+def _destination_text(destination: dict | None) -> str:
+    if destination is None:
+        return ""
+    scheme = "mllps" if destination["tls"] else "mllp"
+    return (f"{scheme}://{destination['host']}:{destination['port']} "
+            f"{destination['receiving_application']}^{destination['receiving_facility']}")
+
+
+def _open_hub(settings: Settings) -> Hub:
+    """A hub whose schema is current, so that a fresh install lists nothing, not an error."""
+    hub = Hub(settings)
+    hub.upgrade_database()
+    return hub

@@ -75,6 +75,7 @@ def event_hash(event: AuditEvent | Mapping[str, object]) -> str:
 def check_chain(rows: Iterable[Mapping[str, object]]) -> VerifyResult:
     """Check stored events given in seq order (mappings of column values, `hash` included).
 
+    A row the store could not convert may be given as `{"seq": n, "unreadable": why}`.
     Each event must carry the next seq (1, 2, 3…; a gap is a deletion), hash to its stored
     `hash` (else it was edited) and name the previous event's hash as its `prev_hash` (else
     something was inserted, removed or moved before it). The first event that fails is
@@ -90,6 +91,9 @@ def check_chain(rows: Iterable[Mapping[str, object]]) -> VerifyResult:
             else:
                 problem = f"event {seq} is out of order (expected event {expected_seq})"
             return _broken(checked, expected_seq, problem, previous_hash)
+        if "unreadable" in row:  # the store could not even convert the row's values
+            return _broken(checked, seq, f"event {seq} cannot be read ({row['unreadable']})",
+                           previous_hash)
         try:
             intact = row["hash"] == event_hash(row)
         except (TypeError, ValueError) as exc:

@@ -200,3 +200,11 @@ def test_validation_refuses_what_the_log_must_not_hold(changes, message):
 def test_validation_accepts_the_four_kinds_of_actor(actor):
     validate_event(event(actor=actor, action="consent.grant",
                          reason=f"duplicate of message {'1' * 20}{'a' * 12}"))
+
+
+def test_a_row_the_store_could_not_read_is_the_broken_one():
+    rows = chain(3)
+    rows[1] = {"seq": 2, "unreadable": "ValueError: Couldn't parse datetime string"}
+    result = check_chain(rows)
+    assert (result.ok, result.first_broken_seq, result.checked) == (False, 2, 1)
+    assert result.problem.startswith("event 2 cannot be read (ValueError")

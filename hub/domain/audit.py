@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from hub.domain.professional import validate_cns_code
+from hub.errors import InvalidCnsCode
+
 GENESIS_HASH = "0" * 64
 
-CNS_CODE = re.compile(r"\d{6}-\d{2}")
 ACTION = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)*")
 # A bare 11- or 13-digit number is what a matricule looks like; a reason must never carry one.
 MATRICULE_LIKE = re.compile(r"\b(\d{11}|\d{13})\b")
@@ -77,7 +79,7 @@ def validate_event(event: AuditEvent) -> None:
     that is not a lower-case dotted name, an unknown outcome, a reason that is not text or looks
     like a matricule, a naive time. Checked on the way in only, so that a tampered row can still
     be read back and reported."""
-    if event.actor not in {a.value for a in Actor} and not CNS_CODE.fullmatch(event.actor or ""):
+    if event.actor not in {a.value for a in Actor} and not _is_cns_code(event.actor):
         raise ValueError(f"audit actor must be a CNS code or one of "
                          f"{', '.join(a.value for a in Actor)}, not {event.actor!r}")
     if not ACTION.fullmatch(event.action or ""):
@@ -90,6 +92,13 @@ def validate_event(event: AuditEvent) -> None:
         raise ValueError("audit reason must not carry a matricule")
     if event.at is not None and event.at.tzinfo is None:
         raise ValueError("audit time must be timezone-aware")
+
+
+def _is_cns_code(actor: object) -> bool:
+    try:
+        return isinstance(actor, str) and validate_cns_code(actor) == actor
+    except InvalidCnsCode:
+        return False
 
 
 @dataclass(frozen=True)

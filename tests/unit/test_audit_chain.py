@@ -183,6 +183,7 @@ def test_an_unencodable_row_is_reported_not_raised():
 @pytest.mark.parametrize("changes, message", [
     ({"actor": "Dr Müller"}, "actor"),
     ({"actor": "12345-678"}, "actor"),
+    ({"actor": " 123456-78"}, "actor"),
     ({"action": "Deliver"}, "action"),
     ({"action": ""}, "action"),
     ({"outcome": "maybe"}, "outcome"),

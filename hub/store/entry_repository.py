@@ -73,11 +73,26 @@ class EntryRepository(Repository):
             payload=document.get("payload") or {}, effective_at=document.get("effective_at"),
         )
 
-    def set_hidden(self, entry_id: str, hidden: bool) -> None:
-        """Hide an entry from professionals (the patient's choice), or show it again."""
-        statement = update(entries).where(entries.c.id == entry_id).values(hidden=hidden)
-        if self._execute("hiding an entry", statement).rowcount == 0:
-            raise StoreError(f"no entry {entry_id}")
+    def set_hidden(self, entry_id: str, hidden: bool, patient_id: str | None = None) -> None:
+        """Hide an entry from professionals (the patient's choice), or show it again.
+        With `patient_id`, only an entry of that dossier is touched."""
+        self._update_entry(entry_id, patient_id, "hiding an entry", hidden=hidden)
+
+    def set_confidentiality(self, entry_id: str, confidentiality: Confidentiality | str,
+                            patient_id: str | None = None) -> None:
+        """Set an entry's confidentiality level (the patient's choice).
+        With `patient_id`, only an entry of that dossier is touched."""
+        level = Confidentiality(confidentiality).value
+        self._update_entry(entry_id, patient_id, "setting an entry's confidentiality",
+                           confidentiality=level)
+
+    def _update_entry(self, entry_id: str, patient_id: str | None, doing: str, **values) -> None:
+        statement = update(entries).where(entries.c.id == entry_id)
+        if patient_id is not None:
+            statement = statement.where(entries.c.patient_id == patient_id)
+        if self._execute(doing, statement.values(**values)).rowcount == 0:
+            raise StoreError(f"no entry {entry_id}"
+                             + ("" if patient_id is None else " in this dossier"))
 
     def count_for_message(self, message_id: str) -> int:
         """How many entries a message produced."""

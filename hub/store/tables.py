@@ -76,6 +76,7 @@ patients = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed", Boolean, nullable=False, server_default=false()),
+    Column("referent_blocked", Boolean, nullable=False, server_default=false()),
 )
 
 messages = Table(
@@ -135,4 +136,32 @@ professionals = Table(
     Column("receiving_facility", Text),
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("status IN ('active', 'suspended')", name="status"),
+)
+
+# The patient's consent. Rows name the patient by internal id only; nothing is deleted, so a
+# decision at any past instant can be explained.
+consent_grants = Table(
+    "consent_grants",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id"), nullable=False),
+    Column("cns_code", String(9), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    CheckConstraint("level IN ('normal', 'extended')", name="level"),
+    Index("ix_consent_grants_patient_id_cns_code", "patient_id", "cns_code"),
+)
+
+referent_declarations = Table(
+    "referent_declarations",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id"), nullable=False),
+    Column("cns_code", String(9), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime),
+    Column("source", String(32), nullable=False),
+    Index("ix_referent_declarations_patient_id", "patient_id"),
 )

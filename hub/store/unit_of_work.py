@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection, Engine, Transaction
 
 from hub.errors import StoreError
+from hub.store.consent_repository import ConsentRepository
 from hub.store.entry_repository import EntryRepository
 from hub.store.keyring import Keyring
 from hub.store.message_repository import MessageRepository
@@ -29,6 +30,7 @@ class UnitOfWork:
     messages: MessageRepository
     patients: PatientRepository
     entries: EntryRepository
+    consents: ConsentRepository
     professionals: ProfessionalRepository
 
     def __init__(self, engine: Engine, keyring: Keyring):
@@ -104,4 +106,5 @@ class UnitOfWork:
         self.messages = MessageRepository(*args)
         self.patients = PatientRepository(*args)
         self.entries = EntryRepository(*args)
+        self.consents = ConsentRepository(*args)
         self.professionals = ProfessionalRepository(*args)

@@ -1,0 +1,111 @@
+"""The patient's consent: grants to professionals, référent declarations, the référent block.
+
+Rows name the patient by internal id only; CNS codes identify professionals, not patients, so
+they are kept in clear. Nothing is ever deleted: a revoked or replaced grant and an ended
+declaration keep their row, so that a decision at any past instant can be explained.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, or_, select, update
+
+from hub.domain.consent import ConsentState, Grant, GrantLevel, ReferentDeclaration
+from hub.errors import UnknownMatricule
+from hub.store.repository import Repository
+from hub.store.tables import consent_grants, new_id, patients, referent_declarations, utc_now
+
+
+class ConsentRepository(Repository):
+    """Consent of one unit of work. Every time given must be timezone-aware."""
+
+    def grant(self, patient_id: str, cns_code: str, level: GrantLevel | str,
+              until: datetime | None, at: datetime) -> Grant:
+        """Give `cns_code` access from `at`, optionally until `until`; return the new grant.
+
+        A grant still open for the same professional is ended at `at` (its `revoked_at` set):
+        the new one replaces it, so that a shorter `until` or a lower level takes effect.
+        """
+        new = Grant(cns_code, GrantLevel(level), at, until)
+        self._end_open_grants(patient_id, cns_code, at, "replacing a grant")
+        self._execute("granting access", insert(consent_grants), {
+            "id": new_id(), "patient_id": patient_id, "cns_code": cns_code,
+            "level": new.level.value, "granted_at": at, "until": until, "revoked_at": None})
+        return new
+
+    def revoke(self, patient_id: str, cns_code: str, at: datetime) -> bool:
+        """Revoke from `at` every grant to `cns_code` not yet revoked or expired; whether there
+        was one."""
+        return self._end_open_grants(patient_id, cns_code, at, "revoking a grant") > 0
+
+    def _end_open_grants(self, patient_id: str, cns_code: str, at: datetime, doing: str) -> int:
+        c = consent_grants.c
+        statement = update(consent_grants).where(
+            c.patient_id == patient_id, c.cns_code == cns_code, c.revoked_at.is_(None),
+            or_(c.until.is_(None), c.until > at),
+        ).values(revoked_at=at)
+        return self._execute(doing, statement).rowcount
+
+    def grants(self, patient_id: str) -> list[Grant]:
+        """Every grant the patient ever gave, oldest first, revoked and expired ones included."""
+        c = consent_grants.c
+        query = (select(c.cns_code, c.level, c.granted_at, c.until, c.revoked_at)
+                 .where(c.patient_id == patient_id).order_by(c.granted_at, c.id))
+        return [Grant(row.cns_code, GrantLevel(row.level), row.granted_at, row.until,
+                      row.revoked_at)
+                for row in self._execute("reading grants", query)]
+
+    def declare_referent(self, patient_id: str, cns_code: str, since: datetime,
+                         source: str) -> ReferentDeclaration:
+        """Record `cns_code` as the patient's médecin référent from `since`; return the
+        declaration in force.
+
+        Declaring the current référent again changes nothing (a resent feed must not restart
+        the résumé clock); declaring another one ends the current declaration at `since`.
+        """
+        current = self.referent(patient_id, since)
+        if current is not None and current.cns_code == cns_code:
+            return current
+        self.end_referent(patient_id, since)
+        self._execute("declaring a référent", insert(referent_declarations), {
+            "id": new_id(), "patient_id": patient_id, "cns_code": cns_code, "since": since,
+            "until": None, "source": source})
+        return ReferentDeclaration(cns_code, since)
+
+    def end_referent(self, patient_id: str, at: datetime) -> bool:
+        """End at `at` the declaration that holds then; whether there was one."""
+        c = referent_declarations.c
+        statement = update(referent_declarations).where(
+            c.patient_id == patient_id, c.since <= at, or_(c.until.is_(None), c.until > at),
+        ).values(until=at)
+        return self._execute("ending a référent declaration", statement).rowcount > 0
+
+    def referent(self, patient_id: str, at: datetime) -> ReferentDeclaration | None:
+        """The declaration that holds at `at`, or None."""
+        c = referent_declarations.c
+        query = (select(c.cns_code, c.since, c.until)
+                 .where(c.patient_id == patient_id, c.since <= at,
+                        or_(c.until.is_(None), c.until > at))
+                 .order_by(c.since.desc(), c.id).limit(1))
+        row = self._execute("reading the référent", query).first()
+        return None if row is None else ReferentDeclaration(row.cns_code, row.since, row.until)
+
+    def set_referent_blocked(self, patient_id: str, blocked: bool) -> None:
+        """Block the référent's access by declaration (the patient's choice), or allow it again."""
+        statement = update(patients).where(patients.c.id == patient_id).values(
+            referent_blocked=blocked, updated_at=utc_now())
+        if self._execute("blocking the référent", statement).rowcount == 0:
+            raise UnknownMatricule(f"no dossier with id {patient_id}")
+
+    def state(self, patient_id: str, at: datetime,
+              referent_access_by_default: bool) -> ConsentState:
+        """Everything `decide` needs about this patient at `at`."""
+        query = select(patients.c.closed, patients.c.referent_blocked).where(
+            patients.c.id == patient_id)
+        row = self._execute("reading a dossier's consent", query).first()
+        if row is None:
+            raise UnknownMatricule(f"no dossier with id {patient_id}")
+        return ConsentState(
+            closed=bool(row.closed), grants=tuple(self.grants(patient_id)),
+            referent=self.referent(patient_id, at), referent_blocked=bool(row.referent_blocked),
+            referent_access_by_default=referent_access_by_default)

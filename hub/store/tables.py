@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
-    String, Table, Text, false,
+    BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer,
+    LargeBinary, MetaData, String, Table, Text, false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -164,4 +164,27 @@ referent_declarations = Table(
     Column("until", UTCDateTime),
     Column("source", String(32), nullable=False),
     Index("ix_referent_declarations_patient_id", "patient_id"),
+)
+
+# The audit log: a hash chain in `seq` order (hub/domain/audit_chain.py). Patients, entries
+# and messages by id only. No foreign keys: the log is evidence and must outlive, and never
+# block, changes to the rows it mentions.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(ID_LENGTH), nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("patient_id", String(ID_LENGTH)),
+    Column("entry_id", String(ID_LENGTH)),
+    Column("message_id", String(ID_LENGTH)),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("prev_hash", String(HASH_LENGTH), nullable=False),
+    Column("hash", String(HASH_LENGTH), nullable=False),
+    CheckConstraint("outcome IN ('ok', 'denied', 'failed')", name="outcome"),
+    Index("ix_audit_events_patient_id_seq", "patient_id", "seq"),
+    Index("ix_audit_events_message_id", "message_id"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection, Engine, Transaction
 
 from hub.errors import StoreError
+from hub.store.audit_repository import AuditRepository
 from hub.store.consent_repository import ConsentRepository
 from hub.store.entry_repository import EntryRepository
 from hub.store.keyring import Keyring
@@ -32,6 +33,7 @@ class UnitOfWork:
     entries: EntryRepository
     consents: ConsentRepository
     professionals: ProfessionalRepository
+    audit: AuditRepository
 
     def __init__(self, engine: Engine, keyring: Keyring):
         self._engine = engine
@@ -108,3 +110,4 @@ class UnitOfWork:
         self.entries = EntryRepository(*args)
         self.consents = ConsentRepository(*args)
         self.professionals = ProfessionalRepository(*args)
+        self.audit = AuditRepository(*args)

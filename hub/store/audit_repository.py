@@ -1,0 +1,141 @@
+"""The audit log: events appended under a hash chain, read back as a patient's journal, and the
+whole chain checked (hub.domain.audit_chain holds the encoding and the check)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
+
+from sqlalchemy import func, insert, select, text, update
+
+from hub.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome, VerifyResult, validate_event
+from hub.domain.audit_chain import HASHED_FIELDS, check_chain, event_hash
+from hub.errors import StoreError
+from hub.store.repository import Repository, translated_errors
+from hub.store.tables import audit_events, new_id, utc_now
+
+# Serialises appends to the chain across every hub process on PostgreSQL ("hub_aud").
+_PG_CHAIN_LOCK = 0x6875625F617564
+_VERIFY_BATCH = 1000
+_COLUMNS = (*HASHED_FIELDS, "hash")
+
+
+class AuditRepository(Repository):
+    """The audit log of one unit of work.
+
+    Appending takes the chain's lock and keeps it until the transaction ends (a chain has one
+    tail), so record events late in a transaction that does other work.
+    """
+
+    def __init__(self, connection, keyring, on_failure=None):
+        super().__init__(connection, keyring, on_failure)
+        # (transaction, seq, hash) of the tail this transaction appended; valid only while that
+        # transaction is open, since it holds the lock.
+        self._tail: tuple[object, int, str] | None = None
+
+    def record(self, event: AuditEvent) -> AuditEvent:
+        """Append one event to the chain (not committed); return it with seq, id, at and
+        hashes filled in. ValueError if the event is not fit for the log."""
+        return self.record_many([event])[0]
+
+    def record_many(self, events: Iterable[AuditEvent]) -> list[AuditEvent]:
+        """Append events in order with one lock and one insert; return them as recorded."""
+        events = list(events)
+        for event in events:
+            validate_event(event)
+        if not events:
+            return []
+        seq, previous = self._lock_and_read_tail()
+        now = utc_now()
+        recorded = []
+        for event in events:
+            seq += 1
+            event = replace(event, seq=seq, id=event.id or new_id(), at=event.at or now,
+                            actor=str(event.actor), action=str(event.action),
+                            outcome=AuditOutcome(event.outcome), prev_hash=previous, hash=None)
+            event = replace(event, hash=event_hash(event))
+            recorded.append(event)
+            previous = event.hash
+        self._execute("recording audit events", insert(audit_events),
+                      [{name: getattr(e, name) for name in _COLUMNS} for e in recorded])
+        self._tail = (self._connection.get_transaction(), seq, previous)
+        return recorded
+
+    def _lock_and_read_tail(self) -> tuple[int, str]:
+        transaction = self._connection.get_transaction()
+        if self._tail is not None and self._tail[0] is transaction:
+            return self._tail[1], self._tail[2]
+        if self._connection.dialect.name == "postgresql":
+            self._execute("locking the audit chain", text("SELECT pg_advisory_xact_lock(:k)"),
+                          {"k": _PG_CHAIN_LOCK})
+        else:
+            # SQLite takes its write lock at a transaction's first write, not its first read:
+            # a write that changes nothing takes it now, so no other writer can slip in
+            # between reading the tail and appending after it.
+            self._execute("locking the audit chain",
+                          update(audit_events).where(audit_events.c.seq < 0)
+                          .values(seq=audit_events.c.seq))
+        query = (select(audit_events.c.seq, audit_events.c.hash)
+                 .order_by(audit_events.c.seq.desc()).limit(1))
+        row = self._execute("reading the audit chain's tail", query).first()
+        return (0, GENESIS_HASH) if row is None else (row.seq, row.hash)
+
+    def journal(self, patient_id: str) -> list[AuditEvent]:
+        """Every event about one patient, oldest first."""
+        query = (select(*audit_events.c).where(audit_events.c.patient_id == patient_id)
+                 .order_by(audit_events.c.seq))
+        return [_event(row._mapping) for row in self._execute("reading the journal", query)]
+
+    def for_message(self, message_id: str) -> list[AuditEvent]:
+        """Every event about one message, oldest first ("where did message X go?")."""
+        query = (select(*audit_events.c).where(audit_events.c.message_id == message_id)
+                 .order_by(audit_events.c.seq))
+        return [_event(row._mapping) for row in self._execute("reading audit events", query)]
+
+    def count(self) -> int:
+        """How many events the log holds."""
+        query = select(func.count()).select_from(audit_events)
+        return self._execute("counting audit events", query).scalar_one()
+
+    def verify(self) -> VerifyResult:
+        """Check the whole chain, oldest first; the first broken event if any was edited,
+        deleted, inserted or reordered."""
+        return check_chain(self._rows_in_order())
+
+    def _rows_in_order(self) -> Iterator[Mapping[str, object]]:
+        # Pages by seq rather than one cursor, so a long log is never held in memory at once.
+        after = 0
+        while True:
+            query = (select(*audit_events.c).where(audit_events.c.seq > after)
+                     .order_by(audit_events.c.seq).limit(_VERIFY_BATCH))
+            try:
+                rows = self._fetch(query)
+            except ValueError:  # a forged value the driver cannot convert: find which row
+                yield from self._rows_one_by_one(after)
+                return
+            yield from rows
+            if len(rows) < _VERIFY_BATCH:
+                return
+            after = rows[-1]["seq"]
+
+    def _rows_one_by_one(self, after: int) -> Iterator[Mapping[str, object]]:
+        seqs = self._fetch(select(audit_events.c.seq).where(audit_events.c.seq > after)
+                           .order_by(audit_events.c.seq).limit(_VERIFY_BATCH))
+        for seq in (row["seq"] for row in seqs):
+            try:
+                yield from self._fetch(select(*audit_events.c).where(audit_events.c.seq == seq))
+            except ValueError as exc:
+                yield {"seq": seq, "unreadable": f"{type(exc).__name__}: {exc}"[:200]}
+                return
+
+    def _fetch(self, query) -> list[dict]:
+        # Rows are converted while fetched, so database errors can surface while iterating.
+        try:
+            with translated_errors("reading the audit chain"):
+                return [dict(row._mapping) for row in self._connection.execute(query)]
+        except StoreError:
+            if self._on_failure is not None:
+                self._on_failure()
+            raise
+
+def _event(row: Mapping[str, object]) -> AuditEvent:
+    return AuditEvent(**{name: row[name] for name in _COLUMNS})

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.models import MessageRecord, MessageState
 from hub.routing.outcome import Outcome
+
+DOSSIER_CLOSED = "dossier closed by the patient"
 
 
 def file_outcome(uow, outcome: Outcome) -> MessageState:
@@ -23,10 +26,14 @@ def file_outcome(uow, outcome: Outcome) -> MessageState:
         record.patient_id = patient_id
         if uow.patients.is_closed(patient_id):
             record.state = MessageState.DISCARDED
-            record.reason = "dossier closed by the patient"
+            record.reason = DOSSIER_CLOSED
         else:
             uow.patients.save_demographics(patient_id, outcome.patient)
     uow.messages.add(record, outcome.raw)
+    if record.state is MessageState.DISCARDED and record.reason == DOSSIER_CLOSED:
+        uow.audit.record(AuditEvent(actor=Actor.HUB, action=AuditAction.MESSAGE_DISCARDED,
+                                    patient_id=record.patient_id, message_id=record.id,
+                                    reason=DOSSIER_CLOSED))
     if record.state is MessageState.STORED:
         for seq, entry in enumerate(outcome.entries):
             uow.entries.add(record.patient_id, record.id, seq, entry)

@@ -1,0 +1,90 @@
+"""`hub journal MATRICULE` (the patient's access journal) and `hub audit verify` (the chain)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub.bootstrap import Hub
+from hub.cli.output import print_json, print_table
+from hub.domain.audit import AuditEvent, VerifyResult
+from hub.domain.matricule import validate
+from hub.errors import UnknownMatricule
+from hub.settings import Settings
+
+EXIT_BROKEN = 1
+
+
+def register(subparsers) -> None:
+    """Add `journal` and `audit verify` to the `hub` command."""
+    p = subparsers.add_parser("journal", help="the patient's access journal")
+    p.add_argument("matricule")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=journal)
+    p = subparsers.add_parser("audit", help="the audit log")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser("verify", help="check the audit log's hash chain")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=verify)
+
+
+def journal(args: argparse.Namespace, settings: Settings) -> int:
+    """Who received or read what of one patient's dossier, when and why; oldest first."""
+    matricule = validate(args.matricule)
+    hub = _open_hub(settings)
+    try:
+        with hub.unit_of_work() as uow:
+            patient_id = uow.patients.find(matricule)
+            if patient_id is None:
+                raise UnknownMatricule("no dossier for this matricule")
+            events = uow.audit.journal(patient_id)
+    finally:
+        hub.close()
+    rows = [as_journal_line(e) for e in events]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(["when", "who", "action", "entry", "outcome", "reason"],
+                [(r["at"].isoformat(timespec="seconds"), r["actor"], r["action"],
+                  r["entry"] or "", r["outcome"], r["reason"]) for r in rows])
+    return 0
+
+
+def verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the whole chain; exit 1 naming the first broken event when it does not hold."""
+    hub = _open_hub(settings)
+    try:
+        with hub.unit_of_work() as uow:
+            result = uow.audit.verify()
+    finally:
+        hub.close()
+    if args.json:
+        print_json(as_verify_document(result))
+    elif result.ok:
+        print(f"audit chain intact: {result.checked} events")
+        if result.head_seq:
+            print(f"head: event {result.head_seq}, hash {result.head_hash}")
+    else:
+        print(f"hub: audit chain broken at event {result.first_broken_seq}: {result.problem} "
+              f"({result.checked} events before it intact)", file=sys.stderr)
+    return 0 if result.ok else EXIT_BROKEN
+
+
+def as_journal_line(event: AuditEvent) -> dict:
+    """One line of the journal as `hub journal --json` prints it (DESIGN.md's shape, and more)."""
+    return {"at": event.at, "actor": event.actor, "action": event.action,
+            "entry": event.entry_id, "outcome": str(event.outcome), "reason": event.reason,
+            "message": event.message_id, "seq": event.seq}
+
+
+def as_verify_document(result: VerifyResult) -> dict:
+    """`hub audit verify --json`: the result, and the head to note elsewhere."""
+    return {"ok": result.ok, "checked": result.checked,
+            "first_broken_seq": result.first_broken_seq, "problem": result.problem,
+            "head_seq": result.head_seq, "head_hash": result.head_hash}
+
+
+def _open_hub(settings: Settings) -> Hub:
+    # As hub/cli/reports.py: a fresh install answers (an empty journal), not a schema error.
+    hub = Hub(settings)
+    hub.upgrade_database()
+    return hub

@@ -188,3 +188,32 @@ audit_events = Table(
     Index("ix_audit_events_patient_id_seq", "patient_id", "seq"),
     Index("ix_audit_events_message_id", "message_id"),
 )
+
+# Outbound deliveries (hub/domain/delivery.py): state in clear, the re-addressed bytes only
+# encrypted. `sequence` orders each patient+destination queue.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("message_id", String(ID_LENGTH), ForeignKey("messages.id"), nullable=False),
+    Column("entry_id", String(ID_LENGTH), ForeignKey("entries.id")),
+    Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id"), nullable=False),
+    Column("recipient", String(9), nullable=False),
+    Column("destination", Text, nullable=False),
+    Column("control_id", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("ack_code", String(2)),
+    Column("sequence", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("payload_key_id", String(KEY_ID_LENGTH), nullable=False),
+    Column("payload_ct", LargeBinary, nullable=False),
+    CheckConstraint("state IN ('pending', 'delivered', 'denied', 'parked')", name="state"),
+    Index("uq_deliveries_patient_id_destination_sequence", "patient_id", "destination",
+          "sequence", unique=True),
+    Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_deliveries_message_id", "message_id"),
+)

@@ -6,6 +6,7 @@ from sqlalchemy.engine import Connection, Engine, Transaction
 from hub.errors import StoreError
 from hub.store.audit_repository import AuditRepository
 from hub.store.consent_repository import ConsentRepository
+from hub.store.delivery_repository import DeliveryRepository
 from hub.store.entry_repository import EntryRepository
 from hub.store.keyring import Keyring
 from hub.store.message_repository import MessageRepository
@@ -31,6 +32,7 @@ class UnitOfWork:
     messages: MessageRepository
     patients: PatientRepository
     entries: EntryRepository
+    deliveries: DeliveryRepository
     consents: ConsentRepository
     professionals: ProfessionalRepository
     audit: AuditRepository
@@ -108,6 +110,7 @@ class UnitOfWork:
         self.messages = MessageRepository(*args)
         self.patients = PatientRepository(*args)
         self.entries = EntryRepository(*args)
+        self.deliveries = DeliveryRepository(*args)
         self.consents = ConsentRepository(*args)
         self.professionals = ProfessionalRepository(*args)
         self.audit = AuditRepository(*args)

@@ -1,0 +1,186 @@
+"""Outbound deliveries: their state in clear, their re-addressed bytes encrypted.
+
+Order is kept per patient and destination by `sequence`: only the pending delivery with the
+lowest sequence of its queue is ever due. Parked and denied deliveries leave the queue, so one
+message the recipient refuses does not hold back the patient's next ones.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, insert, select, update
+
+from hub.domain.delivery import Delivery, DeliveryState
+from hub.errors import StoreError
+from hub.store.repository import Repository
+from hub.store.tables import deliveries, new_id, utc_now
+
+TABLE = "deliveries"
+ERROR_LENGTH = 500
+PENDING = DeliveryState.PENDING.value
+
+_COLUMNS = [column for column in deliveries.c if column.name not in ("payload_key_id",
+                                                                       "payload_ct")]
+
+
+def _delivery(row) -> Delivery:
+    values = dict(row._mapping)
+    values["state"] = DeliveryState(values["state"])
+    return Delivery(**values)
+
+
+def _due_heads(now: datetime) -> tuple:
+    """Conditions of a due delivery: pending, its time come, nothing pending ahead of it."""
+    earlier = deliveries.alias("earlier")
+    ahead = exists().where(and_(
+        earlier.c.state == PENDING,
+        earlier.c.patient_id == deliveries.c.patient_id,
+        earlier.c.destination == deliveries.c.destination,
+        earlier.c.sequence < deliveries.c.sequence,
+    ))
+    return deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now, ~ahead
+
+
+class DeliveryRepository(Repository):
+    """Deliveries of one unit of work."""
+
+    def add(self, *, message_id: str, patient_id: str, recipient: str, destination: str,
+            control_id: str, payload: bytes, entry_id: str | None = None,
+            now: datetime | None = None) -> Delivery:
+        """Queue one re-addressed message for one recipient, due at once; return it.
+
+        It goes to the back of its patient's queue for that destination. Two transactions
+        adding to the same queue at the same time collide on the sequence: the later one gets
+        StoreConflict and is to be retried.
+        """
+        now = now or utc_now()
+        last = select(func.max(deliveries.c.sequence)).where(
+            deliveries.c.patient_id == patient_id, deliveries.c.destination == destination)
+        sequence = (self._execute("numbering a delivery", last).scalar() or 0) + 1
+        delivery_id = new_id()
+        key_id, ciphertext = self._keyring.encrypt(bytes(payload), table=TABLE,
+                                                   row_id=delivery_id)
+        row = {
+            "id": delivery_id, "message_id": message_id, "entry_id": entry_id,
+            "patient_id": patient_id, "recipient": recipient, "destination": destination,
+            "control_id": control_id, "state": PENDING, "attempts": 0,
+            "next_attempt_at": now, "last_error": None, "ack_code": None,
+            "sequence": sequence, "created_at": now, "updated_at": now,
+        }
+        self._execute("adding a delivery", insert(deliveries),
+                      {**row, "payload_key_id": key_id, "payload_ct": ciphertext})
+        return Delivery(**{**row, "state": DeliveryState.PENDING})
+
+    def get(self, id: str) -> Delivery | None:
+        """One delivery, or None."""
+        row = self._execute("reading a delivery",
+                            select(*_COLUMNS).where(deliveries.c.id == id)).first()
+        return _delivery(row) if row is not None else None
+
+    def due(self, now: datetime, limit: int, *, destination: str | None = None) -> list[Delivery]:
+        """Pending deliveries whose time has come and that head their patient+destination
+        queue, the longest waiting first; only those for `destination` when it is given."""
+        query = (select(*_COLUMNS).where(*_due_heads(now))
+                 .order_by(deliveries.c.next_attempt_at, deliveries.c.sequence, deliveries.c.id)
+                 .limit(limit))
+        if destination is not None:
+            query = query.where(deliveries.c.destination == destination)
+        return [_delivery(row) for row in self._execute("finding due deliveries", query)]
+
+    def due_destinations(self, now: datetime) -> list[str]:
+        """The destinations that have at least one delivery `due`, in key order.
+
+        A dispatcher asks this first and then each destination for its own due deliveries, so
+        that a destination with a long backlog cannot crowd the others out of one `limit`.
+        """
+        query = (select(deliveries.c.destination).where(*_due_heads(now)).distinct()
+                 .order_by(deliveries.c.destination))
+        return list(self._execute("finding due destinations", query).scalars())
+
+    def claim(self, id: str, now: datetime, until: datetime) -> bool:
+        """Take a due delivery for an attempt: push its next attempt to `until` (a lease).
+
+        False when it is no longer pending and due, for example because another dispatcher
+        claimed it first. Should the process die mid-send, the delivery is due again at `until`.
+        """
+        statement = (update(deliveries)
+                     .where(deliveries.c.id == id, deliveries.c.state == PENDING,
+                            deliveries.c.next_attempt_at <= now)
+                     .values(next_attempt_at=until, updated_at=utc_now()))
+        return self._execute("claiming a delivery", statement).rowcount == 1
+
+    def mark_delivered(self, id: str, ack_code: str) -> None:
+        """The recipient acknowledged it (AA/CA): one more attempt, done."""
+        self._finish(id, DeliveryState.DELIVERED, attempts=1, ack_code=ack_code,
+                     last_error=None)
+
+    def mark_retry(self, id: str, next_at: datetime, error: str,
+                   ack_code: str | None = None) -> None:
+        """An attempt failed in a way worth retrying; the next one is due at `next_at`."""
+        self._finish(id, DeliveryState.PENDING, attempts=1, next_attempt_at=next_at,
+                     last_error=error, ack_code=ack_code)
+
+    def mark_parked(self, id: str, reason: str, ack_code: str | None = None) -> None:
+        """An attempt was refused (AR/CR) or the last one allowed failed: park it."""
+        self._finish(id, DeliveryState.PARKED, attempts=1, last_error=reason,
+                     ack_code=ack_code)
+
+    def mark_denied(self, id: str, reason: str) -> None:
+        """Consent no longer allows it: nothing was sent and nothing will be."""
+        self._finish(id, DeliveryState.DENIED, attempts=0, last_error=reason)
+
+    def _finish(self, id: str, state: DeliveryState, *, attempts: int,
+                next_attempt_at: datetime | None = None, **values) -> None:
+        if values.get("last_error") is not None:
+            values["last_error"] = values["last_error"][:ERROR_LENGTH]
+        statement = (update(deliveries)
+                     .where(deliveries.c.id == id, deliveries.c.state == PENDING)
+                     .values(state=state.value, attempts=deliveries.c.attempts + attempts,
+                             next_attempt_at=next_attempt_at, updated_at=utc_now(), **values))
+        if self._execute(f"marking a delivery {state.value}", statement).rowcount == 0:
+            raise StoreError(f"no pending delivery {id}")
+
+    def replay(self, id: str, now: datetime | None = None) -> bool:
+        """Put a parked delivery back in its queue, due at once, with its attempts reset.
+
+        It keeps its sequence, so it goes before any later message of the same queue still
+        pending. False when it is not parked.
+        """
+        statement = (update(deliveries)
+                     .where(deliveries.c.id == id,
+                            deliveries.c.state == DeliveryState.PARKED.value)
+                     .values(state=PENDING, attempts=0, next_attempt_at=now or utc_now(),
+                             ack_code=None, updated_at=utc_now()))
+        return self._execute("replaying a delivery", statement).rowcount == 1
+
+    def payload(self, id: str) -> bytes:
+        """The re-addressed bytes (decrypted); StoreError if the delivery is unknown."""
+        query = select(deliveries.c.payload_key_id, deliveries.c.payload_ct).where(
+            deliveries.c.id == id)
+        row = self._execute("reading a delivery's bytes", query).first()
+        if row is None:
+            raise StoreError(f"no delivery {id}")
+        return self._keyring.decrypt(row.payload_ct, table=TABLE, row_id=id,
+                                     key_id=row.payload_key_id)
+
+    def for_message(self, message_id: str) -> list[Delivery]:
+        """Every delivery of one received message: where it went."""
+        query = (select(*_COLUMNS).where(deliveries.c.message_id == message_id)
+                 .order_by(deliveries.c.created_at, deliveries.c.id))
+        return [_delivery(row) for row in self._execute("reading deliveries", query)]
+
+    def search(self, state: DeliveryState | None = None, limit: int = 1000) -> list[Delivery]:
+        """Deliveries in `state` (all when None), most recently changed first."""
+        query = select(*_COLUMNS)
+        if state is not None:
+            query = query.where(deliveries.c.state == DeliveryState(state).value)
+        query = query.order_by(deliveries.c.updated_at.desc(), deliveries.c.id).limit(limit)
+        return [_delivery(row) for row in self._execute("searching deliveries", query)]
+
+    def counts_by_state(self) -> dict[str, int]:
+        """How many deliveries are in each state; every state is present."""
+        counts = {state.value: 0 for state in DeliveryState}
+        query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+        for state, count in self._execute("counting deliveries", query):
+            counts[state] = count
+        return counts

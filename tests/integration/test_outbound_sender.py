@@ -9,7 +9,7 @@ from hub.outbound.ack_reader import MISMATCH, NO_ANSWER
 from hub.outbound.readdress import readdress
 from hub.outbound.sender import DestinationSender
 from tests.fixtures.certs import make_pki
-from tests.fixtures.fake_recipient import FakeRecipient, Reply
+from tests.fixtures.fake_recipient import Reply, recipients_started
 from tests.fixtures.messages import encoded, oru_r01, patient
 
 
@@ -21,17 +21,8 @@ def outbound(n: int, control_id: str) -> bytes:
 
 @pytest.fixture
 def recipients():
-    started = []
-
-    def start(respond=None, ssl_context=None):
-        recipient = FakeRecipient(respond, ssl_context)
-        recipient.start()
-        started.append(recipient)
-        return recipient
-
-    yield start
-    for recipient in started:
-        recipient.stop()
+    with recipients_started() as start:
+        yield start
 
 
 def test_messages_share_one_connection_and_are_credited_in_turn(recipients):

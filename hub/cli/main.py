@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from hub.cli import audit_cmd, commands, professionals_cmd, reports
+from hub.cli import audit_cmd, commands, consent_cmd, professionals_cmd, reports
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
 from hub.settings import load_settings
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(
         func=commands.db_upgrade)
     professionals_cmd.register(sub)
+    consent_cmd.register(sub, dossier)
     audit_cmd.register(sub)
     return parser
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
 
+from hub.domain.consent import EntryView
 from hub.domain.models import Confidentiality, Entry, StoredEntry
 from hub.errors import StoreError
 from hub.store.repository import Repository, from_json_bytes, to_json_bytes
@@ -93,6 +94,13 @@ class EntryRepository(Repository):
         if self._execute(doing, statement.values(**values)).rowcount == 0:
             raise StoreError(f"no entry {entry_id}"
                              + ("" if patient_id is None else " in this dossier"))
+
+    def views_for_message(self, message_id: str) -> list[EntryView]:
+        """What consent needs of each entry a message made (level, hidden), nothing decrypted."""
+        query = (select(entries.c.confidentiality, entries.c.hidden)
+                 .where(entries.c.message_id == message_id).order_by(entries.c.seq))
+        return [EntryView(Confidentiality(row.confidentiality), bool(row.hidden))
+                for row in self._execute("reading entry levels", query)]
 
     def count_for_message(self, message_id: str) -> int:
         """How many entries a message produced."""

@@ -1,0 +1,62 @@
+"""Who may receive or read what, asked of the store: one place that gathers what the pure
+`hub.domain.consent.decide` needs (the registry's status of the professional, the patient's
+consent state, the entries' levels) so that routing, the send-time re-check and
+`hub dossier show --as` ask exactly the same question.
+
+A message goes out whole, so a delivery is allowed only when every entry of its message is:
+the first entry denied gives the reason. A message that made no entry is judged as one normal
+entry (the dossier's own consent still applies).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from hub.domain.consent import ConsentState, Decision, EntryView, Reason, Recipient, decide
+from hub.domain.models import Confidentiality
+
+NOT_REGISTERED = "recipient not registered"
+_ANY_ENTRY = (EntryView(Confidentiality.NORMAL),)
+
+
+def recipient(uow, cns_code: str) -> tuple[Recipient, bool]:
+    """The registry's view of `cns_code` (active only when registered and not suspended), and
+    whether it is registered at all."""
+    professional = uow.professionals.get(cns_code)
+    registered = professional is not None
+    return Recipient(cns_code, registered and professional.active), registered
+
+
+def consent_state(uow, patient_id: str, at: datetime, referent_by_default: bool) -> ConsentState:
+    """The patient's consent state at `at`."""
+    return uow.consents.state(patient_id, at, referent_by_default)
+
+
+def decide_all(views: Iterable[EntryView], who: Recipient, state: ConsentState,
+               at: datetime) -> Decision:
+    """Allow only when every entry is allowed; the first denial otherwise."""
+    decision = None
+    for view in tuple(views) or _ANY_ENTRY:
+        decision = decide(view, who, state, at)
+        if not decision.allowed:
+            return decision
+    return decision
+
+
+def may_receive(uow, patient_id: str, views: Iterable[EntryView], cns_code: str,
+                at: datetime, referent_by_default: bool) -> Decision:
+    """Whether the professional `cns_code` may receive a message whose entries are `views`."""
+    who, registered = recipient(uow, cns_code)
+    state = consent_state(uow, patient_id, at, referent_by_default)
+    decision = decide_all(views, who, state, at)
+    if not registered and decision.reason == Reason.RECIPIENT_NOT_ACTIVE:
+        return Decision(False, NOT_REGISTERED)
+    return decision
+
+
+def delivery_decision(uow, delivery, at: datetime, referent_by_default: bool) -> Decision:
+    """The send-time re-check of one delivery: its message's entries as they stand now
+    (hidden or re-graded since routing), the consent state now, the registry now."""
+    views = uow.entries.views_for_message(delivery.message_id)
+    return may_receive(uow, delivery.patient_id, views, delivery.recipient, at,
+                       referent_by_default)

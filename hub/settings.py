@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -70,6 +70,20 @@ class ConsentSettings(BaseModel):
     referent_access_by_default: bool
 
 
+class OutboundSettings(BaseModel):
+    """Delivery to professionals: attempts, timeouts, backoff, and the hub's client TLS."""
+
+    max_attempts: int = Field(ge=1)
+    timeout: float = Field(gt=0)
+    interval: float = Field(gt=0)
+    backoff_base: float = Field(gt=1)
+    backoff_cap: float = Field(gt=0)
+    lease: float = Field(gt=0)
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
+
 class LogSettings(BaseModel):
     level: str
     json_lines: bool = False
@@ -86,6 +100,7 @@ class Settings(BaseSettings):
     key_file: str
     cns_spool: str
     mappings_dir: str
+    routing_file: str
     mllp: MLLPSettings
     http: HTTPSettings
     hl7: HL7Settings
@@ -93,6 +108,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings
     log: LogSettings
     consent: ConsentSettings
+    outbound: OutboundSettings
 
     @classmethod
     def settings_customise_sources(

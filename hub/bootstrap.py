@@ -13,6 +13,7 @@ from hub.inbound.intake import IntakePolicy
 from hub.metrics import Metrics
 from hub.routing.mapping_loader import MappingSet, load_mappings
 from hub.routing.outcome import RoutingPolicy
+from hub.routing.routes import Routes, load_routes
 from hub.settings import REPO_ROOT, Settings
 from hub.store.engine import make_engine
 from hub.store.keyring import Keyring
@@ -48,10 +49,11 @@ class Hub:
 
     @cached_property
     def mappings(self) -> MappingSet:
-        directory = Path(self.settings.mappings_dir)
-        if not directory.is_absolute() and not directory.exists():
-            directory = REPO_ROOT / directory
-        return load_mappings(directory)
+        return load_mappings(_in_repo(Path(self.settings.mappings_dir)))
+
+    @cached_property
+    def routes(self) -> Routes:
+        return load_routes(_in_repo(Path(self.settings.routing_file)))
 
     def upgrade_database(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
@@ -81,6 +83,10 @@ class Hub:
         return RoutingPolicy(
             fallback_charset=s.hl7.fallback_charset,
             authorities=frozenset(s.identity.matricule_authorities),
+            routes=self.routes,
+            referent_access_by_default=s.consent.referent_access_by_default,
+            hub_application=s.hl7.hub_application,
+            hub_facility=s.hl7.hub_facility,
         )
 
     def close(self) -> None:
@@ -89,3 +95,11 @@ class Hub:
             self.broker.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def _in_repo(path: Path) -> Path:
+    """A relative path that does not exist from here is read from the repository (the shipped
+    mappings and routing work from any working directory)."""
+    if not path.is_absolute() and not path.exists():
+        return REPO_ROOT / path
+    return path

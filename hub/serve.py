@@ -27,7 +27,8 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
         raise ConfigError("HUB_BROKER_URL=memory:// keeps messages inside one process: use --role all")
     stop = stop or threading.Event()
     hub.upgrade_database()
-    hub.mappings  # a bad mapping file stops the hub here, before anything listens
+    hub.mappings  # a bad mapping or routing file stops the hub here, before anything listens
+    hub.routes
     hub.keyring
     hub.broker.declare_topology()
     log.info("broker: %s", _describe_broker(hub.settings.broker_url))

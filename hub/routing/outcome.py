@@ -18,6 +18,7 @@ from hub.hl7.charset import decode
 from hub.hl7.message import Message
 from hub.routing.mapper import map_message
 from hub.routing.mapping_loader import MappingSet
+from hub.routing.routes import Routes
 
 
 @dataclass
@@ -34,6 +35,10 @@ class Outcome:
 class RoutingPolicy:
     fallback_charset: str = "utf-8"
     authorities: frozenset[str] = frozenset()
+    routes: Routes = Routes()
+    referent_access_by_default: bool = True
+    hub_application: str = "DSP-HUB"    # MSH-3/4 of what the hub sends on
+    hub_facility: str = "DSP"
 
 
 def record_for(delivery: Delivery, state: MessageState, reason: str | None = None) -> MessageRecord:

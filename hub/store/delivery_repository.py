@@ -184,3 +184,15 @@ class DeliveryRepository(Repository):
         for state, count in self._execute("counting deliveries", query):
             counts[state] = count
         return counts
+
+    def counts_by_destination(self) -> dict[str, dict[str, int]]:
+        """How many deliveries each destination (host:port) has in each state; every state is
+        present for each destination that has any delivery."""
+        counts: dict[str, dict[str, int]] = {}
+        query = (select(deliveries.c.destination, deliveries.c.state, func.count())
+                 .group_by(deliveries.c.destination, deliveries.c.state)
+                 .order_by(deliveries.c.destination))
+        for destination, state, count in self._execute("counting deliveries by destination",
+                                                       query):
+            counts.setdefault(destination, {s.value: 0 for s in DeliveryState})[state] = count
+        return counts

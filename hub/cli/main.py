@@ -9,7 +9,8 @@ import argparse
 import os
 import sys
 
-from hub.cli import audit_cmd, commands, consent_cmd, professionals_cmd, reports
+from hub.cli import (audit_cmd, commands, consent_cmd, dossier_view,
+                     professionals_cmd, reports)
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
 from hub.settings import load_settings
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the hub")
-    p.add_argument("--role", default="all", choices=["all", "listener", "worker"])
+    p.add_argument("--role", default="all",
+                   choices=["all", "listener", "worker", "sender", "scheduler"])
     p.set_defaults(func=commands.serve)
 
     p = sub.add_parser("send", help="send messages over MLLP, one line per ACK")
@@ -53,10 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dossier", help="a patient's dossier")
     dossier = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = dossier.add_parser("show", help="the dossier as the patient sees it")
+    show = dossier.add_parser("show", help="the dossier as the patient sees it, or (--as) as "
+                              "a professional may; a professional's read is journaled")
     show.add_argument("matricule")
+    show.add_argument("--as", dest="viewer", metavar="CNS_CODE",
+                      help="show only what this professional may see, and journal the read")
     show.add_argument("--json", action="store_true")
-    show.set_defaults(func=reports.dossier_show)
+    show.set_defaults(func=dossier_view.show)
 
     p = sub.add_parser("db", help="database operations")
     db = p.add_subparsers(dest="action", required=True, metavar="ACTION")

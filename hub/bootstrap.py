@@ -3,14 +3,24 @@ mappings from the settings. Each part is built on first use, so a command that o
 database never connects to the broker, and importing this module connects to nothing."""
 from __future__ import annotations
 
-from functools import cached_property
+import ssl
+from datetime import UTC, datetime
+from functools import cached_property, partial
 from pathlib import Path
 
 from hub.broker.factory import broker_from_url
 from hub.broker.port import Broker
 from hub.broker.topology import Topology
+from hub.domain.delivery import Delivery, parse_destination_key
+from hub.domain.professional import Professional
 from hub.inbound.intake import IntakePolicy
 from hub.metrics import Metrics
+from hub.outbound.backoff import next_attempt
+from hub.outbound.dispatcher import Dispatcher
+from hub.outbound.journal import journal_outcome
+from hub.outbound.sender import DestinationSender
+from hub.outbound.tls import client_ssl_context
+from hub.routing.access import delivery_decision
 from hub.routing.mapping_loader import MappingSet, load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import Routes, load_routes
@@ -89,12 +99,55 @@ class Hub:
             hub_facility=s.hl7.hub_facility,
         )
 
+    @cached_property
+    def outbound_tls(self) -> ssl.SSLContext:
+        """The client TLS context for recipients whose destination says `tls` (ConfigError
+        when a configured CA, certificate or key file cannot be used)."""
+        o = self.settings.outbound
+        return client_ssl_context(o.tls_ca_file, o.tls_cert_file, o.tls_key_file)
+
+    def clock(self) -> datetime:
+        """The aware UTC time now."""
+        return datetime.now(UTC)
+
+    def dispatcher(self) -> Dispatcher:
+        """A new Dispatcher of due deliveries, with consent re-checked at send time and every
+        outcome written to the patient's access journal. The caller closes it."""
+        o = self.settings.outbound
+        return Dispatcher(
+            self.unit_of_work, self.destination_sender, self.recheck_delivery, self.clock,
+            o.max_attempts, backoff=partial(next_attempt, base=o.backoff_base, cap=o.backoff_cap),
+            lease=o.lease, journal=journal_outcome,
+        )
+
+    def recheck_delivery(self, uow, delivery: Delivery, at: datetime) -> tuple[bool, str]:
+        """The send-time consent check of `delivery`: (allowed, reason)."""
+        decision = delivery_decision(uow, delivery, at,
+                                     self.settings.consent.referent_access_by_default)
+        return decision.allowed, str(decision.reason)
+
+    def destination_sender(self, key: str) -> DestinationSender:
+        """The sender for destination `key` (`host:port`), over TLS when the registry's
+        destination at that address asks for it."""
+        host, port = parse_destination_key(key)
+        with self.unit_of_work() as uow:
+            tls = uses_tls(uow.professionals.list(), host, port)
+        return DestinationSender(host, port, timeout=self.settings.outbound.timeout,
+                                 ssl_context=self.outbound_tls if tls else None)
+
     def close(self) -> None:
         """Release the broker and database connections this hub opened."""
         if "broker" in self.__dict__:
             self.broker.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def uses_tls(professionals: list[Professional], host: str, port: int) -> bool:
+    """Whether any registered destination at `host:port` asks for TLS: one that does is never
+    sent to in clear because another professional shares its address without the flag."""
+    return any(p.destination is not None and p.destination.host == host
+               and p.destination.port == port and p.destination.tls for p in professionals)
 
 
 def _in_repo(path: Path) -> Path:

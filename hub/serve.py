@@ -1,4 +1,5 @@
-"""`hub serve`: runs the listener, the workers and the HTTP endpoints of one hub process."""
+"""`hub serve`: runs the listener, the workers, the outbound sender and the HTTP endpoints of
+one hub process, or one role of them."""
 from __future__ import annotations
 
 import asyncio
@@ -12,10 +13,15 @@ from hub.errors import ConfigError
 from hub.http_server import health_app, start_http
 from hub.inbound.intake import Intake
 from hub.inbound.listener import ListenerLimits, MLLPListener, server_ssl_context
+from hub.outbound.dispatcher import Dispatcher
+from hub.outbound.scheduler import DeliveryScheduler
 from hub.routing.worker import RoutingWorker
 
 log = logging.getLogger(__name__)
-ROLES = ("all", "listener", "worker")
+ROLES = ("all", "listener", "worker", "sender")
+# The sender reads due deliveries from the database and writes outcomes back: no broker.
+BROKER_ROLES = ("all", "listener", "worker")
+SENDER_ROLES = ("all", "sender")
 
 
 def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> None:
@@ -23,23 +29,29 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     if role not in ROLES:
         raise ConfigError(f"role {role!r} is not available yet; choose one of {', '.join(ROLES)}")
     memory = hub.settings.broker_url.startswith("memory:")
-    if memory and role != "all":
-        raise ConfigError("HUB_BROKER_URL=memory:// keeps messages inside one process: use --role all")
+    if memory and role not in ("all", "sender"):
+        raise ConfigError("HUB_BROKER_URL=memory:// keeps messages inside one process: use --role "
+                          "all (or --role sender, which needs only the database)")
     stop = stop or threading.Event()
     hub.upgrade_database()
-    hub.mappings  # a bad mapping or routing file stops the hub here, before anything listens
-    hub.routes
     hub.keyring
-    hub.broker.declare_topology()
-    log.info("broker: %s", _describe_broker(hub.settings.broker_url))
+    if role in BROKER_ROLES:
+        hub.mappings  # a bad mapping or routing file stops the hub here, before anything listens
+        hub.routes
+        hub.broker.declare_topology()
+        log.info("broker: %s", _describe_broker(hub.settings.broker_url))
+    if role in SENDER_ROLES:
+        hub.outbound_tls  # so do unusable outbound TLS files
     s = hub.settings
     try:
-        http, _ = start_http(s.http.host, s.http.port, health_app(hub.metrics, _ready_checks(hub)))
+        http, _ = start_http(s.http.host, s.http.port,
+                             health_app(hub.metrics, _ready_checks(hub, role)))
     except OSError as exc:
         raise ConfigError(f"cannot serve HTTP on {s.http.host}:{s.http.port} ({exc.strerror}); "
                           "set HUB_HTTP_PORT") from None
     log.info("health and metrics on http://%s:%d/", s.http.host, s.http.port)
     workers = _start_workers(hub, stop) if role in ("all", "worker") else []
+    outbound = _start_outbound(hub) if role in SENDER_ROLES else None
     try:
         if role in ("all", "listener"):
             asyncio.run(_run_listener(hub, stop))
@@ -47,6 +59,8 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
             _wait_for_signal(stop)
     finally:
         stop.set()
+        if outbound is not None:
+            _stop_outbound(*outbound)
         for thread in workers:
             thread.join(timeout=10)
         http.shutdown()
@@ -94,6 +108,26 @@ def _start_workers(hub: Hub, stop: threading.Event) -> list[threading.Thread]:
     return threads
 
 
+def _start_outbound(hub: Hub) -> tuple[DeliveryScheduler, Dispatcher]:
+    """Start waking the dispatcher every `outbound.interval` seconds."""
+    # apscheduler logs every run at INFO: two lines a second that would bury the hub's own.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    dispatcher = hub.dispatcher()
+    scheduler = DeliveryScheduler(dispatcher, hub.clock, interval=hub.settings.outbound.interval)
+    scheduler.start()
+    log.info("outbound sender started (a round every %s s)", hub.settings.outbound.interval)
+    return scheduler, dispatcher
+
+
+def _stop_outbound(scheduler: DeliveryScheduler, dispatcher: Dispatcher) -> None:
+    # The round in progress ends first (it waits at most half an interval), then each lane
+    # finishes the send it is in and closes its connection: an outcome is recorded, or the
+    # delivery's lease runs out and the next sender resumes it.
+    scheduler.stop(wait=True)
+    dispatcher.close()
+    log.info("outbound sender stopped")
+
+
 def _wait_for_signal(stop: threading.Event) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -101,12 +135,14 @@ def _wait_for_signal(stop: threading.Event) -> None:
         pass
 
 
-def _ready_checks(hub: Hub) -> dict:
+def _ready_checks(hub: Hub, role: str) -> dict:
     def database() -> bool:
         with hub.unit_of_work() as uow:
             uow.messages.count_by_state()
         return True
 
+    if role not in BROKER_ROLES:
+        return {"database": database}
     return {"broker": lambda: hub.broker.queue_stats() is not None, "database": database,
             "mappings": lambda: hub.mappings is not None}
 

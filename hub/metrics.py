@@ -37,3 +37,8 @@ class Metrics:
             "hub_worker_batch_seconds", "Time to process and commit one worker batch",
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "hub_deliveries", "Outbound attempts and send-time denials, by destination (host:port) "
+            "and outcome (delivered, retried, parked, denied)",
+            ["destination", "outcome"], registry=self.registry,
+        )

@@ -6,14 +6,18 @@ import asyncio
 import logging
 import signal
 import threading
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from hub.bootstrap import Hub
+from hub.domain.delivery import DeliveryState
 from hub.errors import ConfigError
 from hub.http_server import health_app, start_http
 from hub.inbound.intake import Intake
 from hub.inbound.listener import ListenerLimits, MLLPListener, server_ssl_context
+from hub.metrics import Metrics
 from hub.outbound.dispatcher import Dispatcher
+from hub.outbound.report import DispatchReport
 from hub.outbound.scheduler import DeliveryScheduler
 from hub.routing.worker import RoutingWorker
 
@@ -108,18 +112,42 @@ def _start_workers(hub: Hub, stop: threading.Event) -> list[threading.Thread]:
     return threads
 
 
-def _start_outbound(hub: Hub) -> tuple[DeliveryScheduler, Dispatcher]:
+class _CountedDispatcher:
+    """The dispatcher, with each round's outcomes counted in the hub's metrics once they are
+    recorded (an outcome the store refused never reaches a report)."""
+
+    _LABELS = {DeliveryState.PENDING: "retried"}
+
+    def __init__(self, dispatcher: Dispatcher, metrics: Metrics) -> None:
+        self._dispatcher = dispatcher
+        self._metrics = metrics
+
+    def run_due(self, now: datetime, wait: float | None = None) -> DispatchReport:
+        """As Dispatcher.run_due, counting the outcomes."""
+        report = self._dispatcher.run_due(now, wait)
+        for outcome in report.outcomes:
+            state = outcome.state
+            self._metrics.deliveries.labels(outcome.delivery.destination,
+                                            self._LABELS.get(state, state.value)).inc()
+        return report
+
+    def close(self) -> None:
+        """As Dispatcher.close."""
+        self._dispatcher.close()
+
+
+def _start_outbound(hub: Hub) -> tuple[DeliveryScheduler, _CountedDispatcher]:
     """Start waking the dispatcher every `outbound.interval` seconds."""
     # apscheduler logs every run at INFO: two lines a second that would bury the hub's own.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    dispatcher = hub.dispatcher()
+    dispatcher = _CountedDispatcher(hub.dispatcher(), hub.metrics)
     scheduler = DeliveryScheduler(dispatcher, hub.clock, interval=hub.settings.outbound.interval)
     scheduler.start()
     log.info("outbound sender started (a round every %s s)", hub.settings.outbound.interval)
     return scheduler, dispatcher
 
 
-def _stop_outbound(scheduler: DeliveryScheduler, dispatcher: Dispatcher) -> None:
+def _stop_outbound(scheduler: DeliveryScheduler, dispatcher: _CountedDispatcher) -> None:
     # The round in progress ends first (it waits at most half an interval), then each lane
     # finishes the send it is in and closes its connection: an outcome is recorded, or the
     # delivery's lease runs out and the next sender resumes it.

@@ -1,6 +1,7 @@
 """`hub serve --role sender` (and the sender inside `--role all`) as real processes: a queued
 delivery reaches a fake recipient over loopback, and SIGTERM stops the process cleanly."""
 import signal
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -57,6 +58,11 @@ def delivered(hub: Hub, delivery) -> bool:
         return uow.deliveries.get(delivery.id).state is DeliveryState.DELIVERED
 
 
+def metrics(env: HubEnv) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{env.http_port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
 def deliver_then_stop(env: HubEnv, recipient, role: str) -> str:
     hub = store_of(env)
     try:
@@ -67,6 +73,9 @@ def deliver_then_stop(env: HubEnv, recipient, role: str) -> str:
         with hub.unit_of_work() as uow:
             assert [e.action for e in uow.audit.journal(delivery.patient_id)
                     if e.action == "deliver"] == ["deliver"]
+        counted = (f'hub_deliveries_total{{destination="{delivery.destination}",'
+                   f'outcome="delivered"}} 1.0')
+        assert env.wait_until(lambda: counted in metrics(env), timeout=10), metrics(env)
     finally:
         hub.close()
     process.send_signal(signal.SIGTERM)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from tests.fixtures.messages import patient
 from tests.fixtures.registry import (  # noqa: F401 - scene is a fixture
-    ROUTING_WITH_COPIES, assert_readdressed, oru, placer, scene, wait_for)
+    ROUTING_WITH_COPIES, assert_readdressed, mdm_t02, oru, placer, scene, wait_for)
 
 NOBODY = {"pending": 0, "delivered": 0, "denied": 0, "parked": 0}
-DELIVERY_ACTIONS = ("deliver", "deny")
 
 
 def test_an_oru_reaches_the_granted_doctor_readdressed_and_never_an_ungranted_one(scene):
@@ -30,14 +29,13 @@ def test_an_oru_reaches_the_granted_doctor_readdressed_and_never_an_ungranted_on
     assert_readdressed(copied, delivered, granted)
     assert placer(delivered) == "PLDLV-1"
     assert ungranted.recipient.received == [] and ungranted.recipient.connections == 0
-    assert scene.deliveries_status() == {**NOBODY, "delivered": 1}
-    journal = scene.journal(person.matricule, *DELIVERY_ACTIONS)
-    assert sorted(journal) == sorted([
+    final = scene.final(person.matricule)
+    assert final.deliveries == {**NOBODY, "delivered": 1}
+    assert sorted(final.events()) == sorted([
         (granted.cns_code, "deliver", "ok", "AA"),
         (ungranted.cns_code, "deny", "denied", "no grant in force"),
         (ungranted.cns_code, "deny", "denied", "no grant in force"),
     ])
-    scene.assert_chain_intact()
 
 
 def test_a_revocation_stops_the_next_delivery(scene):
@@ -57,12 +55,12 @@ def test_a_revocation_stops_the_next_delivery(scene):
     assert [placer(p) for p in doctor.recipient.received] == ["PLREV-1"]
     assert_readdressed(before, doctor.recipient.received[0], doctor)
     assert scene.states() == ["delivered"]  # the second was never queued
-    assert scene.deliveries_status() == {**NOBODY, "delivered": 1}
-    assert scene.journal(person.matricule, *DELIVERY_ACTIONS) == [
+    final = scene.final(person.matricule)
+    assert final.deliveries == {**NOBODY, "delivered": 1}
+    assert final.events() == [
         (doctor.cns_code, "deliver", "ok", "AA"),
         (doctor.cns_code, "deny", "denied", "grant revoked"),
     ]
-    scene.assert_chain_intact()
 
 
 def test_the_declared_referent_receives_without_a_grant_until_the_patient_blocks_them(scene):
@@ -82,11 +80,38 @@ def test_the_declared_referent_receives_without_a_grant_until_the_patient_blocks
     assert wait_for(lambda: len(scene.probe.audit("deny")) == 3), scene.probe.audit("deny")
     assert [placer(p) for p in referent.recipient.received] == ["PLREF-1"]
     assert_readdressed(before, referent.recipient.received[0], referent)
-    assert scene.deliveries_status() == {**NOBODY, "delivered": 1}
-    assert sorted(scene.journal(person.matricule, *DELIVERY_ACTIONS)) == sorted([
+    final = scene.final(person.matricule)
+    assert final.deliveries == {**NOBODY, "delivered": 1}
+    assert sorted(final.events()) == sorted([
         (referent.cns_code, "deliver", "ok", "AA"),
         (referent.cns_code, "deny", "denied", "référent blocked by patient"),
         ("339999-99", "deny", "denied", "recipient not registered"),
         ("339999-99", "deny", "denied", "recipient not registered"),
     ])
-    scene.assert_chain_intact()
+
+
+def test_a_document_reaches_the_referent_and_the_attending_doctor_unless_it_is_secret(scene):
+    referent, attending = scene.doctor("390001-11"), scene.doctor("390002-22")
+    scene.start()
+    person = patient(309)
+    scene.hub(("consent", "referent", person.matricule, referent.cns_code),
+              ("consent", "grant", person.matricule, attending.cns_code))
+    note = mdm_t02(person, "MDM-1", attending)
+    secret = mdm_t02(person, "MDM-2", attending, confidentiality="V")  # TXA-18: secret
+
+    assert scene.send(note, secret) == ["AA", "AA"]
+
+    assert scene.settled(2), scene.env.logs()
+    assert wait_for(lambda: scene.states() == ["delivered", "delivered"]
+                    and len(scene.probe.audit("deny")) == 2), scene.probe.deliveries()
+    for doctor in (referent, attending):
+        [payload] = doctor.recipient.received
+        assert_readdressed(note, payload, doctor)
+        assert placer(payload) == "DOCMDM-1"
+    final = scene.final(person.matricule)
+    assert final.deliveries == {**NOBODY, "delivered": 2}
+    assert sorted(final.events()) == sorted([
+        (referent.cns_code, "deliver", "ok", "AA"), (attending.cns_code, "deliver", "ok", "AA"),
+        (referent.cns_code, "deny", "denied", "entry secret"),
+        (attending.cns_code, "deny", "denied", "entry secret"),
+    ])

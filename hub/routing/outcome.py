@@ -13,12 +13,17 @@ from hub.broker import headers as h
 from hub.broker.port import Delivery
 from hub.domain.identity import identify
 from hub.domain.models import Entry, MessageRecord, MessageState, Patient
+from hub.domain.professional import Professional
 from hub.errors import HubError
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
+from hub.registry.mfn import professionals_from_mfn
 from hub.routing.mapper import map_message
 from hub.routing.mapping_loader import MappingSet
-from hub.routing.routes import Routes
+from hub.routing.routes import Candidate, Routes
+
+
+MASTER_FILE = "MFN"
 
 
 @dataclass
@@ -29,6 +34,9 @@ class Outcome:
     raw: bytes
     patient: Patient | None = None
     entries: list[Entry] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    # An MFN^M02 changes the professionals registry instead of a dossier: (MFE-1, professional).
+    registry_changes: list[tuple[str, Professional]] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,10 @@ def _map(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> Out
     text, _codec = decode(delivery.body, policy.fallback_charset)
     message = Message.parse(text)
     mapping = mappings.for_type(message.type, message.structure)
+    if mapping is None and message.type.split("^", 1)[0] == MASTER_FILE:
+        changes = professionals_from_mfn(message)
+        return Outcome(record_for(delivery, MessageState.STORED), delivery.body,
+                       registry_changes=changes)
     if mapping is None:
         reason = f"unmapped: no mapping for {message.type or 'this message type'}"
         return Outcome(record_for(delivery, MessageState.PARKED, reason), delivery.body)
@@ -85,9 +97,10 @@ def _map(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> Out
     mapped = map_message(message, mapping)
     patient = mapped.patient or Patient(matricule="")
     patient.matricule = verdict.matricule
-    return Outcome(
-        record_for(delivery, MessageState.STORED), delivery.body, patient, mapped.entries
-    )
+    record = record_for(delivery, MessageState.STORED)
+    kinds = {entry.kind for entry in mapped.entries}
+    candidates = policy.routes.candidates(message, message.type, record.sender, kinds)
+    return Outcome(record, delivery.body, patient, mapped.entries, candidates)
 
 
 def _reason(exc: BaseException) -> str:

@@ -120,7 +120,7 @@ class RoutingWorker:
                 if outcome.record.id in done:  # redelivered after its commit: filed already
                     states.append(None)
                     continue
-                states.append(file_outcome(uow, outcome))
+                states.append(file_outcome(uow, outcome, self._policy))
                 done.add(outcome.record.id)
             uow.commit()
         return states

@@ -1,0 +1,108 @@
+"""Routing a stored message to its recipients, inside the worker's transaction.
+
+Each candidate the routing rules named goes through the patient's consent at the instant of
+filing. An allowed recipient with an MLLP destination gets a delivery: the message re-addressed
+to it, queued behind the patient's earlier ones for that destination. A denied one gets an
+audit event with the reason, in the same transaction, so the patient's journal says who was
+kept out and why. Nothing is queued without an allow, and the dispatcher asks again before it
+sends.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from hub.domain.audit import Actor, AuditAction, AuditEvent, AuditOutcome
+from hub.domain.consent import EntryView, Reason, Recipient
+from hub.domain.delivery import destination_key
+from hub.domain.professional import validate_cns_code
+from hub.errors import HL7Error, InvalidCnsCode
+from hub.outbound.readdress import new_control_id, readdress
+from hub.routing.access import NOT_REGISTERED, consent_state, decide_all
+from hub.routing.routes import REFERENT, Candidate
+
+NOT_A_CNS_CODE = "recipient id is not a CNS code"
+
+
+def route_message(uow, *, patient_id: str, message_id: str, raw: bytes,
+                  candidates: list[Candidate], views: list[EntryView], entry_ids: list[str],
+                  at: datetime, policy) -> Counter:
+    """Queue deliveries for the allowed candidates and audit the denied ones (not committed).
+    Returns counts by outcome ("queued", "no destination", or a denial reason) for metrics."""
+    counts: Counter = Counter()
+    if not candidates:
+        return counts
+    state = consent_state(uow, patient_id, at, policy.referent_access_by_default)
+    entry_id = entry_ids[0] if len(entry_ids) == 1 else None
+    seen: set[str] = set()
+    for candidate in candidates:
+        code = _code(candidate, state)
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        actor, code_error = _actor(code)
+        if code_error:
+            _deny(uow, actor, f"{NOT_A_CNS_CODE} ({candidate.source})", patient_id,
+                  message_id, entry_id, at)
+            counts[NOT_A_CNS_CODE] += 1
+            continue
+        professional = uow.professionals.get(code)
+        who = Recipient(code, professional is not None and professional.active)
+        decision = decide_all(views, who, state, at)
+        if not decision.allowed:
+            reason = (NOT_REGISTERED if professional is None
+                      and decision.reason == Reason.RECIPIENT_NOT_ACTIVE else decision.reason)
+            _deny(uow, code, str(reason), patient_id, message_id, entry_id, at)
+            counts[str(reason)] += 1
+            continue
+        if professional.destination is None:  # may read the dossier; nothing to push to
+            counts["no destination"] += 1
+            continue
+        counts[_queue(uow, professional, raw, patient_id, message_id, entry_id, at,
+                      policy)] += 1
+    return counts
+
+
+def _code(candidate: Candidate, state) -> str | None:
+    """The CNS code a candidate stands for; the référent's comes from the declaration in force."""
+    if candidate.role != REFERENT:
+        return candidate.cns_code
+    return state.referent.cns_code if state.referent is not None else None
+
+
+def _actor(code: str) -> tuple[str, bool]:
+    try:
+        return validate_cns_code(code), False
+    except InvalidCnsCode:
+        return Actor.HUB.value, True
+
+
+def _queue(uow, professional, raw: bytes, patient_id: str, message_id: str,
+           entry_id: str | None, at: datetime, policy) -> str:
+    destination = professional.destination
+    control_id = new_control_id()
+    try:
+        payload = readdress(raw, control_id=control_id,
+                            receiving_application=destination.receiving_application,
+                            receiving_facility=destination.receiving_facility,
+                            sending_application=policy.hub_application,
+                            sending_facility=policy.hub_facility)
+    except HL7Error as exc:  # our own words: names fields, never values
+        uow.audit.record(AuditEvent(
+            actor=professional.cns_code, action=AuditAction.DELIVER,
+            outcome=AuditOutcome.FAILED, reason=f"cannot re-address: {exc}",
+            patient_id=patient_id, message_id=message_id, entry_id=entry_id, at=at))
+        return "cannot re-address"
+    uow.deliveries.add(message_id=message_id, patient_id=patient_id,
+                       recipient=professional.cns_code,
+                       destination=destination_key(destination.host, destination.port),
+                       control_id=control_id, payload=payload, entry_id=entry_id, now=at)
+    return "queued"
+
+
+def _deny(uow, actor: str, reason: str, patient_id: str, message_id: str,
+          entry_id: str | None, at: datetime) -> None:
+    uow.audit.record(AuditEvent(actor=actor, action=AuditAction.DENY,
+                                outcome=AuditOutcome.DENIED, reason=reason,
+                                patient_id=patient_id, message_id=message_id,
+                                entry_id=entry_id, at=at))

@@ -1,0 +1,253 @@
+"""Routing in the worker, on real databases: stored messages become deliveries only for the
+recipients the patient allowed; every other candidate is a denial in the patient's journal."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from hub.broker.memory import MemoryBroker
+from hub.domain.professional import Destination, Professional, ProfessionalStatus
+from hub.hl7.message import Message
+from hub.inbound.intake import Intake, IntakePolicy
+from hub.metrics import Metrics
+from hub.routing.mapping_loader import load_mappings
+from hub.routing.outcome import RoutingPolicy
+from hub.routing.routes import load_routes
+from hub.routing.worker import RoutingWorker
+from hub.settings import REPO_ROOT
+from tests.fixtures.messages import encoded, oru_r01, patient
+from tests.integration.test_worker import TOPOLOGY, drain, receive
+
+ORDERER = "123456-78"
+REFERENT = "223456-78"
+OTHER = "323456-78"
+EARLIER = datetime.now(timezone.utc) - timedelta(minutes=5)
+
+
+@pytest.fixture
+def broker():
+    broker = MemoryBroker(TOPOLOGY)
+    broker.declare_topology()
+    return broker
+
+
+def make_worker(broker, uow_factory, routing_file=REPO_ROOT / "config" / "routing.toml",
+                referent_by_default=True):
+    policy = RoutingPolicy(routes=load_routes(routing_file),
+                           referent_access_by_default=referent_by_default,
+                           hub_application="DSP-HUB", hub_facility="DSP")
+    return RoutingWorker(broker, TOPOLOGY, uow_factory, load_mappings(REPO_ROOT / "mappings"),
+                         policy, Metrics(), batch_size=10, batch_wait=0.01)
+
+
+@pytest.fixture
+def worker(broker, uow_factory):
+    return make_worker(broker, uow_factory)
+
+
+def register(uow_factory, code, *, destination=True, status=ProfessionalStatus.ACTIVE):
+    dest = Destination("127.0.0.1", 7000 + int(code[:1]), f"APP{code[:1]}", f"FAC{code[:1]}") \
+        if destination else None
+    with uow_factory() as uow:
+        uow.professionals.upsert(Professional(code, "Doe", "Jo", "GP", status, dest))
+        uow.commit()
+
+
+def dossier(uow_factory, person, *, grant=None, referent=None, blocked=False, closed=False):
+    with uow_factory() as uow:
+        pid = uow.patients.id_for(person.matricule)
+        if grant:
+            uow.consents.grant(pid, grant, "normal", None, EARLIER)
+        if referent:
+            uow.consents.declare_referent(pid, referent, EARLIER, "test")
+        if blocked:
+            uow.consents.set_referent_blocked(pid, True)
+        if closed:
+            uow.patients.set_closed(pid, True)
+        uow.commit()
+        return pid
+
+
+def outcome(uow_factory, pid):
+    with uow_factory() as uow:
+        deliveries = uow.deliveries.search()
+        journal = [(e.actor, e.action, str(e.outcome), e.reason) for e in uow.audit.journal(pid)]
+        assert uow.audit.verify().ok
+    return deliveries, journal
+
+
+def test_the_granted_ordering_provider_gets_a_readdressed_copy(broker, worker, uow_factory):
+    person = patient(21)
+    register(uow_factory, ORDERER)
+    pid = dossier(uow_factory, person, grant=ORDERER)
+    sent = encoded(oru_r01(person, "R-1", n_obx=3))
+    receive(broker, sent)
+    drain(worker, broker)
+
+    deliveries, journal = outcome(uow_factory, pid)
+    assert [(d.recipient, d.destination, d.state.value) for d in deliveries] == [
+        (ORDERER, "127.0.0.1:7001", "pending")]
+    with uow_factory() as uow:
+        payload = uow.deliveries.payload(deliveries[0].id)
+    out = Message.parse(payload.decode())
+    assert (out.value("MSH-3"), out.value("MSH-4"), out.value("MSH-5"), out.value("MSH-6")) == (
+        "DSP-HUB", "DSP", "APP1", "FAC1")
+    assert out.control_id == deliveries[0].control_id != "R-1"
+    assert payload.split(b"\r", 1)[1] == sent.split(b"\r", 1)[1]  # only MSH changed
+    assert not [j for j in journal if j[1] == "deny"]
+
+
+def test_without_a_grant_nothing_is_queued_and_the_denial_is_journaled(broker, worker, uow_factory):
+    person = patient(22)
+    register(uow_factory, ORDERER)
+    pid = dossier(uow_factory, person)
+    receive(broker, encoded(oru_r01(person, "R-2", n_obx=2)))
+    drain(worker, broker)
+
+    deliveries, journal = outcome(uow_factory, pid)
+    assert deliveries == []
+    assert (ORDERER, "deny", "denied", "no grant in force") in journal
+
+
+def test_an_unregistered_or_suspended_recipient_is_denied(broker, worker, uow_factory):
+    person = patient(23)
+    register(uow_factory, OTHER, status=ProfessionalStatus.SUSPENDED)
+    pid = dossier(uow_factory, person, grant=OTHER)
+    receive(broker, encoded(oru_r01(person, "R-3", n_obx=1)),
+            encoded(oru_r01(person, "R-4", n_obx=1, orderer=f"{OTHER}^Klein^Paul")))
+    drain(worker, broker)
+
+    deliveries, journal = outcome(uow_factory, pid)
+    assert deliveries == []
+    denials = {(actor, reason) for actor, action, _, reason in journal if action == "deny"}
+    assert denials == {(ORDERER, "recipient not registered"), (OTHER, "recipient not active")}
+
+
+def test_the_referent_receives_by_declaration_unless_blocked(broker, uow_factory):
+    register(uow_factory, REFERENT)
+    declared, blocked = patient(24), patient(25)
+    pid_declared = dossier(uow_factory, declared, referent=REFERENT)
+    pid_blocked = dossier(uow_factory, blocked, referent=REFERENT, blocked=True)
+    worker = make_worker(broker, uow_factory)
+    receive(broker, encoded(oru_r01(declared, "R-5", n_obx=1)),
+            encoded(oru_r01(blocked, "R-6", n_obx=1)))
+    drain(worker, broker)
+
+    deliveries, _ = outcome(uow_factory, pid_declared)
+    assert [(d.recipient, d.patient_id) for d in deliveries] == [(REFERENT, pid_declared)]
+    _, journal = outcome(uow_factory, pid_blocked)
+    assert (REFERENT, "deny", "denied", "référent blocked by patient") in journal
+
+
+def test_the_referent_switch_off_needs_a_grant(broker, uow_factory):
+    register(uow_factory, REFERENT)
+    person = patient(26)
+    pid = dossier(uow_factory, person, referent=REFERENT)
+    worker = make_worker(broker, uow_factory, referent_by_default=False)
+    receive(broker, encoded(oru_r01(person, "R-7", n_obx=1)))
+    drain(worker, broker)
+
+    deliveries, journal = outcome(uow_factory, pid)
+    assert deliveries == [] and (REFERENT, "deny", "denied", "no grant in force") in journal
+
+
+def test_a_closed_dossier_routes_nothing(broker, worker, uow_factory):
+    person = patient(27)
+    register(uow_factory, ORDERER)
+    pid = dossier(uow_factory, person, grant=ORDERER, closed=True)
+    receive(broker, encoded(oru_r01(person, "R-8", n_obx=1)))
+    drain(worker, broker)
+
+    deliveries, journal = outcome(uow_factory, pid)
+    assert deliveries == []
+    assert [action for _, action, _, _ in journal] == ["message.discarded"]
+
+
+def test_an_allowed_professional_without_destination_gets_nothing_pushed(broker, worker, uow_factory):
+    person = patient(28)
+    register(uow_factory, ORDERER, destination=False)
+    pid = dossier(uow_factory, person, grant=ORDERER)
+    receive(broker, encoded(oru_r01(person, "R-9", n_obx=1)))
+    drain(worker, broker)
+
+    deliveries, journal = outcome(uow_factory, pid)
+    assert deliveries == [] and journal == []
+
+
+def test_a_resend_is_not_routed_twice(broker, worker, uow_factory):
+    person = patient(29)
+    register(uow_factory, ORDERER)
+    pid = dossier(uow_factory, person, grant=ORDERER)
+    message = encoded(oru_r01(person, "R-10", n_obx=2))
+    receive(broker, message, message)
+    drain(worker, broker)
+
+    deliveries, _ = outcome(uow_factory, pid)
+    assert len(deliveries) == 1
+
+
+def test_an_id_that_is_not_a_cns_code_is_denied_naming_the_field(broker, worker, uow_factory):
+    person = patient(30)
+    pid = dossier(uow_factory, person)
+    receive(broker, encoded(oru_r01(person, "R-11", n_obx=1, orderer="D4711^Local^Doc")))
+    drain(worker, broker)
+
+    _, journal = outcome(uow_factory, pid)
+    reasons = {reason for actor, action, _, reason in journal if action == "deny"}
+    assert reasons == {"recipient id is not a CNS code (ORC-12)"}
+
+
+def test_a_named_destination_and_result_copies_follow_the_routing_file(broker, uow_factory,
+                                                                       tmp_path):
+    routing = tmp_path / "routing.toml"
+    routing.write_text(f'[destinations]\narchive = "{OTHER}"\n\n[[route]]\nmessage = "ORU^*"\n'
+                       f'sender = "LABSYS^*"\nentry_kinds = ["lab_result"]\n'
+                       f'to = ["destination:archive", "result_copies"]\n')
+    for code in (OTHER, REFERENT):
+        register(uow_factory, code)
+    person = patient(31)
+    pid = dossier(uow_factory, person, grant=OTHER)
+    with uow_factory() as uow:
+        uow.consents.grant(pid, REFERENT, "normal", None, EARLIER)
+        uow.commit()
+    copies = oru_r01(person, "R-12", n_obx=1).replace("|||F\r", f"|||F|||{REFERENT}^Copy^Ann\r", 1)
+    assert f"{REFERENT}^Copy" in copies
+    receive(broker, encoded(copies))
+    drain(make_worker(broker, uow_factory, routing), broker)
+
+    deliveries, _ = outcome(uow_factory, pid)
+    assert sorted(d.recipient for d in deliveries) == [REFERENT, OTHER]
+
+
+MFN = ("MSH|^~\\&|HR|CHL|DSP|HUB|20250102120000||MFN^M02^MFN_M02|MF{n}|P|2.5\r"
+       "MFI|STF^Staff master file^HL70175||UPD|||AL\r"
+       "MFE|{event}|||{code}^^CNS\r"
+       "STF|{code}|{code}^^^CNS^CNS|Weber^Anne|D||19700101|{flag}\r"
+       "PRA|{code}||GP\r")
+
+
+def receive_exempt(broker, frame: bytes) -> bytes:
+    """Through the intake with MFN exempt from the matricule rule, as the shipped config has it."""
+    async def run() -> bytes:
+        policy = IntakePolicy(supported_versions=frozenset({"2.5"}),
+                              identity_exempt=frozenset({"MFN"}), authorities=frozenset())
+        intake = Intake(await broker.open_publisher(), TOPOLOGY.inbound, policy, Metrics())
+        return await intake.handle(frame, "127.0.0.1:9")
+    return asyncio.run(run())
+
+
+def test_mfn_messages_change_the_registry(broker, worker, uow_factory):
+    code = "423456-78"
+    ack = receive_exempt(broker, MFN.format(n=1, event="MAD", code=code, flag="A").encode())
+    assert b"MSA|AA|MF1" in ack
+    drain(worker, broker)
+    with uow_factory() as uow:
+        assert uow.professionals.get(code).status is ProfessionalStatus.ACTIVE
+        assert [m.state.value for m in uow.messages.search()] == ["stored"]
+
+    receive_exempt(broker, MFN.format(n=2, event="MUP", code=code, flag="I").encode())
+    drain(worker, broker)
+    with uow_factory() as uow:
+        assert uow.professionals.get(code).status is ProfessionalStatus.SUSPENDED

@@ -17,7 +17,7 @@ from hub.routing.mapping_loader import load_mappings
 from hub.routing.preview import preview
 
 REPO = Path(__file__).resolve().parents[2]
-MAPPED = ("ADT^A01", "ADT^A04", "ADT^A08", "ORU^R01")
+MAPPED = ("ADT^A01", "ADT^A04", "ADT^A08", "ORU^R01", "MDM^T02")
 MINIMUM_OK = 0.95
 
 

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from hub.cli import (audit_cmd, commands, consent_cmd, dossier_view,
+from hub.cli import (audit_cmd, commands, consent_cmd, deliveries_cmd, dossier_view,
                      professionals_cmd, reports)
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     professionals_cmd.register(sub)
     consent_cmd.register(sub, dossier)
     audit_cmd.register(sub)
+    deliveries_cmd.register(sub)
     return parser
 
 

@@ -111,10 +111,10 @@ def test_a_store_that_refuses_one_row_does_not_take_the_batch_with_it(broker, wo
     receive(broker, *[encoded(oru_r01(patient(n), f"ROW-{n}", n_obx=1)) for n in range(5)])
     original = filing.file_outcome
 
-    def refuse_row_3(uow, outcome):  # its entries, say; parking it (no entries) still works
+    def refuse_row_3(uow, outcome, *args):  # its entries, say; parking it (no entries) works
         if outcome.record.control_id == "ROW-3" and outcome.record.state == "stored":
             raise RuntimeError("the database refused this row")
-        return original(uow, outcome)
+        return original(uow, outcome, *args)
 
     monkeypatch.setattr("hub.routing.worker.file_outcome", refuse_row_3)
     monkeypatch.setattr("hub.routing.worker.RETRY_PAUSE", 0.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 
 from hub.domain.delivery import Delivery, DeliveryState
 from hub.errors import StoreError
@@ -29,16 +29,23 @@ def _delivery(row) -> Delivery:
     return Delivery(**values)
 
 
-def _due_heads(now: datetime) -> tuple:
-    """Conditions of a due delivery: pending, its time come, nothing pending ahead of it."""
-    earlier = deliveries.alias("earlier")
-    ahead = exists().where(and_(
-        earlier.c.state == PENDING,
-        earlier.c.patient_id == deliveries.c.patient_id,
-        earlier.c.destination == deliveries.c.destination,
-        earlier.c.sequence < deliveries.c.sequence,
-    ))
-    return deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now, ~ahead
+def _queue_heads(destination: str | None = None):
+    """Each pending queue's head joined back to its row: the lowest pending sequence of every
+    patient+destination (of `destination` when given).
+
+    The grouping reads the pending rows once, in the order of the partial index on pending
+    deliveries, so its cost follows the pending backlog rather than its square.
+    """
+    pending = deliveries.c.state == PENDING
+    lowest = (select(deliveries.c.destination, deliveries.c.patient_id,
+                     func.min(deliveries.c.sequence).label("sequence"))
+              .where(pending))
+    if destination is not None:
+        lowest = lowest.where(deliveries.c.destination == destination)
+    heads = lowest.group_by(deliveries.c.destination, deliveries.c.patient_id).subquery("heads")
+    return deliveries.join(heads, and_(deliveries.c.destination == heads.c.destination,
+                                       deliveries.c.patient_id == heads.c.patient_id,
+                                       deliveries.c.sequence == heads.c.sequence))
 
 
 class DeliveryRepository(Repository):
@@ -80,11 +87,10 @@ class DeliveryRepository(Repository):
     def due(self, now: datetime, limit: int, *, destination: str | None = None) -> list[Delivery]:
         """Pending deliveries whose time has come and that head their patient+destination
         queue, the longest waiting first; only those for `destination` when it is given."""
-        query = (select(*_COLUMNS).where(*_due_heads(now))
+        query = (select(*_COLUMNS).select_from(_queue_heads(destination))
+                 .where(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now)
                  .order_by(deliveries.c.next_attempt_at, deliveries.c.sequence, deliveries.c.id)
                  .limit(limit))
-        if destination is not None:
-            query = query.where(deliveries.c.destination == destination)
         return [_delivery(row) for row in self._execute("finding due deliveries", query)]
 
     def due_destinations(self, now: datetime) -> list[str]:
@@ -93,8 +99,9 @@ class DeliveryRepository(Repository):
         A dispatcher asks this first and then each destination for its own due deliveries, so
         that a destination with a long backlog cannot crowd the others out of one `limit`.
         """
-        query = (select(deliveries.c.destination).where(*_due_heads(now)).distinct()
-                 .order_by(deliveries.c.destination))
+        query = (select(deliveries.c.destination).select_from(_queue_heads())
+                 .where(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now)
+                 .distinct().order_by(deliveries.c.destination))
         return list(self._execute("finding due destinations", query).scalars())
 
     def claim(self, id: str, now: datetime, until: datetime) -> bool:

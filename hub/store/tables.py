@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer,
-    LargeBinary, MetaData, String, Table, Text, false,
+    LargeBinary, MetaData, String, Table, Text, false, text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -216,4 +216,7 @@ deliveries = Table(
           "sequence", unique=True),
     Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     Index("ix_deliveries_message_id", "message_id"),
+    # Pending rows only, in queue order: each queue's head is found without an anti-join.
+    Index("ix_deliveries_pending_queue", "destination", "patient_id", "sequence",
+          sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
 )

@@ -18,21 +18,24 @@ from hub.domain.delivery import destination_key
 from hub.domain.professional import validate_cns_code
 from hub.errors import HL7Error, InvalidCnsCode
 from hub.outbound.readdress import new_control_id, readdress
-from hub.routing.access import NOT_REGISTERED, consent_state, decide_all
+from hub.routing.access import NOT_REGISTERED, decide_all
+from hub.routing.batch_lookups import BatchLookups
 from hub.routing.routes import REFERENT, Candidate
 
 NOT_A_CNS_CODE = "recipient id is not a CNS code"
 
 
-def route_message(uow, *, patient_id: str, message_id: str, raw: bytes,
+def route_message(lookups: BatchLookups, *, patient_id: str, message_id: str, raw: bytes,
                   candidates: list[Candidate], views: list[EntryView], entry_ids: list[str],
-                  at: datetime, policy) -> Counter:
-    """Queue deliveries for the allowed candidates and audit the denied ones (not committed).
-    Returns counts by outcome ("queued", "no destination", or a denial reason) for metrics."""
+                  policy) -> Counter:
+    """Queue deliveries for the allowed candidates and audit the denied ones, in the batch's
+    transaction (not committed), as consent stands at the batch's instant. Returns counts by
+    outcome ("queued", "no destination", or a denial reason) for metrics."""
     counts: Counter = Counter()
     if not candidates:
         return counts
-    state = consent_state(uow, patient_id, at, policy.referent_access_by_default)
+    uow, at = lookups.uow, lookups.at
+    state = lookups.consent(patient_id)
     entry_id = entry_ids[0] if len(entry_ids) == 1 else None
     seen: set[str] = set()
     for candidate in candidates:
@@ -46,7 +49,7 @@ def route_message(uow, *, patient_id: str, message_id: str, raw: bytes,
                   message_id, entry_id, at)
             counts[NOT_A_CNS_CODE] += 1
             continue
-        professional = uow.professionals.get(code)
+        professional = lookups.professional(code)
         who = Recipient(code, professional is not None and professional.active)
         decision = decide_all(views, who, state, at)
         if not decision.allowed:

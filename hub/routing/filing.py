@@ -13,6 +13,7 @@ from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.consent import EntryView
 from hub.domain.models import MessageRecord, MessageState
 from hub.registry.mfn import apply_mfn_changes
+from hub.routing.batch_lookups import BatchLookups
 from hub.routing.delivering import route_message
 from hub.routing.outcome import Outcome, RoutingPolicy
 
@@ -20,23 +21,25 @@ DOSSIER_CLOSED = "dossier closed by the patient"
 
 
 def file_outcome(uow, outcome: Outcome, policy: RoutingPolicy | None = None,
-                 at: datetime | None = None) -> MessageState:
+                 lookups: BatchLookups | None = None) -> MessageState:
     """Store one outcome in `uow` (not committed) and route it; returns the state it ended in.
-    The outcome is left as it was, so a batch rolled back can be filed again message by
-    message."""
+    `lookups` shares what the batch already read (one per transaction). The outcome is left as
+    it was, so a batch rolled back can be filed again message by message."""
     record = replace(outcome.record)
     policy = policy or RoutingPolicy()
-    at = at or datetime.now(timezone.utc)
+    if lookups is None:
+        lookups = BatchLookups(uow, datetime.now(timezone.utc), policy.referent_access_by_default)
     if record.state is MessageState.STORED:
         _settle_resend(uow, record, outcome.raw)
     if record.state is MessageState.STORED and outcome.registry_changes is not None:
         apply_mfn_changes(uow, outcome.registry_changes)
+        lookups.registry_changed()
         uow.messages.add(record, outcome.raw)
         return record.state
     if record.state is MessageState.STORED:
         patient_id = uow.patients.id_for(outcome.patient.matricule)
         record.patient_id = patient_id
-        if uow.patients.is_closed(patient_id):
+        if lookups.consent(patient_id).closed:
             record.state = MessageState.DISCARDED
             record.reason = DOSSIER_CLOSED
         else:
@@ -47,12 +50,12 @@ def file_outcome(uow, outcome: Outcome, policy: RoutingPolicy | None = None,
                                     patient_id=record.patient_id, message_id=record.id,
                                     reason=DOSSIER_CLOSED))
     if record.state is MessageState.STORED:
-        entry_ids = [uow.entries.add(record.patient_id, record.id, seq, entry)
-                     for seq, entry in enumerate(outcome.entries)]
-        route_message(uow, patient_id=record.patient_id, message_id=record.id,
+        entry_ids = uow.entries.add_many(
+            (record.patient_id, record.id, seq, entry) for seq, entry in enumerate(outcome.entries))
+        route_message(lookups, patient_id=record.patient_id, message_id=record.id,
                       raw=outcome.raw, candidates=outcome.candidates,
                       views=[EntryView(e.confidentiality) for e in outcome.entries],
-                      entry_ids=entry_ids, at=at, policy=policy)
+                      entry_ids=entry_ids, policy=policy)
     return record.state
 
 

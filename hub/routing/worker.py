@@ -7,12 +7,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from hub.broker.port import Broker, Consumer, Delivery
 from hub.broker.topology import Topology
 from hub.domain.models import MessageState
 from hub.errors import BrokerError, StoreError
 from hub.metrics import Metrics
+from hub.routing.batch_lookups import BatchLookups
 from hub.routing.filing import file_outcome
 from hub.routing.mapping_loader import MappingSet
 from hub.routing.outcome import Outcome, RoutingPolicy, decide, record_for
@@ -114,13 +116,15 @@ class RoutingWorker:
 
     def _file(self, outcomes: list[Outcome]) -> list[MessageState | None]:
         with self._uow_factory() as uow:
+            lookups = BatchLookups(uow, datetime.now(timezone.utc),
+                                   self._policy.referent_access_by_default)
             done = uow.messages.existing_ids([o.record.id for o in outcomes])
             states: list[MessageState | None] = []
             for outcome in outcomes:
                 if outcome.record.id in done:  # redelivered after its commit: filed already
                     states.append(None)
                     continue
-                states.append(file_outcome(uow, outcome, self._policy))
+                states.append(file_outcome(uow, outcome, self._policy, lookups))
                 done.add(outcome.record.id)
             uow.commit()
         return states

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, fields
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.models import Patient
@@ -24,6 +24,9 @@ class PatientRepository(Repository):
         super().__init__(connection, keyring, on_failure)
         # matricule hash -> patient id; ids never change, so caching within a transaction is safe.
         self._ids: dict[str, str] = {}
+        # Demographics as this transaction last read or wrote them: a worker's batch often holds
+        # several messages of one patient, and each would otherwise read and rewrite the row.
+        self._demographics: dict[str, Patient] = {}
 
     def _hash(self, matricule: str) -> str:
         return self._keyring.lookup_hash(matricule, purpose=MATRICULE_PURPOSE)
@@ -90,7 +93,7 @@ class PatientRepository(Repository):
     def save_demographics(self, patient_id: str, patient: Patient) -> None:
         """Overwrite the demographics with `patient`'s non-empty fields; empty ones keep the
         stored value. The matricule of a dossier never changes."""
-        current = self.get(patient_id)
+        current = self._demographics.get(patient_id) or self.get(patient_id)
         if patient.matricule and patient.matricule != current.matricule:
             raise StoreError(f"demographics for dossier {patient_id} carry another matricule")
         merged = Patient(**{
@@ -98,6 +101,9 @@ class PatientRepository(Repository):
             for name, value in asdict(patient).items()
         })
         merged.matricule = current.matricule
+        self._demographics[patient_id] = merged
+        if merged == current:
+            return
         key_id, ciphertext = self._encrypt(merged, patient_id)
         statement = update(patients).where(patients.c.id == patient_id).values(
             key_id=key_id, data_ct=ciphertext, updated_at=utc_now())

@@ -251,3 +251,20 @@ def test_mfn_messages_change_the_registry(broker, worker, uow_factory):
     drain(worker, broker)
     with uow_factory() as uow:
         assert uow.professionals.get(code).status is ProfessionalStatus.SUSPENDED
+
+
+def test_a_registry_change_is_seen_by_the_next_message_of_the_same_batch(broker, worker,
+                                                                          uow_factory):
+    register(uow_factory, ORDERER, status=ProfessionalStatus.SUSPENDED)
+    person = patient(32)
+    pid = dossier(uow_factory, person, grant=ORDERER)
+    receive(broker, encoded(oru_r01(person, "R-13", n_obx=1)))
+    receive_exempt(broker, MFN.format(n=3, event="MUP", code=ORDERER, flag="A").encode())
+    receive(broker, encoded(oru_r01(person, "R-14", n_obx=1)))
+    drain(worker, broker)  # all three in one batch, one transaction
+
+    deliveries, journal = outcome(uow_factory, pid)
+    with uow_factory() as uow:
+        sent_for = [uow.messages.get(d.message_id).control_id for d in deliveries]
+    assert sent_for == ["R-14"]
+    assert [j[3] for j in journal if j[1] == "deny"] == ["recipient not active"]

@@ -25,6 +25,20 @@ def test_a_bad_mapping_file_stops_the_hub_naming_file_line_and_field(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_an_unknown_routing_role_stops_the_hub_naming_file_and_rule(tmp_path):
+    routing = tmp_path / "routing.toml"
+    routing.write_text((REPO / "config" / "routing.toml").read_text().replace(
+        '"attending_doctor"', '"attending_nurse"'))
+    env = _env(tmp_path)
+    env.env["HUB_ROUTING_FILE"] = str(routing)
+
+    result = env.hub("serve", check=False)
+
+    assert result.returncode == 2
+    assert str(routing) in result.stderr and "route 2" in result.stderr
+    assert "'attending_nurse'" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_bad_setting_names_the_setting(tmp_path):
     env = _env(tmp_path)
     del env.env["HUB_MLLP__PORT"]

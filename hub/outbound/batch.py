@@ -1,0 +1,221 @@
+"""One lane's work for one destination, a batch at a time: claim, re-check, send, record.
+
+A batch is two transactions around the sends. The first claims the due queues' heads and the
+deliveries right behind them (`DeliveryRepository.claim_batch`), re-checks consent for each
+and reads the payloads of the allowed ones. Then, queue by queue in sequence order, each allowed
+delivery goes out over the open connection and each denied one is set aside. The second records
+every outcome (denials included) with its journal event, in that order, and gives back
+(releases) what was claimed but neither sent nor denied.
+
+The guarantees of one delivery at a time still hold:
+- consent is re-checked before each send: in the claim transaction, at most `recheck_window`
+  seconds before it; what a slow batch has not sent by then is released and re-checked anew;
+- order per patient+destination: a queue's run stops at its first attempt that is to be
+  retried (the rest is released and waits behind it); a `no-answer` stops the whole batch;
+- at least once, same MSH-10: should recording fail (or the process die), every claimed
+  delivery is due again when its lease ends, and is sent again, in order, as it was.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub.domain.delivery import Delivery, DeliveryState
+from hub.outbound.ack_reader import NO_ANSWER, AckResult
+from hub.outbound.backoff import should_park
+from hub.outbound.recheck_view import RecheckView
+from hub.outbound.report import Outcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An outcome with what the store needs to record it."""
+
+    outcome: Outcome
+    ack_code: str | None = None
+    next_at: datetime | None = None
+
+    @property
+    def delivery(self) -> Delivery:
+        return self.outcome.delivery
+
+
+class BatchRunner:
+    """Sends the due deliveries of one destination in batches; see the module docstring.
+
+    `config` is the Dispatcher: its uow_factory, recheck, clock, max_attempts, backoff, batch,
+    lease, recheck_window, journal and stopping event.
+    """
+
+    def __init__(self, config) -> None:
+        self._c = config
+
+    def drain(self, sender, destination: str, now: datetime, emit) -> None:
+        """Send batches until nothing more is due, a `no-answer` or stop; `emit(outcomes)`
+        after each recorded batch. Each batch asks the clock afresh (never before `now`), so
+        deliveries queued meanwhile go out in this same drain."""
+        retried: set[str] = set()
+        while not self._c.stopping.is_set():
+            outcomes, go_on = self.run(sender, destination, max(now, self._c.clock()), retried)
+            emit(outcomes)
+            # A retry may come due again within this drain; it waits for a later round.
+            retried.update(o.delivery.id for o in outcomes if o.state is DeliveryState.PENDING)
+            if not go_on:
+                return
+
+    def run(self, sender, destination: str, now: datetime,
+            retried: set[str]) -> tuple[list[Outcome], bool]:
+        """One batch; its recorded outcomes and whether to go on with another."""
+        c = self._c
+        failed: Delivery | None = None
+        try:
+            with c.uow_factory() as uow:
+                lease_end = max(now, c.clock()) + c.lease
+                batch = uow.deliveries.claim_batch(destination, now, lease_end, c.batch,
+                                                   skip=retried)
+                if not batch:
+                    return [], False
+                at, view, denials = c.clock(), RecheckView(uow), {}
+                for delivery in batch:
+                    failed = delivery
+                    ok, reason = c.recheck(view, delivery, at)
+                    if not ok:
+                        denials[delivery.id] = Attempt(
+                            Outcome(delivery, DeliveryState.DENIED, "denied", reason))
+                failed = None
+                payloads = uow.deliveries.payloads([d.id for d in batch if d.id not in denials])
+                uow.commit()
+        except Exception as exc:  # noqa: BLE001 - a lane must outlive any one delivery
+            # Rolled back: nothing of the batch is claimed. The delivery whose re-check failed
+            # waits for a retry; the others are taken again at once.
+            log.exception("outbound: a batch to %s failed before sending", destination)
+            if failed is None:
+                return [], False
+            attempt = self.settle(failed, f"failed before sending: {type(exc).__name__}",
+                                  ack_code=None, retryable=True)
+            return self.save([attempt]), True
+        checked = time.monotonic()
+        attempts, unsent, stop = self._send(sender, batch, denials, payloads, checked)
+        return self.save(attempts, unsent), not stop
+
+    def _send(self, sender, batch: list[Delivery], denials: dict[str, Attempt],
+              payloads: dict[str, bytes],
+              checked: float) -> tuple[list[Attempt], list[Delivery], bool]:
+        # A denial is an outcome in its queue's order like any other: one behind a delivery
+        # to be retried is released, not recorded, and decided again when its turn comes.
+        attempts: list[Attempt] = []
+        unsent: list[Delivery] = []
+        stopped: set[str] = set()  # patients whose queue waits behind a retry
+        stop = False
+        for delivery in batch:
+            payload = payloads.get(delivery.id)
+            if (stop or delivery.patient_id in stopped or self._c.stopping.is_set()
+                    or time.monotonic() - checked > self._c.recheck_window):
+                unsent.append(delivery)
+                continue
+            if delivery.id in denials:
+                attempts.append(denials[delivery.id])
+                continue
+            if payload is None:
+                unsent.append(delivery)
+                continue
+            attempt = self.judge(delivery, sender.send(payload, delivery.control_id))
+            attempts.append(attempt)
+            if attempt.outcome.state is DeliveryState.PENDING:
+                stopped.add(delivery.patient_id)
+                stop = attempt.outcome.code == NO_ANSWER
+        # Freshly re-checked deliveries left over by a slow recipient: go on with a new batch.
+        return attempts, unsent, stop or (bool(unsent) and not attempts)
+
+    def judge(self, delivery: Delivery, result: AckResult) -> Attempt:
+        """What a send's result makes of the delivery."""
+        if result.accepted:
+            return Attempt(Outcome(delivery, DeliveryState.DELIVERED, result.code, result.reason),
+                           ack_code=result.code)
+        ack_code = result.code if result.correlated else None
+        return self.settle(delivery, result.reason, ack_code=ack_code,
+                           retryable=result.retryable, code=result.code)
+
+    def settle(self, delivery: Delivery, reason: str, *, ack_code: str | None,
+               retryable: bool, code: str = "error") -> Attempt:
+        """A failed attempt: to be retried with backoff, or parked when refused or worn out."""
+        attempts = delivery.attempts + 1
+        if not retryable:
+            outcome = Outcome(delivery, DeliveryState.PARKED, code, f"refused: {reason}")
+        elif should_park(attempts, self._c.max_attempts):
+            outcome = Outcome(delivery, DeliveryState.PARKED, code,
+                              f"gave up after {attempts} attempts: {reason}")
+        else:
+            return Attempt(Outcome(delivery, DeliveryState.PENDING, code, reason), ack_code,
+                           self._c.backoff(attempts, self._c.clock()))
+        return Attempt(outcome, ack_code)
+
+    def save(self, attempts: list[Attempt], unsent: list[Delivery] = ()) -> list[Outcome]:
+        """Record `attempts` (with their journal events, in send order) and release `unsent`,
+        in one transaction; should that fail, each on its own, so that one bad record does
+        not make the whole batch go out again. Returns the outcomes recorded."""
+        try:
+            with self._c.uow_factory() as uow:
+                self._apply(uow, attempts)
+                uow.deliveries.release(unsent)
+                uow.commit()
+        except Exception:  # noqa: BLE001
+            log.exception("outbound: cannot record a batch of %d; one by one", len(attempts))
+            return self._save_each(attempts, unsent)
+        for attempt in attempts:
+            self._log(attempt.outcome)
+        return [attempt.outcome for attempt in attempts]
+
+    def _save_each(self, attempts: list[Attempt], unsent: list[Delivery]) -> list[Outcome]:
+        recorded = []
+        for attempt in attempts:
+            try:
+                with self._c.uow_factory() as uow:
+                    self._apply(uow, [attempt])
+                    uow.commit()
+            except Exception:  # noqa: BLE001
+                # The lease runs out and the delivery is sent again: at least once, never lost.
+                log.exception("outbound: cannot record %s of delivery %s",
+                              attempt.outcome.state.value, attempt.delivery.id)
+                continue
+            self._log(attempt.outcome)
+            recorded.append(attempt.outcome)
+        try:
+            with self._c.uow_factory() as uow:
+                uow.deliveries.release(unsent)
+                uow.commit()
+        except Exception:  # noqa: BLE001 - they are due again when their lease ends
+            log.exception("outbound: cannot release %d unsent deliveries", len(unsent))
+        return recorded
+
+    def _apply(self, uow, attempts: list[Attempt]) -> None:
+        delivered = defaultdict(list)
+        for attempt in attempts:
+            outcome, d = attempt.outcome, attempt.delivery
+            if outcome.state is DeliveryState.DELIVERED:
+                delivered[attempt.ack_code].append(d.id)
+            elif outcome.state is DeliveryState.DENIED:
+                uow.deliveries.mark_denied(d.id, outcome.reason)
+            elif outcome.state is DeliveryState.PENDING:
+                uow.deliveries.mark_retry(d.id, attempt.next_at, outcome.reason,
+                                          attempt.ack_code)
+            else:
+                uow.deliveries.mark_parked(d.id, outcome.reason, attempt.ack_code)
+        for ack_code, ids in delivered.items():
+            uow.deliveries.mark_delivered_many(ids, ack_code)
+        for attempt in attempts:
+            self._journal(uow, attempt.outcome)
+
+    def _journal(self, uow, outcome: Outcome) -> None:
+        if self._c.journal is not None and outcome.state is not DeliveryState.PENDING:
+            self._c.journal(uow, outcome.delivery, outcome)
+
+    @staticmethod
+    def _log(outcome: Outcome) -> None:
+        log.debug("outbound: delivery %s to %s %s (%s)", outcome.delivery.id,
+                  outcome.delivery.destination, outcome.state.value, outcome.code)

@@ -6,9 +6,11 @@ message the recipient refuses does not hold back the patient's next ones.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
+from itertools import takewhile
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from hub.domain.delivery import Delivery, DeliveryState
 from hub.errors import StoreError
@@ -116,6 +118,79 @@ class DeliveryRepository(Repository):
                      .values(next_attempt_at=until, updated_at=utc_now()))
         return self._execute("claiming a delivery", statement).rowcount == 1
 
+    def claim_batch(self, destination: str, now: datetime, until: datetime, limit: int, *,
+                    skip: Collection[str] = ()) -> list[Delivery]:
+        """Claim up to `limit` deliveries to `destination` for one batch of sends, as `claim`
+        does each (lease until `until`), and return them in the order they are to be sent.
+
+        The queues whose head is due are taken longest waiting first (but not those whose
+        head is in `skip`), each with the deliveries right behind its head that are due too,
+        in sequence order, up to `limit // queues` per queue. A queue's run stops before the
+        first delivery that is not due or that someone else claimed first, so no delivery is
+        ever claimed while one ahead of it in its queue is pending and not claimed with it.
+        """
+        heads = [h for h in self.due(now, limit + len(skip), destination=destination)
+                 if h.id not in skip][:limit]
+        if not heads:
+            return []
+        per_queue = max(1, limit // len(heads))
+        rank = func.row_number().over(partition_by=deliveries.c.patient_id,
+                                      order_by=deliveries.c.sequence).label("rank")
+        queued = (select(*_COLUMNS, rank)
+                  .where(deliveries.c.state == PENDING, deliveries.c.destination == destination,
+                         deliveries.c.patient_id.in_([h.patient_id for h in heads]))
+                  .subquery())
+        query = (select(*(queued.c[c.name] for c in _COLUMNS)).where(queued.c.rank <= per_queue)
+                 .order_by(queued.c.patient_id, queued.c.sequence))
+        by_patient: dict[str, list[Delivery]] = {}
+        for row in self._execute("finding a batch of deliveries", query):
+            by_patient.setdefault(row.patient_id, []).append(_delivery(row))
+        runs = []
+        for head in heads:
+            queue = by_patient.get(head.patient_id, [])
+            if not queue or queue[0].id != head.id:
+                continue  # the queue moved since its head was read
+            runs.append(list(takewhile(lambda d: d.next_attempt_at <= now, queue)))
+        wanted = [d.id for run in runs for d in run]
+        statement = (update(deliveries)
+                     .where(deliveries.c.id.in_(wanted), deliveries.c.state == PENDING,
+                            deliveries.c.next_attempt_at <= now)
+                     .values(next_attempt_at=until, updated_at=utc_now())
+                     .returning(deliveries.c.id))
+        claimed = set(self._execute("claiming deliveries", statement).scalars())
+        batch, stray = [], []
+        for run in runs:
+            taken = list(takewhile(lambda d: d.id in claimed, run))
+            batch.extend(taken)
+            stray.extend(d for d in run[len(taken):] if d.id in claimed)
+        self.release(stray)
+        return batch
+
+    def release(self, claimed: Collection[Delivery]) -> None:
+        """Give back claimed deliveries that were not attempted: due again as they were
+        before the claim (their `next_attempt_at` as read), attempts unchanged."""
+        if not claimed:
+            return
+        statement = (update(deliveries)
+                     .where(deliveries.c.id == bindparam("released_id"),
+                            deliveries.c.state == PENDING)
+                     .values(next_attempt_at=bindparam("was_due"), updated_at=utc_now()))
+        self._execute("releasing deliveries", statement,
+                      [{"released_id": d.id, "was_due": d.next_attempt_at} for d in claimed])
+
+    def mark_delivered_many(self, ids: Collection[str], ack_code: str) -> None:
+        """`mark_delivered` for several deliveries acknowledged with the same code; StoreError
+        (and nothing to commit) unless every one of them was pending."""
+        if not ids:
+            return
+        statement = (update(deliveries)
+                     .where(deliveries.c.id.in_(list(ids)), deliveries.c.state == PENDING)
+                     .values(state=DeliveryState.DELIVERED.value,
+                             attempts=deliveries.c.attempts + 1, ack_code=ack_code,
+                             last_error=None, next_attempt_at=None, updated_at=utc_now()))
+        if self._execute("marking deliveries delivered", statement).rowcount != len(ids):
+            raise StoreError("a delivery to mark delivered is no longer pending")
+
     def mark_delivered(self, id: str, ack_code: str) -> None:
         """The recipient acknowledged it (AA/CA): one more attempt, done."""
         self._finish(id, DeliveryState.DELIVERED, attempts=1, ack_code=ack_code,
@@ -169,6 +244,16 @@ class DeliveryRepository(Repository):
             raise StoreError(f"no delivery {id}")
         return self._keyring.decrypt(row.payload_ct, table=TABLE, row_id=id,
                                      key_id=row.payload_key_id)
+
+    def payloads(self, ids: Collection[str]) -> dict[str, bytes]:
+        """The re-addressed bytes of several deliveries, by id (unknown ids are left out)."""
+        if not ids:
+            return {}
+        query = select(deliveries.c.id, deliveries.c.payload_key_id, deliveries.c.payload_ct
+                       ).where(deliveries.c.id.in_(list(ids)))
+        return {row.id: self._keyring.decrypt(row.payload_ct, table=TABLE, row_id=row.id,
+                                              key_id=row.payload_key_id)
+                for row in self._execute("reading deliveries' bytes", query)}
 
     def for_message(self, message_id: str) -> list[Delivery]:
         """Every delivery of one received message: where it went."""

@@ -26,7 +26,7 @@ from datetime import datetime
 from hub.domain.delivery import Delivery, DeliveryState
 from hub.outbound.ack_reader import NO_ANSWER, AckResult
 from hub.outbound.backoff import should_park
-from hub.outbound.recheck_view import RecheckView
+from hub.outbound.batch_views import JournalView, RecheckView
 from hub.outbound.report import Outcome
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class BatchRunner:
                                                    skip=retried)
                 if not batch:
                     return [], False
-                at, view, denials = c.clock(), RecheckView(uow), {}
+                at, view, denials = c.clock(), RecheckView(uow, batch), {}
                 for delivery in batch:
                     failed = delivery
                     ok, reason = c.recheck(view, delivery, at)
@@ -208,8 +208,10 @@ class BatchRunner:
                 uow.deliveries.mark_parked(d.id, outcome.reason, attempt.ack_code)
         for ack_code, ids in delivered.items():
             uow.deliveries.mark_delivered_many(ids, ack_code)
+        journal = JournalView(uow)
         for attempt in attempts:
-            self._journal(uow, attempt.outcome)
+            self._journal(journal, attempt.outcome)
+        journal.flush()
 
     def _journal(self, uow, outcome: Outcome) -> None:
         if self._c.journal is not None and outcome.state is not DeliveryState.PENDING:

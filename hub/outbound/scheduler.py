@@ -1,7 +1,13 @@
-"""Wake the dispatcher every second: an apscheduler job, started and stopped explicitly."""
+"""Wake the dispatcher every second: an apscheduler job, started and stopped explicitly.
+
+While there is work, a wake-up keeps asking every few milliseconds (a lane that caught up with
+its backlog ends its drain, and what routing queues next should not wait a whole interval); an
+idle hub asks once per interval, as before.
+"""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -11,10 +17,13 @@ from hub.outbound.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 JOB_ID = "outbound-run-due"
+POLL = 0.02  # seconds between rounds while there is work
+IDLE = 0.25  # seconds without work after which a wake-up ends before its interval
 
 
 class DeliveryScheduler:
-    """Call `dispatcher.run_due(clock())` every `interval` seconds in a background thread.
+    """Call `dispatcher.run_due(clock())` every `interval` seconds in a background thread,
+    and every `poll` seconds while there is work, until `idle` seconds pass without any.
 
     One run at a time (`max_instances=1`) and missed runs collapse into one (`coalesce`): a
     run that overran its second is simply followed by the next, never by a pile of them.
@@ -22,10 +31,12 @@ class DeliveryScheduler:
     """
 
     def __init__(self, dispatcher: Dispatcher, clock: Callable[[], datetime], *,
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, poll: float = POLL, idle: float = IDLE) -> None:
         self._dispatcher = dispatcher
         self._clock = clock
         self._interval = interval
+        self._poll = poll
+        self._idle = idle
         self._scheduler: BackgroundScheduler | None = None
 
     @property
@@ -51,12 +62,23 @@ class DeliveryScheduler:
             scheduler.shutdown(wait=wait)
 
     def _tick(self) -> None:
-        try:
-            # Half the interval: the round ends before the next is due, so apscheduler never
-            # has to skip one; lanes still sending carry on and report in a later round.
-            report = self._dispatcher.run_due(self._clock(), wait=self._interval / 2)
-        except Exception:  # noqa: BLE001 - the next tick must still come
-            log.exception("outbound: dispatch round failed")
-            return
-        if report.outcomes or report.busy:
-            log.debug("outbound round: %s, busy %s", report.summary(), report.busy)
+        # Rounds until `idle` passes without work, within most of the interval, so that the
+        # wake-up ends before the next is due and apscheduler never has to skip one; lanes
+        # still sending carry on and report in a later round.
+        end = time.monotonic() + self._interval * 0.8
+        wait, idle_since = self._interval / 2, None
+        while True:
+            began = time.monotonic()
+            try:
+                report = self._dispatcher.run_due(self._clock(), wait=wait)
+            except Exception:  # noqa: BLE001 - the next tick must still come
+                log.exception("outbound: dispatch round failed")
+                return
+            now = time.monotonic()
+            if report.outcomes or report.busy:
+                log.debug("outbound round: %s, busy %s", report.summary(), report.busy)
+                idle_since = now
+            if idle_since is None or now - idle_since >= self._idle or now + self._poll >= end:
+                return  # an idle first round ends the wake-up at once
+            wait = self._poll
+            time.sleep(max(0.0, self._poll - (now - began)))

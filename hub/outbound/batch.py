@@ -219,5 +219,7 @@ class BatchRunner:
 
     @staticmethod
     def _log(outcome: Outcome) -> None:
-        log.debug("outbound: delivery %s to %s %s (%s)", outcome.delivery.id,
-                  outcome.delivery.destination, outcome.state.value, outcome.code)
+        # A line per delivered message would be a thousand a second; the rest stay visible.
+        level = logging.DEBUG if outcome.state is DeliveryState.DELIVERED else logging.INFO
+        log.log(level, "outbound: delivery %s to %s %s (%s)", outcome.delivery.id,
+                outcome.delivery.destination, outcome.state.value, outcome.code)

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 from itertools import takewhile
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal_column, select, update
 
 from hub.domain.consent import EntryView
 from hub.domain.delivery import Delivery, DeliveryState
@@ -22,6 +22,10 @@ from hub.store.tables import deliveries, entries, new_id, utc_now
 TABLE = "deliveries"
 ERROR_LENGTH = 500
 PENDING = DeliveryState.PENDING.value
+
+# Spelled as a literal, not a bound parameter, so that SQLite and PostgreSQL (even with a
+# generic prepared plan) can match it with the partial index of pending deliveries.
+_IS_PENDING = deliveries.c.state == literal_column(f"'{PENDING}'")
 
 _COLUMNS = [column for column in deliveries.c if column.name not in ("payload_key_id",
                                                                        "payload_ct")]
@@ -40,10 +44,9 @@ def _queue_heads(destination: str | None = None):
     The grouping reads the pending rows once, in the order of the partial index on pending
     deliveries, so its cost follows the pending backlog rather than its square.
     """
-    pending = deliveries.c.state == PENDING
     lowest = (select(deliveries.c.destination, deliveries.c.patient_id,
                      func.min(deliveries.c.sequence).label("sequence"))
-              .where(pending))
+              .where(_IS_PENDING))
     if destination is not None:
         lowest = lowest.where(deliveries.c.destination == destination)
     heads = lowest.group_by(deliveries.c.destination, deliveries.c.patient_id).subquery("heads")
@@ -92,7 +95,7 @@ class DeliveryRepository(Repository):
         """Pending deliveries whose time has come and that head their patient+destination
         queue, the longest waiting first; only those for `destination` when it is given."""
         query = (select(*_COLUMNS).select_from(_queue_heads(destination))
-                 .where(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now)
+                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now)
                  .order_by(deliveries.c.next_attempt_at, deliveries.c.sequence, deliveries.c.id)
                  .limit(limit))
         return [_delivery(row) for row in self._execute("finding due deliveries", query)]
@@ -104,7 +107,7 @@ class DeliveryRepository(Repository):
         that a destination with a long backlog cannot crowd the others out of one `limit`.
         """
         query = (select(deliveries.c.destination).select_from(_queue_heads())
-                 .where(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now)
+                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now)
                  .distinct().order_by(deliveries.c.destination))
         return list(self._execute("finding due destinations", query).scalars())
 
@@ -139,7 +142,7 @@ class DeliveryRepository(Repository):
         rank = func.row_number().over(partition_by=deliveries.c.patient_id,
                                       order_by=deliveries.c.sequence).label("rank")
         queued = (select(*_COLUMNS, rank)
-                  .where(deliveries.c.state == PENDING, deliveries.c.destination == destination,
+                  .where(_IS_PENDING, deliveries.c.destination == destination,
                          deliveries.c.patient_id.in_([h.patient_id for h in heads]))
                   .subquery())
         query = (select(*(queued.c[c.name] for c in _COLUMNS)).where(queued.c.rank <= per_queue)

@@ -70,7 +70,9 @@ class Dispatcher:
     delivered, parked or denied outcome (the access journal and audit trail). A delivery is
     sent at least once: if recording its outcome fails, it is sent again when its lease ends,
     with the same MSH-10. A lane sends up to `batch` deliveries per claim (hub.outbound.batch),
-    each within `recheck_window` seconds of its consent re-check.
+    each within `recheck_window` seconds of its consent re-check; `recheck` and `journal` then
+    see the unit of work through hub.outbound.batch_views (reads shared by the batch, and
+    `audit.record` appended in order with one `record_many` before the commit).
     """
 
     def __init__(self, uow_factory: Callable[[], object],

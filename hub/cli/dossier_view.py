@@ -139,7 +139,9 @@ def _print(document: dict) -> None:
     p = document["patient"]
     if "viewer" in document:
         print(f"as {document['viewer']}: {document['access']['reason']}")
-    if "family_name" in p:
+    if "family_name" in p and not any(p[k] for k in ("family_name", "given_name", "birth_date")):
+        print("no demographics on file yet")
+    elif "family_name" in p:
         print(f"{p['family_name']}, {p['given_name']}  born {p['birth_date'] or '?'}  "
               f"sex {p['sex'] or '?'}")
     if document["entries"] or "viewer" not in document:

@@ -10,7 +10,9 @@ from collections.abc import Collection
 from datetime import datetime
 from itertools import takewhile
 
-from sqlalchemy import and_, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    and_, bindparam, func, insert, literal_column, select, union_all, update,
+)
 
 from hub.domain.consent import EntryView
 from hub.domain.delivery import Delivery, DeliveryState
@@ -139,23 +141,8 @@ class DeliveryRepository(Repository):
         if not heads:
             return []
         per_queue = max(1, limit // len(heads))
-        rank = func.row_number().over(partition_by=deliveries.c.patient_id,
-                                      order_by=deliveries.c.sequence).label("rank")
-        queued = (select(*_COLUMNS, rank)
-                  .where(_IS_PENDING, deliveries.c.destination == destination,
-                         deliveries.c.patient_id.in_([h.patient_id for h in heads]))
-                  .subquery())
-        query = (select(*(queued.c[c.name] for c in _COLUMNS)).where(queued.c.rank <= per_queue)
-                 .order_by(queued.c.patient_id, queued.c.sequence))
-        by_patient: dict[str, list[Delivery]] = {}
-        for row in self._execute("finding a batch of deliveries", query):
-            by_patient.setdefault(row.patient_id, []).append(_delivery(row))
-        runs = []
-        for head in heads:
-            queue = by_patient.get(head.patient_id, [])
-            if not queue or queue[0].id != head.id:
-                continue  # the queue moved since its head was read
-            runs.append(list(takewhile(lambda d: d.next_attempt_at <= now, queue)))
+        runs = [[head] for head in heads] if per_queue == 1 else self._runs(
+            destination, now, heads, per_queue)
         wanted = [d.id for run in runs for d in run]
         statement = (update(deliveries)
                      .where(deliveries.c.id.in_(wanted), deliveries.c.state == PENDING,
@@ -170,6 +157,29 @@ class DeliveryRepository(Repository):
             stray.extend(d for d in run[len(taken):] if d.id in claimed)
         self.release(stray)
         return batch
+
+    def _runs(self, destination: str, now: datetime, heads: list[Delivery],
+              per_queue: int) -> list[list[Delivery]]:
+        # Each queue's run read on its own through the partial index (its head and what is
+        # behind it, `per_queue` rows at most), all in one statement: the cost follows the
+        # batch, not the backlog behind it.
+        runs_read = [select(*_COLUMNS).where(_IS_PENDING, deliveries.c.destination == destination,
+                                             deliveries.c.patient_id == head.patient_id)
+                     .order_by(deliveries.c.sequence).limit(per_queue).subquery()
+                     for head in heads]
+        query = union_all(*(select(*run.c) for run in runs_read))
+        by_patient: dict[str, list[Delivery]] = {}
+        for row in self._execute("finding a batch of deliveries", query):
+            by_patient.setdefault(row.patient_id, []).append(_delivery(row))
+        for run in by_patient.values():
+            run.sort(key=lambda d: d.sequence)
+        runs = []
+        for head in heads:
+            queue = by_patient.get(head.patient_id, [])
+            if not queue or queue[0].id != head.id:
+                continue  # the queue moved since its head was read
+            runs.append(list(takewhile(lambda d: d.next_attempt_at <= now, queue)))
+        return runs
 
     def release(self, claimed: Collection[Delivery]) -> None:
         """Give back claimed deliveries that were not attempted: due again as they were

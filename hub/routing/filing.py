@@ -2,11 +2,12 @@
 
 Duplicates are settled here because only the store knows what came before: the same sender and
 MSH-10 with the same bytes is discarded (nothing doubled), with other bytes it is parked as a
-conflict (nothing silently overwritten).
+conflict (nothing silently overwritten). A batch is filed with a few statements, not a few per
+message: the resend check, the message rows and the entry rows each go in one round trip.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
@@ -20,52 +21,96 @@ from hub.routing.outcome import Outcome, RoutingPolicy
 DOSSIER_CLOSED = "dossier closed by the patient"
 
 
-def file_outcome(uow, outcome: Outcome, policy: RoutingPolicy | None = None,
-                 lookups: BatchLookups | None = None) -> MessageState:
-    """Store one outcome in `uow` (not committed) and route it; returns the state it ended in.
-    `lookups` shares what the batch already read (one per transaction). The outcome is left as
-    it was, so a batch rolled back can be filed again message by message."""
-    record = replace(outcome.record)
+@dataclass
+class _Filed:
+    outcome: Outcome
+    record: MessageRecord
+
+
+def file_batch(uow, outcomes: list[Outcome], policy: RoutingPolicy | None = None,
+               lookups: BatchLookups | None = None) -> list[MessageState]:
+    """Store and route `outcomes` in `uow` (not committed), in order; returns the state each
+    ended in. The outcomes are left as they were, so a batch rolled back can be filed again
+    message by message. `lookups` shares what the batch already read (one per transaction)."""
     policy = policy or RoutingPolicy()
     if lookups is None:
         lookups = BatchLookups(uow, datetime.now(timezone.utc), policy.referent_access_by_default)
-    if record.state is MessageState.STORED:
-        _settle_resend(uow, record, outcome.raw)
-    if record.state is MessageState.STORED and outcome.registry_changes is not None:
-        apply_mfn_changes(uow, outcome.registry_changes)
-        lookups.registry_changed()
-        uow.messages.add(record, outcome.raw)
-        return record.state
-    if record.state is MessageState.STORED:
-        patient_id = uow.patients.id_for(outcome.patient.matricule)
-        record.patient_id = patient_id
-        if lookups.consent(patient_id).closed:
-            record.state = MessageState.DISCARDED
-            record.reason = DOSSIER_CLOSED
-        else:
-            uow.patients.save_demographics(patient_id, outcome.patient)
-    uow.messages.add(record, outcome.raw)
-    if record.state is MessageState.DISCARDED and record.reason == DOSSIER_CLOSED:
-        uow.audit.record(AuditEvent(actor=Actor.HUB, action=AuditAction.MESSAGE_DISCARDED,
-                                    patient_id=record.patient_id, message_id=record.id,
-                                    reason=DOSSIER_CLOSED))
-    if record.state is MessageState.STORED:
-        entry_ids = uow.entries.add_many(
-            (record.patient_id, record.id, seq, entry) for seq, entry in enumerate(outcome.entries))
-        route_message(lookups, patient_id=record.patient_id, message_id=record.id,
-                      raw=outcome.raw, candidates=outcome.candidates,
-                      views=[EntryView(e.confidentiality) for e in outcome.entries],
-                      entry_ids=entry_ids, policy=policy)
-    return record.state
+    filed = [_Filed(o, replace(o.record)) for o in outcomes]
+    _settle_resends(uow, filed)
+    for item in filed:
+        _settle_patient(uow, item, lookups)
+    uow.messages.add_many((item.record, item.outcome.raw) for item in filed)
+    discarded = [AuditEvent(actor=Actor.HUB, action=AuditAction.MESSAGE_DISCARDED,
+                            patient_id=item.record.patient_id, message_id=item.record.id,
+                            reason=DOSSIER_CLOSED)
+                 for item in filed if item.record.reason == DOSSIER_CLOSED]
+    if discarded:
+        uow.audit.record_many(discarded)
+    stored = [item for item in filed if item.record.state is MessageState.STORED
+              and item.outcome.registry_changes is None]
+    entry_ids = uow.entries.add_many(
+        (item.record.patient_id, item.record.id, seq, entry)
+        for item in stored for seq, entry in enumerate(item.outcome.entries))
+    start = 0
+    for item in filed:  # in order: a registry change is seen by the messages after it only
+        if item.record.state is not MessageState.STORED:
+            continue
+        if item.outcome.registry_changes is not None:
+            apply_mfn_changes(uow, item.outcome.registry_changes)
+            lookups.registry_changed()
+            continue
+        entries = item.outcome.entries
+        ids, start = entry_ids[start:start + len(entries)], start + len(entries)
+        route_message(lookups, patient_id=item.record.patient_id, message_id=item.record.id,
+                      raw=item.outcome.raw, candidates=item.outcome.candidates,
+                      views=[EntryView(e.confidentiality) for e in entries],
+                      entry_ids=ids, policy=policy)
+    return [item.record.state for item in filed]
 
 
-def _settle_resend(uow, record: MessageRecord, raw: bytes) -> None:
-    if not record.control_id:
+def file_outcome(uow, outcome: Outcome, policy: RoutingPolicy | None = None,
+                 lookups: BatchLookups | None = None) -> MessageState:
+    """`file_batch` for one outcome."""
+    return file_batch(uow, [outcome], policy, lookups)[0]
+
+
+def _settle_patient(uow, item: _Filed, lookups: BatchLookups) -> None:
+    """The dossier a stored message belongs to, and a closed dossier's discard; demographics
+    saved for the others."""
+    record, outcome = item.record, item.outcome
+    if record.state is not MessageState.STORED or outcome.registry_changes is not None:
         return
-    earlier = uow.messages.resend_of(record.sender, record.control_id, raw)
-    if earlier is None:
-        return
-    first_id, identical = earlier
+    record.patient_id = uow.patients.id_for(outcome.patient.matricule)
+    if lookups.consent(record.patient_id).closed:
+        record.state = MessageState.DISCARDED
+        record.reason = DOSSIER_CLOSED
+    else:
+        uow.patients.save_demographics(record.patient_id, outcome.patient)
+
+
+def _settle_resends(uow, filed: list[_Filed]) -> None:
+    """Mark resends of messages stored earlier, or earlier in this batch, in one lookup."""
+    keys = [(item.record.sender, item.record.control_id) for item in filed
+            if item.record.state is MessageState.STORED and item.record.control_id]
+    earlier = uow.messages.first_of(keys) if keys else {}
+    in_batch: dict[tuple[str, str], _Filed] = {}
+    for item in filed:
+        record = item.record
+        key = (record.sender, record.control_id)
+        if record.state is MessageState.STORED and record.control_id:
+            if key in earlier:
+                first_id, content_hash = earlier[key]
+                _mark_resend(record, first_id,
+                             uow.messages.same_content(content_hash, item.outcome.raw))
+            elif key in in_batch:
+                first = in_batch[key]
+                _mark_resend(record, first.record.id,
+                             bytes(first.outcome.raw) == bytes(item.outcome.raw))
+        if record.state is not MessageState.REJECTED and record.control_id:
+            in_batch.setdefault(key, item)
+
+
+def _mark_resend(record: MessageRecord, first_id: str, identical: bool) -> None:
     if identical:
         record.state = MessageState.DISCARDED
         record.reason = f"duplicate of message {first_id}"

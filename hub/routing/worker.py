@@ -15,7 +15,7 @@ from hub.domain.models import MessageState
 from hub.errors import BrokerError, StoreError
 from hub.metrics import Metrics
 from hub.routing.batch_lookups import BatchLookups
-from hub.routing.filing import file_outcome
+from hub.routing.filing import file_batch
 from hub.routing.mapping_loader import MappingSet
 from hub.routing.outcome import Outcome, RoutingPolicy, decide, record_for
 
@@ -119,14 +119,16 @@ class RoutingWorker:
             lookups = BatchLookups(uow, datetime.now(timezone.utc),
                                    self._policy.referent_access_by_default)
             done = uow.messages.existing_ids([o.record.id for o in outcomes])
-            states: list[MessageState | None] = []
-            for outcome in outcomes:
-                if outcome.record.id in done:  # redelivered after its commit: filed already
-                    states.append(None)
-                    continue
-                states.append(file_outcome(uow, outcome, self._policy, lookups))
-                done.add(outcome.record.id)
+            fresh: dict[str, Outcome] = {}
+            for outcome in outcomes:  # redelivered after its commit, or twice in this batch
+                if outcome.record.id not in done:
+                    fresh.setdefault(outcome.record.id, outcome)
+            filed = dict(zip(fresh, file_batch(uow, list(fresh.values()), self._policy,
+                                               lookups)))
             uow.commit()
+        states: list[MessageState | None] = []
+        for outcome in outcomes:
+            states.append(filed.pop(outcome.record.id, None))
         return states
 
 

@@ -106,6 +106,28 @@ class MessageRepository(Repository):
             return None
         return row.id, row.content_hash == self._content_hash(raw)
 
+    def first_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """For many (sender, control id) pairs at once, the first non-rejected message stored
+        with each: {(sender, control_id): (id, content hash)}; pairs with none are left out."""
+        wanted = set(keys)
+        found: dict[tuple[str, str], tuple[str, str]] = {}
+        control_ids = sorted({control_id for _, control_id in wanted})
+        for chunk in chunks(control_ids):
+            query = (select(messages.c.id, messages.c.sender, messages.c.control_id,
+                            messages.c.content_hash)
+                     .where(messages.c.control_id.in_(chunk),
+                            messages.c.state != MessageState.REJECTED.value)
+                     .order_by(messages.c.received_at, messages.c.id))
+            for row in self._execute("looking for resends", query):
+                key = (row.sender, row.control_id)
+                if key in wanted and key not in found:
+                    found[key] = (row.id, row.content_hash)
+        return found
+
+    def same_content(self, content_hash: str, raw: bytes) -> bool:
+        """Whether `raw` is the content whose keyed hash is `content_hash`."""
+        return content_hash == self._content_hash(raw)
+
     def set_state(self, id: str, state: MessageState, reason: str | None = None, *,
                   patient_id: str | None = None, ack_code: str | None = None) -> None:
         """Move a message to `state` with `reason` (None clears it) and stamp `processed_at`;

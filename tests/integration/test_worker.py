@@ -109,14 +109,14 @@ def test_a_store_that_refuses_one_row_does_not_take_the_batch_with_it(broker, wo
     from hub.routing import filing
 
     receive(broker, *[encoded(oru_r01(patient(n), f"ROW-{n}", n_obx=1)) for n in range(5)])
-    original = filing.file_outcome
+    original = filing.file_batch
 
-    def refuse_row_3(uow, outcome, *args):  # its entries, say; parking it (no entries) works
-        if outcome.record.control_id == "ROW-3" and outcome.record.state == "stored":
+    def refuse_row_3(uow, outcomes, *args):  # its entries, say; parking it (no entries) works
+        if any(o.record.control_id == "ROW-3" and o.record.state == "stored" for o in outcomes):
             raise RuntimeError("the database refused this row")
-        return original(uow, outcome, *args)
+        return original(uow, outcomes, *args)
 
-    monkeypatch.setattr("hub.routing.worker.file_outcome", refuse_row_3)
+    monkeypatch.setattr("hub.routing.worker.file_batch", refuse_row_3)
     monkeypatch.setattr("hub.routing.worker.RETRY_PAUSE", 0.0)
     drain(worker, broker)
 
@@ -124,3 +124,22 @@ def test_a_store_that_refuses_one_row_does_not_take_the_batch_with_it(broker, wo
     with uow_factory() as uow:
         [parked] = uow.messages.search(state="parked")
     assert parked.control_id == "ROW-3" and parked.reason.startswith("dead-lettered")
+
+
+def test_resends_within_one_batch_and_across_batches_are_settled_alike(broker, worker, uow_factory):
+    person = patient(9)
+    first = encoded(oru_r01(person, "SAME-1", n_obx=2))
+    other = encoded(oru_r01(person, "SAME-1", n_obx=3))  # the MSH-10 reused for other content
+    receive(broker, first, first, other)
+    drain(worker, broker)  # one batch
+    receive(broker, first, other)
+    drain(worker, broker)  # a later batch
+
+    with uow_factory() as uow:
+        found = sorted(uow.messages.search(control_id="SAME-1"), key=lambda m: m.received_at)
+        entries = uow.entries.for_patient(uow.patients.find(person.matricule))
+    original = found[0]
+    assert [m.state.value for m in found] == ["stored", "discarded", "parked", "discarded",
+                                              "parked"]
+    assert all(original.id in m.reason for m in found[1:])
+    assert len(entries) == 2

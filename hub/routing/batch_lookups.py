@@ -31,6 +31,13 @@ class BatchLookups:
             self._consent[patient_id] = state
         return state
 
+    def prefetch(self, patient_ids: list[str]) -> None:
+        """Read the consent state of every patient of the batch at once."""
+        wanted = [pid for pid in patient_ids if pid not in self._consent]
+        if wanted:
+            self._consent.update(self.uow.consents.states(wanted, self.at,
+                                                          self._referent_by_default))
+
     def professional(self, cns_code: str) -> Professional | None:
         """The registry's professional with this CNS code, or None."""
         if cns_code not in self._professionals:

@@ -37,6 +37,7 @@ def file_batch(uow, outcomes: list[Outcome], policy: RoutingPolicy | None = None
         lookups = BatchLookups(uow, datetime.now(timezone.utc), policy.referent_access_by_default)
     filed = [_Filed(o, replace(o.record)) for o in outcomes]
     _settle_resends(uow, filed)
+    _prefetch(uow, filed, lookups)
     for item in filed:
         _settle_patient(uow, item, lookups)
     uow.messages.add_many((item.record, item.outcome.raw) for item in filed)
@@ -72,6 +73,18 @@ def file_outcome(uow, outcome: Outcome, policy: RoutingPolicy | None = None,
                  lookups: BatchLookups | None = None) -> MessageState:
     """`file_batch` for one outcome."""
     return file_batch(uow, [outcome], policy, lookups)[0]
+
+
+def _prefetch(uow, filed: list[_Filed], lookups: BatchLookups) -> None:
+    """Dossier ids, consent and demographics of the batch's patients, a few statements for
+    all of them: most batches name many patients, each once or twice."""
+    matricules = [item.outcome.patient.matricule for item in filed
+                  if item.record.state is MessageState.STORED and item.outcome.patient]
+    if not matricules:
+        return
+    ids = list(uow.patients.ids_for(matricules).values())
+    lookups.prefetch(ids)
+    uow.patients.load_demographics(ids)
 
 
 def _settle_patient(uow, item: _Filed, lookups: BatchLookups) -> None:

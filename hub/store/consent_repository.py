@@ -6,13 +6,14 @@ declaration keep their row, so that a decision at any past instant can be explai
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import insert, or_, select, update
 
 from hub.domain.consent import ConsentState, Grant, GrantLevel, ReferentDeclaration
 from hub.errors import UnknownMatricule
-from hub.store.repository import Repository
+from hub.store.repository import Repository, chunks
 from hub.store.tables import consent_grants, new_id, patients, referent_declarations, utc_now
 
 
@@ -100,12 +101,39 @@ class ConsentRepository(Repository):
     def state(self, patient_id: str, at: datetime,
               referent_access_by_default: bool) -> ConsentState:
         """Everything `decide` needs about this patient at `at`."""
-        query = select(patients.c.closed, patients.c.referent_blocked).where(
-            patients.c.id == patient_id)
-        row = self._execute("reading a dossier's consent", query).first()
-        if row is None:
-            raise UnknownMatricule(f"no dossier with id {patient_id}")
-        return ConsentState(
-            closed=bool(row.closed), grants=tuple(self.grants(patient_id)),
-            referent=self.referent(patient_id, at), referent_blocked=bool(row.referent_blocked),
-            referent_access_by_default=referent_access_by_default)
+        return self.states([patient_id], at, referent_access_by_default)[patient_id]
+
+    def states(self, patient_ids: Iterable[str], at: datetime,
+               referent_access_by_default: bool) -> dict[str, ConsentState]:
+        """`state` for many patients with three statements per chunk of ids (a worker's or a
+        sender's batch names many patients). UnknownMatricule if one id has no dossier."""
+        wanted = list(dict.fromkeys(patient_ids))
+        flags: dict[str, tuple[bool, bool]] = {}
+        grants: dict[str, list[Grant]] = {pid: [] for pid in wanted}
+        referents: dict[str, ReferentDeclaration] = {}
+        g, r = consent_grants.c, referent_declarations.c
+        for chunk in chunks(wanted):
+            query = select(patients.c.id, patients.c.closed, patients.c.referent_blocked).where(
+                patients.c.id.in_(chunk))
+            for row in self._execute("reading dossiers' consent", query):
+                flags[row.id] = (bool(row.closed), bool(row.referent_blocked))
+            query = (select(g.patient_id, g.cns_code, g.level, g.granted_at, g.until,
+                            g.revoked_at)
+                     .where(g.patient_id.in_(chunk)).order_by(g.granted_at, g.id))
+            for row in self._execute("reading grants", query):
+                grants[row.patient_id].append(Grant(row.cns_code, GrantLevel(row.level),
+                                                    row.granted_at, row.until, row.revoked_at))
+            query = (select(r.patient_id, r.cns_code, r.since, r.until)
+                     .where(r.patient_id.in_(chunk), r.since <= at,
+                            or_(r.until.is_(None), r.until > at))
+                     .order_by(r.since.desc(), r.id))
+            for row in self._execute("reading référents", query):
+                referents.setdefault(row.patient_id,
+                                     ReferentDeclaration(row.cns_code, row.since, row.until))
+        missing = [pid for pid in wanted if pid not in flags]
+        if missing:
+            raise UnknownMatricule(f"no dossier with id {missing[0]}")
+        return {pid: ConsentState(
+            closed=flags[pid][0], grants=tuple(grants[pid]), referent=referents.get(pid),
+            referent_blocked=flags[pid][1], referent_access_by_default=referent_access_by_default)
+            for pid in wanted}

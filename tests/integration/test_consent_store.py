@@ -12,6 +12,7 @@ from hub.domain.models import Confidentiality, Entry, MessageRecord, MessageStat
 from hub.errors import StoreConflict, StoreError, UnknownMatricule
 from hub.store import tables
 from hub.store.tables import new_id
+from tests.fixtures.messages import patient
 
 MATRICULE = "1893120105732"
 DOCTOR = "123456-78"
@@ -192,3 +193,23 @@ def test_the_patient_hides_and_grades_only_entries_of_their_own_dossier(uow_fact
     assert (stored.hidden, stored.confidentiality) == (True, Confidentiality.RESTRICTED)
     assert (other.hidden, other.confidentiality) == (False, Confidentiality.NORMAL)
     assert graded.confidentiality == Confidentiality.SECRET
+
+
+def test_many_states_read_at_once_equal_each_read_alone(uow_factory, patient_id):
+    with uow_factory() as uow:
+        ids = [patient_id, *(uow.patients.id_for(patient(n).matricule) for n in (41, 42))]
+        uow.consents.grant(ids[0], DOCTOR, "extended", T0 + 9 * DAY, T0)
+        uow.consents.grant(ids[0], OTHER, "normal", None, T0 + DAY)
+        uow.consents.revoke(ids[0], OTHER, T0 + 2 * DAY)
+        uow.consents.declare_referent(ids[-1], DOCTOR, T0, "test")
+        uow.consents.declare_referent(ids[-1], OTHER, T0 + 3 * DAY, "test")
+        uow.consents.set_referent_blocked(ids[-1], True)
+        uow.patients.set_closed(ids[1], True)
+        uow.commit()
+    with uow_factory() as uow:
+        for at in (T0, T0 + 2 * DAY, T0 + 5 * DAY):
+            together = uow.consents.states(ids, at, False)
+            assert together == {pid: uow.consents.state(pid, at, False) for pid in ids}
+        assert together[ids[-1]].referent.cns_code == OTHER
+        with pytest.raises(UnknownMatricule):
+            uow.consents.states([ids[0], "no-such-dossier"], T0, True)

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, text, update
 from hub.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome, VerifyResult, validate_event
 from hub.domain.audit_chain import HASHED_FIELDS, check_chain, event_hash
 from hub.errors import StoreError
-from hub.store.repository import Repository, translated_errors
+from hub.store.repository import Repository, chunks, translated_errors
 from hub.store.tables import audit_events, new_id, utc_now
 
 # Serialises appends to the chain across every hub process on PostgreSQL ("hub_aud").
@@ -90,6 +90,19 @@ class AuditRepository(Repository):
         query = (select(*audit_events.c).where(audit_events.c.message_id == message_id)
                  .order_by(audit_events.c.seq))
         return [_event(row._mapping) for row in self._execute("reading audit events", query)]
+
+    def for_messages(self, message_ids: Iterable[str], action: str) -> dict[str, list[AuditEvent]]:
+        """The `action` events about each of `message_ids`, oldest first; ids with none are
+        left out."""
+        found: dict[str, list[AuditEvent]] = {}
+        for chunk in chunks(list(dict.fromkeys(message_ids))):
+            query = (select(*audit_events.c).where(audit_events.c.message_id.in_(chunk),
+                                                   audit_events.c.action == action)
+                     .order_by(audit_events.c.seq))
+            for row in self._execute("reading audit events", query):
+                event = _event(row._mapping)
+                found.setdefault(event.message_id, []).append(event)
+        return found
 
     def count(self) -> int:
         """How many events the log holds."""

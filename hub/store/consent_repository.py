@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from hub.domain.consent import ConsentState, Grant, GrantLevel, ReferentDeclaration
 from hub.errors import UnknownMatricule
@@ -68,9 +68,14 @@ class ConsentRepository(Repository):
         if current is not None and current.cns_code == cns_code:
             return current
         self.end_referent(patient_id, since)
+        # A backdated declaration (a past ROL read after the current one) ends where the next
+        # begins: one référent in force at a time.
+        c = referent_declarations.c
+        until = self._execute("reading the next référent", select(func.min(c.since)).where(
+            c.patient_id == patient_id, c.since > since)).scalar()
         self._execute("declaring a référent", insert(referent_declarations), {
             "id": new_id(), "patient_id": patient_id, "cns_code": cns_code, "since": since,
-            "until": None, "source": source})
+            "until": until, "source": source})
         return ReferentDeclaration(cns_code, since)
 
     def end_referent(self, patient_id: str, at: datetime) -> bool:
@@ -90,6 +95,14 @@ class ConsentRepository(Repository):
                  .order_by(c.since.desc(), c.id).limit(1))
         row = self._execute("reading the référent", query).first()
         return None if row is None else ReferentDeclaration(row.cns_code, row.since, row.until)
+
+    def referent_history(self, patient_id: str) -> list[ReferentDeclaration]:
+        """Every declaration the patient ever had, ended ones included, oldest first."""
+        c = referent_declarations.c
+        query = (select(c.cns_code, c.since, c.until).where(c.patient_id == patient_id)
+                 .order_by(c.since, c.id))
+        return [ReferentDeclaration(row.cns_code, row.since, row.until)
+                for row in self._execute("reading référent declarations", query)]
 
     def set_referent_blocked(self, patient_id: str, blocked: bool) -> None:
         """Block the référent's access by declaration (the patient's choice), or allow it again."""

@@ -4,16 +4,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, select, update
 
 from hub.domain.consent import EntryView
 from hub.domain.models import Confidentiality, Entry, StoredEntry
 from hub.errors import StoreError
 from hub.store.repository import Repository, from_json_bytes, to_json_bytes
-from hub.store.tables import entries, new_id, utc_now
+from hub.store.tables import entries, new_id, patients, utc_now
 
 TABLE = "entries"
 _TICK = timedelta(microseconds=1)
+_LEVELS = [c.value for c in Confidentiality]  # from the loosest to the strictest
 
 
 class EntryRepository(Repository):
@@ -32,8 +33,7 @@ class EntryRepository(Repository):
         in the same order."""
         rows = [self._row(patient_id, message_id, seq, entry)
                 for patient_id, message_id, seq, entry in items]
-        if rows:
-            self._execute("adding entries", insert(entries), rows)
+        self._insert_rows("adding entries", entries, rows)
         return [row["id"] for row in rows]
 
     def _row(self, patient_id: str, message_id: str, seq: int, entry: Entry) -> dict:
@@ -58,8 +58,13 @@ class EntryRepository(Repository):
         return now
 
     def for_patient(self, patient_id: str) -> list[StoredEntry]:
-        """Every entry of a dossier, decrypted, oldest first (by created_at, then seq)."""
-        query = (select(entries).where(entries.c.patient_id == patient_id)
+        """Every entry of a dossier, decrypted, oldest first (by created_at, then seq), with
+        those still filed to a dossier merged into it: a worker that looked the merged patient
+        up just before the merge committed may file its entries there after the merge moved the
+        rest, and the survivor's dossier must show them all the same."""
+        merged = select(patients.c.id).where(patients.c.merged_into == patient_id)
+        query = (select(entries).where((entries.c.patient_id == patient_id)
+                                       | entries.c.patient_id.in_(merged))
                  .order_by(entries.c.created_at, entries.c.seq, entries.c.id))
         return [self._stored(row) for row in self._execute("reading entries", query)]
 
@@ -73,6 +78,31 @@ class EntryRepository(Repository):
             hidden=bool(row.hidden), created_at=row.created_at,
             payload=document.get("payload") or {}, effective_at=document.get("effective_at"),
         )
+
+    def for_message(self, message_id: str) -> list[StoredEntry]:
+        """The entries one message made, decrypted, by seq."""
+        query = select(entries).where(entries.c.message_id == message_id).order_by(entries.c.seq)
+        return [self._stored(row) for row in self._execute("reading entries", query)]
+
+    def rewrite(self, entry_id: str, entry: Entry) -> None:
+        """Give a stored entry the kind, payload and clinical date of `entry` (a mapping
+        changed), encrypted afresh under the current key. Its hidden flag stays, and its level
+        only ever tightens: the patient may have raised it."""
+        document = {"payload": entry.payload, "effective_at": entry.effective_at}
+        key_id, ciphertext = self._keyring.encrypt(to_json_bytes(document), table=TABLE,
+                                                   row_id=entry_id)
+        self._update_entry(entry_id, None, "rewriting an entry", kind=entry.kind,
+                           key_id=key_id, payload_ct=ciphertext)
+        looser = _LEVELS[:_LEVELS.index(Confidentiality(entry.confidentiality))]
+        if looser:
+            self._execute("tightening an entry's level", update(entries).where(
+                entries.c.id == entry_id, entries.c.confidentiality.in_(looser))
+                .values(confidentiality=Confidentiality(entry.confidentiality).value))
+
+    def remove(self, entry_ids: list[str]) -> None:
+        """Delete entries a mapping no longer makes."""
+        if entry_ids:
+            self._execute("removing entries", delete(entries).where(entries.c.id.in_(entry_ids)))
 
     def set_hidden(self, entry_id: str, hidden: bool, patient_id: str | None = None) -> None:
         """Hide an entry from professionals (the patient's choice), or show it again.
@@ -101,6 +131,15 @@ class EntryRepository(Repository):
                  .where(entries.c.message_id == message_id).order_by(entries.c.seq))
         return [EntryView(Confidentiality(row.confidentiality), bool(row.hidden))
                 for row in self._execute("reading entry levels", query)]
+
+    def outlines_for_message(self, message_id: str) -> list[dict]:
+        """Id, seq, kind, confidentiality and hidden flag of each entry a message made, in
+        order; nothing decrypted (what a trace may show)."""
+        query = (select(entries.c.id, entries.c.seq, entries.c.kind, entries.c.confidentiality,
+                        entries.c.hidden, entries.c.created_at)
+                 .where(entries.c.message_id == message_id).order_by(entries.c.seq))
+        return [{**row._mapping, "hidden": bool(row.hidden)}
+                for row in self._execute("reading entry outlines", query)]
 
     def count_for_message(self, message_id: str) -> int:
         """How many entries a message produced."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import hmac
 import json
@@ -40,8 +41,10 @@ def _decode_key(encoded: object, what: str, path: Path) -> bytes:
     return raw
 
 
-def _write_atomically(path: Path, document: dict) -> None:
-    """Write with mode 0600 through a temporary file and a rename: a crash leaves the old file."""
+def _write_atomically(path: Path, document: dict, *, exclusive: bool = False) -> None:
+    """Write with mode 0600 through a temporary file and a rename: a crash leaves the old file.
+    With `exclusive`, the file is linked into place instead, which fails with FileExistsError
+    when another process created it first: a key file is never replaced by a new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -51,7 +54,11 @@ def _write_atomically(path: Path, document: dict) -> None:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -96,17 +103,24 @@ class Keyring:
 
     @classmethod
     def create(cls, path: str | os.PathLike) -> Keyring:
-        """Create a key file with one random data key and a random index key."""
+        """Create a key file with one random data key and a random index key. An existing file
+        is never replaced (the rows written under its keys would be lost): FileExistsError."""
         path = Path(path)
         keyring = cls(path, {"k1": secrets.token_bytes(KEY_BYTES)}, "k1",
                       secrets.token_bytes(KEY_BYTES))
-        keyring._save()
+        keyring._save(exclusive=True)
         return keyring
 
     @classmethod
     def load_or_create(cls, path: str | os.PathLike) -> Keyring:
-        """Load the key file, creating it first when it does not exist."""
-        return cls.load(path) if Path(path).exists() else cls.create(path)
+        """Load the key file, creating it first when it does not exist. Processes starting
+        side by side on a fresh install all end up with the one file the first of them wrote."""
+        if Path(path).exists():
+            return cls.load(path)
+        try:
+            return cls.create(path)
+        except FileExistsError:
+            return cls.load(path)
 
     @property
     def path(self) -> Path:
@@ -123,13 +137,29 @@ class Keyring:
         return list(self._keys)
 
     def add_key(self) -> str:
-        """Add a random data key, make it current, save the file; return the new key id."""
-        number = 1 + max((int(k[1:]) for k in self._keys if k[1:].isdigit()), default=0)
-        key_id = f"k{number}"
-        self._keys[key_id] = secrets.token_bytes(KEY_BYTES)
-        self._current = key_id
-        self._save()
+        """Add a random data key, make it current, save the file; return the new key id.
+
+        The file is re-read under an exclusive lock first: a rotation run elsewhere since this
+        keyring was loaded must not have its key overwritten by a different one of the same id
+        (the rows re-encrypted under it would be lost)."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._path.with_name(f".{self._path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if self._path.exists():
+                self.reload()
+            number = 1 + max((int(k[1:]) for k in self._keys if k[1:].isdigit()), default=0)
+            key_id = f"k{number}"
+            self._keys[key_id] = secrets.token_bytes(KEY_BYTES)
+            self._current = key_id
+            self._save()
         return key_id
+
+    def reload(self) -> None:
+        """Adopt the key file's keys and current key (`hub keys rotate` adds one while hubs
+        run); keys this keyring already knows are kept even if the file lost them."""
+        fresh = Keyring.load(self._path)
+        self._keys = {**self._keys, **fresh._keys}
+        self._current = fresh._current
 
     def encrypt(self, plaintext: bytes, *, table: str, row_id: str) -> tuple[str, bytes]:
         """Encrypt under the current key; return (key_id, nonce || ciphertext)."""
@@ -141,6 +171,10 @@ class Keyring:
     def decrypt(self, blob: bytes, *, table: str, row_id: str, key_id: str) -> bytes:
         """Decrypt a value written by `encrypt` for this table and row; DecryptionError if not."""
         key = self._keys.get(key_id)
+        if key is None and self._path.exists():
+            # Another process rotated keys and re-encrypted this row: the file has the new key.
+            self.reload()
+            key = self._keys.get(key_id)
         if key is None:
             raise DecryptionError(f"unknown key id {key_id!r} for {table} row {row_id}")
         blob = bytes(blob)
@@ -159,7 +193,7 @@ class Keyring:
         message = purpose.encode("utf-8") + b"\0" + data
         return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
 
-    def _save(self) -> None:
+    def _save(self, *, exclusive: bool = False) -> None:
         document = {
             "version": FILE_VERSION,
             "current": self._current,
@@ -167,7 +201,9 @@ class Keyring:
             "index_key": base64.b64encode(self._index_key).decode("ascii"),
         }
         try:
-            _write_atomically(self._path, document)
+            _write_atomically(self._path, document, exclusive=exclusive)
+        except FileExistsError:
+            raise
         except OSError as exc:
             raise ConfigError(f"key file {self._path} cannot be written: {exc.strerror}") from None
 

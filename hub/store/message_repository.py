@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 
 from hub.domain.models import MessageRecord, MessageState
-from hub.errors import StoreError
+from hub.errors import RawCopyPurged, StoreError
 from hub.store.repository import Repository, chunks
-from hub.store.tables import messages, utc_now
+from hub.store.tables import PURGED_KEY_ID, messages, utc_now
 
 TABLE = "messages"
 CONTENT_PURPOSE = "message-content"
@@ -86,6 +87,8 @@ class MessageRepository(Repository):
         row = self._execute("reading a message's bytes", query).first()
         if row is None:
             raise StoreError(f"no message {id}")
+        if row.raw_key_id == PURGED_KEY_ID:
+            raise RawCopyPurged(f"message {id}: its raw copy was purged ([retention] raw_days)")
         return self._keyring.decrypt(row.raw_ct, table=TABLE, row_id=id, key_id=row.raw_key_id)
 
     def resend_of(self, sender: str, control_id: str, raw: bytes, *,
@@ -106,17 +109,22 @@ class MessageRepository(Repository):
             return None
         return row.id, row.content_hash == self._content_hash(raw)
 
-    def first_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    def first_of(self, keys: Iterable[tuple[str, str]], *, stored_only: bool = False,
+                 ) -> dict[tuple[str, str], tuple[str, str]]:
         """For many (sender, control id) pairs at once, the first non-rejected message stored
-        with each: {(sender, control_id): (id, content hash)}; pairs with none are left out."""
+        with each: {(sender, control_id): (id, content hash)}; pairs with none are left out.
+        `stored_only` looks only at messages in state stored (what a replay must not double)."""
         wanted = set(keys)
+        if stored_only:
+            kept = messages.c.state == MessageState.STORED.value
+        else:
+            kept = messages.c.state != MessageState.REJECTED.value
         found: dict[tuple[str, str], tuple[str, str]] = {}
         control_ids = sorted({control_id for _, control_id in wanted})
         for chunk in chunks(control_ids):
             query = (select(messages.c.id, messages.c.sender, messages.c.control_id,
                             messages.c.content_hash)
-                     .where(messages.c.control_id.in_(chunk),
-                            messages.c.state != MessageState.REJECTED.value)
+                     .where(messages.c.control_id.in_(chunk), kept)
                      .order_by(messages.c.received_at, messages.c.id))
             for row in self._execute("looking for resends", query):
                 key = (row.sender, row.control_id)
@@ -145,9 +153,19 @@ class MessageRepository(Repository):
             raise StoreError(f"no message {id}")
 
     def search(self, state: MessageState | None = None, sender: str | None = None,
-               control_id: str | None = None, limit: int = 1000) -> list[MessageRecord]:
-        """Messages matching every given filter, newest first."""
+               control_id: str | None = None, limit: int = 1000, *, type: str | None = None,
+               patient_id: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> list[MessageRecord]:
+        """Messages matching every given filter (received in [since, until)), newest first."""
         query = select(*_RECORD_COLUMNS)
+        if type is not None:
+            query = query.where(messages.c.type == type)
+        if patient_id is not None:
+            query = query.where(messages.c.patient_id == patient_id)
+        if since is not None:
+            query = query.where(messages.c.received_at >= since)
+        if until is not None:
+            query = query.where(messages.c.received_at < until)
         if state is not None:
             query = query.where(messages.c.state == MessageState(state).value)
         if sender is not None:
@@ -156,6 +174,38 @@ class MessageRepository(Repository):
             query = query.where(messages.c.control_id == control_id)
         query = query.order_by(messages.c.received_at.desc(), messages.c.id.desc()).limit(limit)
         return [_record(row) for row in self._execute("searching messages", query)]
+
+    def stored_ids(self, *, type: str | None = None, sender: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None) -> list[str]:
+        """Ids of the stored messages matching every given filter (received in [since,
+        until)), oldest first: what a re-mapping goes through."""
+        query = select(messages.c.id).where(messages.c.state == MessageState.STORED.value)
+        for column, value in ((messages.c.type, type), (messages.c.sender, sender)):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(messages.c.received_at >= since)
+        if until is not None:
+            query = query.where(messages.c.received_at < until)
+        query = query.order_by(messages.c.received_at, messages.c.id)
+        return list(self._execute("selecting stored messages", query).scalars())
+
+    def replays_of(self, ids: Iterable[str]) -> dict[str, list[MessageRecord]]:
+        """The messages that replay each of `ids` (filed by a worker), oldest first; ids with
+        none are left out."""
+        found: dict[str, list[MessageRecord]] = {}
+        for chunk in chunks(list(dict.fromkeys(ids))):
+            query = (select(*_RECORD_COLUMNS).where(messages.c.replay_of.in_(chunk))
+                     .order_by(messages.c.received_at, messages.c.id))
+            for row in self._execute("reading replays", query):
+                record = _record(row)
+                found.setdefault(record.replay_of, []).append(record)
+        return found
+
+    def count_replays(self) -> int:
+        """How many message rows are operators' replays of parked messages (no frame, no ACK)."""
+        query = select(func.count()).select_from(messages).where(messages.c.replay_of.is_not(None))
+        return self._execute("counting replays", query).scalar_one()
 
     def count_by_state(self) -> dict[str, int]:
         """How many messages are in each state; every state is present."""

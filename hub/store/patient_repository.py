@@ -1,8 +1,13 @@
-"""Dossiers: found by a keyed hash of the matricule, demographics stored encrypted."""
+"""Dossiers: found by a keyed hash of the matricule, demographics stored encrypted.
+
+A dossier merged into another (ADT^A40) keeps its row, marked `merged_into` the survivor: `find`
+still answers with the merged dossier itself (its journal, its state), while `id_for`/`ids_for`,
+which say where new facts go, answer with the survivor.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -10,11 +15,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hub.domain.models import Patient
 from hub.errors import StoreError, UnknownMatricule
 from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
-from hub.store.tables import new_id, patients, utc_now
+from hub.store.tables import entries, new_id, patients, utc_now
 
 TABLE = "patients"
 MATRICULE_PURPOSE = "matricule"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a merge did: dossier `merged_id` now files into `survivor_id`, `moved` entries went."""
+
+    merged_id: str
+    survivor_id: str
+    moved: int
 
 
 class PatientRepository(Repository):
@@ -24,6 +38,8 @@ class PatientRepository(Repository):
         super().__init__(connection, keyring, on_failure)
         # matricule hash -> patient id; ids never change, so caching within a transaction is safe.
         self._ids: dict[str, str] = {}
+        # patient id -> the dossier it was merged into (None when it was not), as last read.
+        self._into: dict[str, str | None] = {}
         # Demographics as this transaction last read or wrote them: a worker's batch often holds
         # several messages of one patient, and each would otherwise read and rewrite the row.
         self._demographics: dict[str, Patient] = {}
@@ -37,11 +53,47 @@ class PatientRepository(Repository):
         return self._find_many({matricule_hash}).get(matricule_hash)
 
     def id_for(self, matricule: str) -> str:
-        """The id of this matricule's dossier, created empty when this is its first mention."""
+        """The id of the dossier this matricule's facts go to, created empty when this is its
+        first mention: the survivor when its own dossier was merged into another."""
         return self.ids_for([matricule])[matricule]
 
     def ids_for(self, matricules: Iterable[str]) -> dict[str, str]:
         """`id_for` for many matricules with a few statements: {matricule: patient id}."""
+        own = self._own_ids(matricules)
+        return {matricule: self._into.get(pid) or pid for matricule, pid in own.items()}
+
+    def merged_into(self, patient_id: str) -> str | None:
+        """The dossier `patient_id` was merged into, or None when it was not merged."""
+        if patient_id not in self._into:
+            query = select(patients.c.merged_into).where(patients.c.id == patient_id)
+            self._into[patient_id] = self._execute("reading a merge", query).scalar_one_or_none()
+        return self._into[patient_id]
+
+    def merge(self, merged: str, survivor: str) -> Merge | None:
+        """Merge the dossier of matricule `merged` into the one `survivor`'s facts go to: its
+        entries move there, and it (with any dossier merged into it before) is marked merged.
+        The merged dossier is created first if it was never mentioned, so that its matricule
+        files into the survivor from now on. None when both already are one dossier (a merge
+        repeated, or one made the other way round earlier: a merge is never undone)."""
+        survivor_id = self.id_for(survivor)
+        own_id = self._own_ids([merged])[merged]
+        merged_id = self._into.get(own_id) or own_id
+        if merged_id == survivor_id:
+            return None
+        moved = self._execute("moving entries", update(entries).where(
+            entries.c.patient_id == merged_id).values(patient_id=survivor_id)).rowcount
+        # Dossiers merged into this one before follow it, so a chain is never two steps long.
+        self._execute("marking a merge", update(patients).where(
+            (patients.c.id == merged_id) | (patients.c.merged_into == merged_id)).values(
+            merged_into=survivor_id, updated_at=utc_now()))
+        for patient_id, into in list(self._into.items()):
+            if into == merged_id:
+                self._into[patient_id] = survivor_id
+        self._into[merged_id] = survivor_id
+        return Merge(merged_id, survivor_id, moved)
+
+    def _own_ids(self, matricules: Iterable[str]) -> dict[str, str]:
+        """Each matricule's own dossier, merged or not, created when first mentioned."""
         by_hash = {self._hash(m): m for m in matricules}
         found = self._find_many(set(by_hash))
         missing = [h for h in by_hash if h not in found]
@@ -71,11 +123,12 @@ class PatientRepository(Repository):
         found = {h: self._ids[h] for h in hashes if h in self._ids}
         wanted = [h for h in hashes if h not in found]
         for chunk in chunks(wanted):
-            query = select(patients.c.matricule_hash, patients.c.id).where(
-                patients.c.matricule_hash.in_(chunk))
-            for matricule_hash, patient_id in self._execute("finding dossiers", query):
+            query = select(patients.c.matricule_hash, patients.c.id,
+                           patients.c.merged_into).where(patients.c.matricule_hash.in_(chunk))
+            for matricule_hash, patient_id, into in self._execute("finding dossiers", query):
                 found[matricule_hash] = patient_id
                 self._ids[matricule_hash] = patient_id
+                self._into[patient_id] = into
         return found
 
     def get(self, patient_id: str) -> Patient:
@@ -108,6 +161,8 @@ class PatientRepository(Repository):
         stored value. The matricule of a dossier never changes."""
         current = self._demographics.get(patient_id) or self.get(patient_id)
         if patient.matricule and patient.matricule != current.matricule:
+            if self._merged_into(patient.matricule, patient_id):
+                return  # sent under a merged matricule: the survivor's demographics stand
             raise StoreError(f"demographics for dossier {patient_id} carry another matricule")
         merged = Patient(**{
             name: value or getattr(current, name)
@@ -136,6 +191,10 @@ class PatientRepository(Repository):
             closed=closed, updated_at=utc_now())
         if self._execute("closing a dossier", statement).rowcount == 0:
             raise UnknownMatricule(f"no dossier with id {patient_id}")
+
+    def _merged_into(self, matricule: str, patient_id: str) -> bool:
+        own_id = self._ids.get(self._hash(matricule))
+        return own_id is not None and self._into.get(own_id) == patient_id
 
     def _encrypt(self, patient: Patient, patient_id: str) -> tuple[str, bytes]:
         return self._keyring.encrypt(to_json_bytes(asdict(patient)), table=TABLE,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -70,6 +71,35 @@ class Repository:
         self._connection = connection
         self._keyring = keyring
         self._on_failure = on_failure
+
+    def _insert_rows(self, doing: str, table, rows: list[dict]) -> None:
+        """Insert `rows` (each with the same keys) into `table` in one round trip: a COPY on
+        PostgreSQL, where it costs a fraction of an executemany's client CPU and server time,
+        an executemany elsewhere. The values go to the driver as they are, so they must be what
+        the column types would bind (timezone-aware datetimes, no Python-side defaults)."""
+        if not rows:
+            return
+        if self._connection.dialect.name != "postgresql":
+            self._execute(doing, insert(table), rows)
+            return
+        import psycopg  # the PostgreSQL driver, present wherever a PostgreSQL URL works
+
+        columns = list(rows[0])
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        try:
+            with translated_errors(doing):
+                try:
+                    with self._connection.connection.driver_connection.cursor() as cursor:
+                        with cursor.copy(statement) as copy:
+                            for row in rows:
+                                copy.write_row([row[name] for name in columns])
+                except psycopg.Error as exc:  # as SQLAlchemy would have raised it
+                    raise DBAPIError.instance(statement, None, exc, psycopg.Error,
+                                              hide_parameters=True) from None
+        except StoreError:
+            if self._on_failure is not None:
+                self._on_failure()
+            raise
 
     def _execute(self, doing: str, statement, parameters=None):
         try:

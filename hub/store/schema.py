@@ -61,3 +61,16 @@ def current_revision(database_url: str) -> str | None:
         raise StoreError(f"cannot read the schema revision: {describe(exc)}") from exc
     finally:
         engine.dispose()
+
+
+def holds_encrypted_rows(engine) -> bool:
+    """Whether the database already keeps a dossier or a message: data that only the key file
+    it was written with can read. False for a database never migrated (a fresh install)."""
+    try:
+        with engine.connect() as connection:
+            if MigrationContext.configure(connection).get_current_revision() is None:
+                return False
+            return any(connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first()
+                       for table in ("patients", "messages"))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {describe(exc)}") from exc

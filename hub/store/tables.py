@@ -27,6 +27,8 @@ NAMING_CONVENTION = {
 ID_LENGTH = 32
 HASH_LENGTH = 64
 KEY_ID_LENGTH = 64
+# The key id of a raw message copy emptied by retention (hub/store/job_store.py): no key opens it.
+PURGED_KEY_ID = "purged"
 
 
 def new_id() -> str:
@@ -77,6 +79,11 @@ patients = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed", Boolean, nullable=False, server_default=false()),
     Column("referent_blocked", Boolean, nullable=False, server_default=false()),
+    # The surviving dossier after an ADT^A40 merge (migration 0008); NULL when never merged.
+    Column("merged_into", String(ID_LENGTH)),
+    # Merged dossiers only (few): a survivor's dossier reads the entries filed to them.
+    Index("ix_patients_merged_into", "merged_into", sqlite_where=text("merged_into IS NOT NULL"),
+          postgresql_where=text("merged_into IS NOT NULL")),
 )
 
 messages = Table(
@@ -101,6 +108,9 @@ messages = Table(
     Index("ix_messages_sender_control_id", "sender", "control_id"),
     Index("ix_messages_state", "state"),
     Index("ix_messages_received_at", "received_at"),
+    # Replays only (few): a parked message's replays are found without reading every message.
+    Index("ix_messages_replay_of", "replay_of", sqlite_where=text("replay_of IS NOT NULL"),
+          postgresql_where=text("replay_of IS NOT NULL")),
 )
 
 entries = Table(
@@ -150,6 +160,8 @@ consent_grants = Table(
     Column("granted_at", UTCDateTime, nullable=False),
     Column("until", UTCDateTime),
     Column("revoked_at", UTCDateTime),
+    # When the "grant expired" event was recorded (hub/jobs/grant_expiry.py, migration 0010).
+    Column("expiry_noted_at", UTCDateTime),
     CheckConstraint("level IN ('normal', 'extended')", name="level"),
     Index("ix_consent_grants_patient_id_cns_code", "patient_id", "cns_code"),
 )
@@ -163,7 +175,34 @@ referent_declarations = Table(
     Column("since", UTCDateTime, nullable=False),
     Column("until", UTCDateTime),
     Column("source", String(32), nullable=False),
+    # The résumé patient clock (hub/domain/resume.py): the référent's last résumé, the overdue flag.
+    Column("resume_at", UTCDateTime),
+    Column("overdue_at", UTCDateTime),
     Index("ix_referent_declarations_patient_id", "patient_id"),
+)
+
+# Lease locks of the scheduler's periodic jobs (hub/jobs/lease.py, migration 0010): a row per
+# job while a hub holds it; a lease that ran out is anyone's.
+job_locks = Table(
+    "job_locks",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("leased_until", UTCDateTime, nullable=False),
+)
+
+# What the queue watchdog (hub/jobs/watchdog.py) saw of each broker queue at its last check;
+# `progress_mark` is the store's record of work consumed from it then (migration 0013).
+queue_watch = Table(
+    "queue_watch",
+    metadata,
+    Column("queue", String(255), primary_key=True),
+    Column("depth", BigInteger, nullable=False),
+    Column("consumers", Integer, nullable=False),
+    Column("still_checks", Integer, nullable=False),
+    Column("stalled_since", UTCDateTime),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("progress_mark", UTCDateTime),
 )
 
 # The audit log: a hash chain in `seq` order (hub/domain/audit_chain.py). Patients, entries
@@ -219,4 +258,20 @@ deliveries = Table(
     # Pending rows only, in queue order: each queue's head is found without an anti-join.
     Index("ix_deliveries_pending_queue", "destination", "patient_id", "sequence",
           sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
+)
+
+# One row per send of a delivery (denials send nothing), so that `hub trace` can tell each
+# attempt: when, what came back. Codes and the hub's own words only, as in `last_error`.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("delivery_id", String(ID_LENGTH), ForeignKey("deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("code", Text),
+    Column("ack_code", String(2)),
+    Column("error", Text),
+    Index("ix_delivery_attempts_delivery_id", "delivery_id"),
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection, Engine, Transaction
 
 from hub.errors import StoreError
+from hub.store.activity_repository import ActivityRepository
+from hub.store.attempt_repository import AttemptRepository
 from hub.store.audit_repository import AuditRepository
 from hub.store.consent_repository import ConsentRepository
 from hub.store.delivery_repository import DeliveryRepository
@@ -12,6 +14,7 @@ from hub.store.keyring import Keyring
 from hub.store.message_repository import MessageRepository
 from hub.store.patient_repository import PatientRepository
 from hub.store.professional_repository import ProfessionalRepository
+from hub.store.resume_repository import ResumeRepository
 from hub.store.repository import translated_errors
 
 
@@ -36,6 +39,8 @@ class UnitOfWork:
     consents: ConsentRepository
     professionals: ProfessionalRepository
     audit: AuditRepository
+    activity: ActivityRepository
+    resumes: ResumeRepository
 
     def __init__(self, engine: Engine, keyring: Keyring):
         self._engine = engine
@@ -111,6 +116,9 @@ class UnitOfWork:
         self.patients = PatientRepository(*args)
         self.entries = EntryRepository(*args)
         self.deliveries = DeliveryRepository(*args)
+        self.attempts = AttemptRepository(*args)
         self.consents = ConsentRepository(*args)
         self.professionals = ProfessionalRepository(*args)
         self.audit = AuditRepository(*args)
+        self.activity = ActivityRepository(*args)
+        self.resumes = ResumeRepository(*args)

@@ -28,6 +28,7 @@ class Actor(StrEnum):
     PATIENT = "patient"
     CNS_FEED = "cns-feed"
     HUB = "hub"
+    OPERATOR = "operator"      # an integration engineer at the `hub` command
 
 
 class AuditOutcome(StrEnum):
@@ -50,6 +51,8 @@ class AuditAction(StrEnum):
     DOSSIER_CLOSE = "dossier.close"
     DOSSIER_REOPEN = "dossier.reopen"
     MESSAGE_DISCARDED = "message.discarded"
+    PATIENT_MERGED = "patient.merged"   # ADT^A40: on both the merged and the surviving dossier
+    MESSAGE_REPLAYED = "message.replayed"
 
 
 @dataclass(frozen=True)

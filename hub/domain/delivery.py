@@ -59,3 +59,18 @@ class Delivery:
     sequence: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One send of a delivery, as `hub trace` tells it: `outcome` is delivered, retry or
+    parked; `code` what came back (an ACK code or the dispatcher's pseudo code), `ack_code`
+    the recipient's when its ACK answered this message, `error` the hub's words for a failure."""
+
+    delivery_id: str
+    number: int
+    outcome: str
+    code: str | None = None
+    ack_code: str | None = None
+    error: str | None = None
+    at: datetime | None = None

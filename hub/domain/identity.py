@@ -2,7 +2,8 @@
 
 The matricule is the PID-3 repetition (CX) whose identifier type code (CX-5) is NN, or whose
 assigning authority (CX-4, its first component) is one configured for the matricule. Only the
-first PID segment is read. Reasons name fields and rules, never values.
+first PID segment is read; `identify_in` applies the same rules to another CX list field (MRG-1).
+Reasons name fields and rules, never values.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from hub.domain.matricule import validate
 from hub.errors import InvalidMatricule
-from hub.hl7.message import Message
+from hub.hl7.message import Message, Segment
 
 MISSING = 101   # ERR-3, table 0357: required field missing
 INVALID = 102   # ERR-3, table 0357: data type error
@@ -31,15 +32,19 @@ class Verdict:
 def _locate(msg: Message, authorities: frozenset[str]) -> tuple[int, str] | None:
     """(0-based repetition, raw CX-1) of the first PID-3 repetition that carries the matricule."""
     pid = msg.first("PID")
-    if pid is None:
-        return None
+    return None if pid is None else _locate_in(pid, 3, authorities)
+
+
+def _locate_in(segment: Segment, field: int, authorities: frozenset[str]) -> tuple[int, str] | None:
+    """(0-based repetition, raw CX-1) of the first repetition of a CX list field that is typed
+    NN or assigned by one of `authorities`."""
     wanted = {authority.casefold() for authority in authorities}
-    for index in range(len(pid.repetitions(3))):
-        identifier = pid.value(3, 1, repetition=index)
+    for index in range(len(segment.repetitions(field))):
+        identifier = segment.value(field, 1, repetition=index)
         if not identifier.strip():
             continue  # an empty CX-1 identifies no one, whatever its type says
-        type_code = pid.value(3, 5, repetition=index)
-        authority = pid.value(3, 4, 1, repetition=index)
+        type_code = segment.value(field, 5, repetition=index)
+        authority = segment.value(field, 4, 1, repetition=index)
         if type_code.strip().upper() == "NN" or (authority and authority.casefold() in wanted):
             return index, identifier
     return None
@@ -56,13 +61,22 @@ def find_matricule(msg: Message, authorities: frozenset[str] = frozenset()) -> s
 
 def identify(msg: Message, authorities: frozenset[str] = frozenset()) -> Verdict:
     """Find and validate the matricule; the verdict carries ERR-3 101 or 102 when it fails."""
-    found = _locate(msg, authorities)
+    return _verdict(_locate(msg, authorities), _FIELD)
+
+
+def identify_in(segment: Segment, field: int, authorities: frozenset[str] = frozenset()) -> Verdict:
+    """`identify` for another CX list field (MRG-1 of a merge, or a later PID's PID-3), by the
+    same rules; the verdict's `field` and reason name `segment`-`field`."""
+    return _verdict(_locate_in(segment, field, authorities), f"{segment.name}-{field}")
+
+
+def _verdict(found: tuple[int, str] | None, name: str) -> Verdict:
     if found is None:
-        return Verdict(False, None, MISSING, f"{_FIELD}: no matricule (identifier type NN)")
+        return Verdict(False, None, MISSING, f"{name}: no matricule (identifier type NN)", name)
     index, raw = found
-    where = _FIELD if index == 0 else f"{_FIELD} repetition {index + 1}"
+    where = name if index == 0 else f"{name} repetition {index + 1}"
     try:
         matricule = validate(raw)
     except InvalidMatricule as error:
-        return Verdict(False, None, INVALID, f"{where}: {error}")
-    return Verdict(True, matricule)
+        return Verdict(False, None, INVALID, f"{where}: {error}", name)
+    return Verdict(True, matricule, field=name)

@@ -6,6 +6,8 @@ byte offset, never the bytes: they may be patient data.
 """
 from __future__ import annotations
 
+import re
+
 from hub.errors import HL7Error
 
 _BOM = b"\xef\xbb\xbf"
@@ -33,16 +35,26 @@ _CODECS = {
 }
 
 
+# Names senders write for the same character sets outside table 0211 (ISO-8859-1, ISO_8859-15,
+# LATIN1, UTF8...): unambiguous, so refusing them would only refuse their accented names.
+_ISO_8859 = re.compile(r"ISO[-_ ]?8859[-_ ]?(\d{1,2})")
+_ALIASES = {"LATIN1": "8859/1", "LATIN-1": "8859/1", "LATIN9": "8859/15", "LATIN-9": "8859/15",
+            "UTF8": "UTF-8", "UNICODE UTF8": "UTF-8"}
+
+
 def codec_for(msh18: str) -> str:
-    """Return the Python codec for an MSH-18 value (HL7 table 0211).
+    """Return the Python codec for an MSH-18 value (HL7 table 0211, and the usual other names
+    of its ISO 8859 parts and of UTF-8).
 
     Case and surrounding whitespace are ignored; when MSH-18 repeats (``~``) the first
     repetition is the message's character set. An empty MSH-18 means ASCII.
     Raises HL7Error("MSH-18: unsupported character set") for anything else.
     """
-    first = msh18.split("~", 1)[0].strip().upper()
+    name = " ".join(msh18.split("~", 1)[0].strip().upper().split())
+    iso = _ISO_8859.fullmatch(name)
+    name = f"8859/{int(iso.group(1))}" if iso else _ALIASES.get(name, name)
     try:
-        return _CODECS[" ".join(first.split())]
+        return _CODECS[name]
     except KeyError:
         raise HL7Error("MSH-18: unsupported character set") from None
 
@@ -98,14 +110,25 @@ def decode(raw: bytes, fallback: str = "utf-8") -> tuple[str, str]:
     """Decode a message's bytes with the codec its MSH-18 names; return (text, codec used).
 
     Decoding is strict. When MSH-18 is empty and the bytes are not ASCII, `fallback` is tried:
-    real senders put UTF-8 µ or é in messages with an empty MSH-18. A leading UTF-8 byte order
-    mark is dropped. Raises HL7Error naming MSH-18 and the offset of the first bad byte.
+    real senders put UTF-8 µ or é in messages with an empty MSH-18. When MSH-18 repeats, the
+    first repetition decides. A character set not in table 0211 is accepted only for bytes that
+    are all ASCII. A leading UTF-8 byte order mark is dropped. Raises HL7Error naming MSH-18 and
+    the offset of the first bad byte, or "MSH-18: unsupported character set".
     """
     skipped = len(_BOM) if raw.startswith(_BOM) else 0
     msh18, repetition = _msh18_fields(raw)
+    # HL7 2.5 2.15.9.18: the first repetition is the message's character set; the others are
+    # alternates that only escape sequences switch to, and this hub does not switch.
     msh18 = msh18.split(repetition, 1)[0]
-    codec = codec_for(msh18)
     body = raw[skipped:] if skipped else raw
+    try:
+        codec = codec_for(msh18)
+    except HL7Error:
+        # An unknown name is harmless while every byte is ASCII, which all of table 0211's
+        # byte-oriented sets share; only bytes beyond it need the set to be known.
+        if body.isascii():
+            return body.decode("ascii"), "ascii"
+        raise
     try:
         return body.decode(codec), codec
     except UnicodeDecodeError as declared_failure:

@@ -209,13 +209,14 @@ class Message:
     @property
     def type(self) -> str:
         """MSH-9.1^MSH-9.2, e.g. "ORU^R01"; only MSH-9.1 (e.g. "ACK") when the event is empty."""
-        code, event = self._header(9, 1), self._header(9, 2)
+        # Stripped as the listener's sniff reads them: "ORU^R01 " is answered AA as ORU^R01.
+        code, event = self._header(9, 1).strip(), self._header(9, 2).strip()
         return f"{code}^{event}" if event else code
 
     @property
     def structure(self) -> str:
         """MSH-9.3, the message structure (e.g. "ORU_R01"), or ""."""
-        return self._header(9, 3)
+        return self._header(9, 3).strip()
 
     @property
     def control_id(self) -> str:

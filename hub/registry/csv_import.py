@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +58,15 @@ class ImportReport:
                 "rejected": [{"line": r.line, "reason": r.reason} for r in self.rejected]}
 
 
-def import_csv(path: str | Path, uow) -> ImportReport:
+class ImportInterrupted(HubError):
+    """The import was stopped (Ctrl-C) before its commit: nothing of the file was stored."""
+
+
+def import_csv(path: str | Path, uow, *, stop: threading.Event | None = None,
+               progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Add or update the professionals listed in the CSV file at `path`, then commit `uow`.
+    The file goes in whole, in that one transaction: `stop` set ends it before the commit with
+    ImportInterrupted. `progress(done, total)` is called after each row.
 
     Raises HubError (nothing stored) when the file cannot be read, is not UTF-8 or its header
     is not the expected one.
@@ -65,22 +74,31 @@ def import_csv(path: str | Path, uow) -> ImportReport:
     lines, columns = read_rows(Path(path))
     report = ImportReport()
     first_line_of: dict[str, int] = {}
-    for line, cells in lines:
-        professional, problems = _parse_row(cells, columns)
-        code = _code_or_none(cells[0] if cells else "")
-        if code is not None:
-            if code in first_line_of:
-                first = first_line_of[code]
-                problems.insert(0, f"duplicate CNS code {code} (first on line {first})")
-            else:
-                first_line_of[code] = line
-        if problems:
-            report.rejected.append(Rejection(line, "; ".join(problems)))
-            continue
-        result = uow.professionals.upsert(professional)
-        setattr(report, result, getattr(report, result) + 1)
+    for done, (line, cells) in enumerate(lines, start=1):
+        if stop is not None and stop.is_set():
+            raise ImportInterrupted(f"interrupted at line {line}: nothing imported (a file "
+                                    "goes in whole or not at all)")
+        _import_row(uow, line, cells, columns, first_line_of, report)
+        if progress is not None:
+            progress(done, len(lines))
     uow.commit()
     return report
+
+
+def _import_row(uow, line: int, cells: list[str], columns: tuple[str, ...],
+                first_line_of: dict[str, int], report: ImportReport) -> None:
+    professional, problems = _parse_row(cells, columns)
+    code = _code_or_none(cells[0] if cells else "")
+    if code is not None:
+        if code in first_line_of:
+            problems.insert(0, f"duplicate CNS code {code} (first on line {first_line_of[code]})")
+        else:
+            first_line_of[code] = line
+    if problems:
+        report.rejected.append(Rejection(line, "; ".join(problems)))
+        return
+    result = uow.professionals.upsert(professional)
+    setattr(report, result, getattr(report, result) + 1)
 
 
 def read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], tuple[str, ...]]:

@@ -17,6 +17,8 @@ from hub.domain.professional import Professional, ProfessionalStatus, validate_c
 from hub.errors import InvalidCnsCode, MappingError
 from hub.hl7.message import Message, Segment
 
+# The message type the registry handles without a mapping file (the listener must accept it).
+MESSAGE_TYPE = "MFN^M02"
 UPSERT_EVENTS = frozenset({"MAD", "MUP"})
 STATUS_EVENTS = {"MDL": ProfessionalStatus.SUSPENDED, "MDC": ProfessionalStatus.SUSPENDED,
                  "MAC": ProfessionalStatus.ACTIVE}

@@ -22,6 +22,12 @@ class BatchLookups:
         self._referent_by_default = referent_by_default
         self._consent: dict[str, ConsentState] = {}
         self._professionals: dict[str, Professional | None] = {}
+        # Recipient decisions of the batch (delivering.Routed), counted and logged after commit.
+        self.routed: list = []
+        # What routing decided and delivering.queue_routed has not written yet: deliveries
+        # (DeliveryRepository.add_many's items) and audit events, in order.
+        self.deliveries: list[dict] = []
+        self.audit: list = []
 
     def consent(self, patient_id: str) -> ConsentState:
         """The patient's consent state (closed flag included) at the batch's instant."""
@@ -43,6 +49,10 @@ class BatchLookups:
         if cns_code not in self._professionals:
             self._professionals[cns_code] = self.uow.professionals.get(cns_code)
         return self._professionals[cns_code]
+
+    def forget(self, patient_id: str) -> None:
+        """Read this patient's consent state again next time (a declaration or merge changed it)."""
+        self._consent.pop(patient_id, None)
 
     def registry_changed(self) -> None:
         """Forget the professionals read so far (an MFN^M02 was just applied)."""

@@ -6,10 +6,15 @@ to it, queued behind the patient's earlier ones for that destination. A denied o
 audit event with the reason, in the same transaction, so the patient's journal says who was
 kept out and why. Nothing is queued without an allow, and the dispatcher asks again before it
 sends.
+
+The rows of a batch are written together: `route_message` keeps its deliveries and audit events
+in the batch's `BatchLookups`, and `queue_routed` writes them with one statement each, in the
+order they were decided.
 """
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent, AuditOutcome
@@ -29,12 +34,14 @@ def route_message(lookups: BatchLookups, *, patient_id: str, message_id: str, ra
                   candidates: list[Candidate], views: list[EntryView], entry_ids: list[str],
                   policy) -> Counter:
     """Queue deliveries for the allowed candidates and audit the denied ones, in the batch's
-    transaction (not committed), as consent stands at the batch's instant. Returns counts by
-    outcome ("queued", "no destination", or a denial reason) for metrics."""
+    transaction (not committed), as consent stands at the batch's instant, once
+    `queue_routed(lookups)` has written them. Returns counts by outcome ("queued", "no
+    destination", or a denial reason) for metrics. Each decision is also noted in
+    `lookups.routed` (a `Routed`), for the worker to count and log once the batch committed."""
     counts: Counter = Counter()
     if not candidates:
         return counts
-    uow, at = lookups.uow, lookups.at
+    at = lookups.at
     state = lookups.consent(patient_id)
     entry_id = entry_ids[0] if len(entry_ids) == 1 else None
     seen: set[str] = set()
@@ -45,9 +52,10 @@ def route_message(lookups: BatchLookups, *, patient_id: str, message_id: str, ra
         seen.add(code)
         actor, code_error = _actor(code)
         if code_error:
-            _deny(uow, actor, f"{NOT_A_CNS_CODE} ({candidate.source})", patient_id,
+            _deny(lookups, actor, f"{NOT_A_CNS_CODE} ({candidate.source})", patient_id,
                   message_id, entry_id, at)
             counts[NOT_A_CNS_CODE] += 1
+            lookups.routed.append(Routed(message_id, None, "denied", NOT_A_CNS_CODE))
             continue
         professional = lookups.professional(code)
         who = Recipient(code, professional is not None and professional.active)
@@ -55,15 +63,31 @@ def route_message(lookups: BatchLookups, *, patient_id: str, message_id: str, ra
         if not decision.allowed:
             reason = (NOT_REGISTERED if professional is None
                       and decision.reason == Reason.RECIPIENT_NOT_ACTIVE else decision.reason)
-            _deny(uow, code, str(reason), patient_id, message_id, entry_id, at)
+            _deny(lookups, code, str(reason), patient_id, message_id, entry_id, at)
             counts[str(reason)] += 1
+            lookups.routed.append(Routed(message_id, code, "denied", str(reason)))
             continue
         if professional.destination is None:  # may read the dossier; nothing to push to
             counts["no destination"] += 1
+            lookups.routed.append(Routed(message_id, code, "no_destination"))
             continue
-        counts[_queue(uow, professional, raw, patient_id, message_id, entry_id, at,
-                      policy)] += 1
+        outcome, queued = _queue(lookups, professional, raw, patient_id, message_id, entry_id,
+                                 at, policy)
+        counts[outcome] += 1
+        lookups.routed.append(Routed(message_id, code, "queued" if queued else "cannot_readdress"))
     return counts
+
+
+@dataclass(frozen=True)
+class Routed:
+    """One recipient decision of routing: ids and codes only, for metrics and the log."""
+
+    message_id: str
+    recipient: str | None
+    outcome: str                  # queued, denied, no_destination, cannot_readdress
+    reason: str | None = None     # the consent reason of a denial
+    destination: str | None = None
+    delivery_id: str | None = None
 
 
 def _code(candidate: Candidate, state) -> str | None:
@@ -80,8 +104,8 @@ def _actor(code: str) -> tuple[str, bool]:
         return Actor.HUB.value, True
 
 
-def _queue(uow, professional, raw: bytes, patient_id: str, message_id: str,
-           entry_id: str | None, at: datetime, policy) -> str:
+def _queue(lookups: BatchLookups, professional, raw: bytes, patient_id: str, message_id: str,
+           entry_id: str | None, at: datetime, policy) -> tuple[str, bool]:
     destination = professional.destination
     control_id = new_control_id()
     try:
@@ -91,21 +115,38 @@ def _queue(uow, professional, raw: bytes, patient_id: str, message_id: str,
                             sending_application=policy.hub_application,
                             sending_facility=policy.hub_facility)
     except HL7Error as exc:  # our own words: names fields, never values
-        uow.audit.record(AuditEvent(
+        lookups.audit.append(AuditEvent(
             actor=professional.cns_code, action=AuditAction.DELIVER,
             outcome=AuditOutcome.FAILED, reason=f"cannot re-address: {exc}",
             patient_id=patient_id, message_id=message_id, entry_id=entry_id, at=at))
-        return "cannot re-address"
-    uow.deliveries.add(message_id=message_id, patient_id=patient_id,
-                       recipient=professional.cns_code,
-                       destination=destination_key(destination.host, destination.port),
-                       control_id=control_id, payload=payload, entry_id=entry_id, now=at)
-    return "queued"
+        return "cannot re-address", False
+    lookups.deliveries.append(dict(
+        message_id=message_id, patient_id=patient_id, recipient=professional.cns_code,
+        destination=destination_key(destination.host, destination.port),
+        control_id=control_id, payload=payload, entry_id=entry_id))
+    return "queued", True
 
 
-def _deny(uow, actor: str, reason: str, patient_id: str, message_id: str,
+def queue_routed(lookups: BatchLookups) -> None:
+    """Write what `route_message` decided since the last call: the deliveries (numbered in
+    their queues in the order they were routed) and the audit events; `lookups.routed` gets
+    the delivery ids."""
+    if lookups.deliveries:
+        added = iter(lookups.uow.deliveries.add_many(lookups.deliveries, lookups.at))
+        for n, routed in enumerate(lookups.routed):
+            if routed.outcome == "queued" and routed.delivery_id is None:
+                delivery = next(added)
+                lookups.routed[n] = replace(routed, destination=delivery.destination,
+                                            delivery_id=delivery.id)
+        lookups.deliveries = []
+    if lookups.audit:
+        lookups.uow.audit.record_many(lookups.audit)
+        lookups.audit = []
+
+
+def _deny(lookups: BatchLookups, actor: str, reason: str, patient_id: str, message_id: str,
           entry_id: str | None, at: datetime) -> None:
-    uow.audit.record(AuditEvent(actor=actor, action=AuditAction.DENY,
-                                outcome=AuditOutcome.DENIED, reason=reason,
-                                patient_id=patient_id, message_id=message_id,
-                                entry_id=entry_id, at=at))
+    lookups.audit.append(AuditEvent(actor=actor, action=AuditAction.DENY,
+                                    outcome=AuditOutcome.DENIED, reason=reason,
+                                    patient_id=patient_id, message_id=message_id,
+                                    entry_id=entry_id, at=at))

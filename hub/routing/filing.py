@@ -15,7 +15,7 @@ from hub.domain.consent import EntryView
 from hub.domain.models import MessageRecord, MessageState
 from hub.registry.mfn import apply_mfn_changes
 from hub.routing.batch_lookups import BatchLookups
-from hub.routing.delivering import route_message
+from hub.routing.delivering import queue_routed, route_message
 from hub.routing.outcome import Outcome, RoutingPolicy
 
 DOSSIER_CLOSED = "dossier closed by the patient"
@@ -66,6 +66,11 @@ def file_batch(uow, outcomes: list[Outcome], policy: RoutingPolicy | None = None
                       raw=item.outcome.raw, candidates=item.outcome.candidates,
                       views=[EntryView(e.confidentiality) for e in entries],
                       entry_ids=ids, policy=policy)
+        if item.outcome.actions:  # the audit chain keeps the order things were decided in
+            queue_routed(lookups)
+        for action in item.outcome.actions:
+            action.apply(uow, item.record, lookups)
+    queue_routed(lookups)
     return [item.record.state for item in filed]
 
 
@@ -106,13 +111,20 @@ def _settle_resends(uow, filed: list[_Filed]) -> None:
     keys = [(item.record.sender, item.record.control_id) for item in filed
             if item.record.state is MessageState.STORED and item.record.control_id]
     earlier = uow.messages.first_of(keys) if keys else {}
+    # A replay is a second go at a message that was parked: the parked original (and any
+    # replay parked again) must not make it a duplicate; only a stored one can.
+    replay_keys = [(r.sender, r.control_id) for r in (item.record for item in filed)
+                   if r.replay_of and r.state is MessageState.STORED and r.control_id]
+    earlier_stored = (uow.messages.first_of(replay_keys, stored_only=True)
+                      if replay_keys else {})
     in_batch: dict[tuple[str, str], _Filed] = {}
     for item in filed:
         record = item.record
         key = (record.sender, record.control_id)
+        seen = earlier_stored if record.replay_of else earlier
         if record.state is MessageState.STORED and record.control_id:
-            if key in earlier:
-                first_id, content_hash = earlier[key]
+            if key in seen:
+                first_id, content_hash = seen[key]
                 _mark_resend(record, first_id,
                              uow.messages.same_content(content_hash, item.outcome.raw))
             elif key in in_batch:

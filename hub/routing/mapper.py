@@ -36,18 +36,28 @@ def map_message(msg: Message, mapping: Mapping) -> Mapped:
     entries: list[Entry] = []
     for rule in mapping.entries:
         if rule.each is None:
-            entry = _entry(rule, first)
+            if not _applies(rule, first):
+                continue
+            entry = _entry(rule, first, msg)
             if entry is not None:
                 entries.append(entry)
             elif rule.required:
                 raise MappingError(f"{rule.kind}: every field is empty, and the mapping requires "
                                    f"this entry")
         else:
-            _each(rule, msg.segments, entries)
+            _each(rule, msg, entries)
     return Mapped(patient, entries)
 
 
-def _each(rule: EntryRule, segments: list[Segment], out: list[Entry]) -> None:
+def _applies(rule: EntryRule, context: Context) -> bool:
+    """Whether the entry's `when`/`unless` conditions let it be made from this context."""
+    for accessor, codes, wanted in rule.conditions:
+        if (_read(context, accessor).strip().upper() in codes) != wanted:
+            return False
+    return True
+
+
+def _each(rule: EntryRule, msg: Message, out: list[Entry]) -> None:
     """One entry per occurrence of `rule.each`, reading other segments from the nearest before it.
 
     Segments of `rule.group` (say ORC and OBR) are forgotten whenever a new run of them starts,
@@ -57,7 +67,7 @@ def _each(rule: EntryRule, segments: list[Segment], out: list[Entry]) -> None:
     context: Context = {}
     previous_in_group = False
     found = 0
-    for segment in segments:
+    for segment in msg.segments:
         name = segment.name
         in_group = name in group
         if in_group and not previous_in_group:
@@ -67,17 +77,22 @@ def _each(rule: EntryRule, segments: list[Segment], out: list[Entry]) -> None:
         context[name] = segment
         if name == rule.each:
             found += 1
-            entry = _entry(rule, context)
+            if not _applies(rule, context):
+                continue
+            entry = _entry(rule, context, msg)
             if entry is not None:
                 out.append(entry)
     if not found and rule.required:
         raise MappingError(f"{rule.kind}: no {rule.each} segment, and the mapping requires one")
 
 
-def _entry(rule: EntryRule, context: Context) -> Entry | None:
+def _entry(rule: EntryRule, context: Context, msg: Message) -> Entry | None:
     payload: dict[str, Any] = {}
     for field_rule in rule.fields:
-        value = _field(field_rule, context, rule.kind)
+        if field_rule.all:
+            value = _joined(field_rule, context, msg, rule.kind)
+        else:
+            value = _field(field_rule, context, rule.kind)
         if value:
             payload[field_rule.name] = value
     for name in rule.require:
@@ -129,6 +144,18 @@ def _read(context: Context, accessor: Accessor, first_component: bool = False) -
         component = 1
     text = segment.value(number, component, subcomponent, repetition)
     return "" if text == NULL else text
+
+
+def _joined(rule: FieldRule, context: Context, msg: Message, kind: str) -> str:
+    """A field read from every occurrence of its segment, in message order, joined by a line
+    break; each occurrence reads its own other fields (OBX-2 for its OBX-5)."""
+    name = rule.sources[0][0]
+    values = []
+    for segment in msg.segments_named(name):
+        value = _field(rule, {**context, name: segment}, kind)
+        if value:
+            values.append(value)
+    return "\n".join(values)
 
 
 def _field(rule: FieldRule, context: Context, kind: str) -> Any:

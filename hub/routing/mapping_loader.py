@@ -17,14 +17,16 @@ from hub.errors import ConfigError
 from hub.hl7.path import Path
 from hub.routing.hl7_structure import PathProblem, StructureChecker
 from hub.routing.mapping_spec import (RESERVED_FIELDS, Accessor, ConfidentialityRule, EntryRule,
-                                      EntrySpec, FieldRule, Mapping, MappingFile, PathSpec,
-                                      VariesType)
+                                      EntrySpec, FieldRule, FieldType, Mapping, MappingFile,
+                                      PathSpec)
 from hub.routing.source_lines import PATIENT, SourceLines
 
 _TYPE = re.compile(r"[A-Z0-9]{3}\^[A-Z0-9]{3}|[A-Z0-9]{3}_[A-Z0-9]{3}")
 # Data types each conversion can read, whatever the version calls them ("" = a Z-segment field).
 _TYPE_NEEDS = {"xcn": {"XCN", "CN", "CNN", "varies", ""}, "pl": {"PL", "varies", ""}}
 _WHOLE_FIELD_TYPES = {"xcn", "pl", "varies"}
+# Types whose values are text, so that `all` can join them with a line break.
+_JOINABLE_TYPES = {"text", "varies"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class MappingSet:
 
     def __len__(self) -> int:
         return len({id(mapping) for mapping in self.by_type.values()})
+
+    def types(self) -> frozenset[str]:
+        """Every type and structure served, as written in the files ("ADT^A01", "ORU_R01"):
+        what the listener needs to tell a served message from one nobody maps."""
+        return frozenset(self.by_type)
 
 
 def load_mappings(directory: FilePath) -> MappingSet:
@@ -147,13 +154,29 @@ class _Compiler:
                       for name, paths in spec.fields.items())
         effective = (self.paths(index, "effective_at", spec.effective_at)
                      if spec.effective_at else ())
+        conditions = tuple(
+            (self.accessor(index, key, condition.path)[0],
+             frozenset(value.strip().upper() for value in condition.values), key == "when")
+            for key, condition in (("when", spec.when), ("unless", spec.unless))
+            if condition is not None)
         rule = EntryRule(spec.kind, spec.each, frozenset(spec.group), spec.required,
-                         tuple(spec.require), rules, effective, Confidentiality.NORMAL)
+                         tuple(spec.require), rules, effective, Confidentiality.NORMAL,
+                         conditions=conditions)
         return self.confidentiality(index, spec, rule)
 
     def field(self, section: int, name: str, spec: PathSpec,
-              type_: str | VariesType) -> FieldRule:
+              type_: str | FieldType) -> FieldRule:
         kind = type_ if isinstance(type_, str) else type_.type
+        joined = isinstance(type_, FieldType) and type_.all
+        if isinstance(type_, FieldType):
+            if kind == "varies" and not type_.datatype:
+                raise self.fail(section, name, "type varies needs a datatype path "
+                                "(datatype = \"OBX-2\")", "varies")
+            if kind != "varies" and type_.datatype:
+                raise self.fail(section, name, f"datatype is for type varies, not {kind}", kind)
+            if joined and kind not in _JOINABLE_TYPES:
+                raise self.fail(section, name, f"all = true joins text; type {kind} is not text "
+                                f"(use text or varies)", kind)
         texts = [spec] if isinstance(spec, str) else spec
         if not texts:
             raise self.fail(section, name, "an empty list of paths")
@@ -170,10 +193,13 @@ class _Compiler:
                 raise self.fail(section, name, f"type list reads every repetition; {text} names "
                                 f"one", kind)
             sources.append(accessor)
+        if joined and len({source[0] for source in sources}) > 1:
+            raise self.fail(section, name, "all = true reads one segment; these paths name "
+                            "several", texts[0])
         datatype_source = None
-        if isinstance(type_, VariesType):
+        if isinstance(type_, FieldType) and type_.datatype:
             datatype_source = self.accessor(section, name, type_.datatype)[0]
-        return FieldRule(name, tuple(sources), kind, datatype_source)
+        return FieldRule(name, tuple(sources), kind, datatype_source, joined)
 
     def confidentiality(self, index: int, spec: EntrySpec, rule: EntryRule) -> EntryRule:
         level = spec.confidentiality

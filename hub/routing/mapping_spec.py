@@ -25,11 +25,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class VariesType(_Strict):
-    """A value whose HL7 data type is given by another field, as OBX-2 gives OBX-5's."""
+class FieldType(_Strict):
+    """A field's type written as a table: `varies` reads its HL7 data type from `datatype` (as
+    OBX-2 gives OBX-5's); `all` joins the field of every occurrence of its segment in the
+    message, in message order, with a line break (a document sent as one OBX per line)."""
 
-    type: Literal["varies"]
-    datatype: str
+    type: TypeName | Literal["varies"]
+    datatype: str | None = None
+    all: bool = False
+
+
+class Condition(_Strict):
+    """`when`/`unless` of an entry: whether the value at `path` is one of `in` (codes compared
+    without surrounding spaces, case-insensitively)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    path: str
+    values: list[str] = Field(alias="in", min_length=1)
 
 
 class ConfidentialityRule(_Strict):
@@ -57,8 +70,10 @@ class EntrySpec(_Strict):
     group: list[str] = []
     required: bool = False
     require: list[str] = []
+    when: Condition | None = None
+    unless: Condition | None = None
     fields: dict[str, PathSpec]
-    types: dict[str, TypeName | VariesType] = {}
+    types: dict[str, TypeName | FieldType] = {}
     effective_at: PathSpec | None = None
     confidentiality: Level | ConfidentialityRule = "normal"
 
@@ -87,6 +102,7 @@ class FieldRule:
     sources: tuple[Accessor, ...]
     type: str = "text"
     datatype: Accessor | None = None   # for "varies": where the HL7 data type is read
+    all: bool = False                  # join every occurrence of the segment, in message order
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +119,8 @@ class EntryRule:
     confidentiality: Confidentiality                     # the constant, or the default
     confidentiality_source: Accessor | None = None
     confidentiality_map: tuple[tuple[str, Confidentiality], ...] = ()
+    # (where, codes, wanted): the entry is made only when (value at where in codes) == wanted.
+    conditions: tuple[tuple[Accessor, frozenset[str], bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

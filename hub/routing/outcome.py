@@ -20,6 +20,7 @@ from hub.hl7.message import Message
 from hub.registry.mfn import professionals_from_mfn
 from hub.routing.mapper import map_message
 from hub.routing.mapping_loader import MappingSet
+from hub.routing.patient_actions import PatientAction, actions_for
 from hub.routing.routes import Candidate, Routes
 
 
@@ -37,6 +38,8 @@ class Outcome:
     candidates: list[Candidate] = field(default_factory=list)
     # An MFN^M02 changes the professionals registry instead of a dossier: (MFE-1, professional).
     registry_changes: list[tuple[str, Professional]] | None = None
+    # Changes to the dossier besides entries (a merge, a référent declaration), applied in order.
+    actions: list[PatientAction] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class RoutingPolicy:
     referent_access_by_default: bool = True
     hub_application: str = "DSP-HUB"    # MSH-3/4 of what the hub sends on
     hub_facility: str = "DSP"
+    referent_senders: tuple[str, ...] = ("CNS^*",)  # who declares référents (A31)
+    resume_document_type: str = "60591-5"  # TXA-2 of a résumé patient ([resume] document_type)
 
 
 def record_for(delivery: Delivery, state: MessageState, reason: str | None = None) -> MessageRecord:
@@ -77,7 +82,7 @@ def decide(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> O
     try:
         return _map(delivery, mappings, policy)
     except Exception as exc:  # poison of any type parks the message; the worker moves on
-        return Outcome(record_for(delivery, MessageState.PARKED, _reason(exc)), delivery.body)
+        return Outcome(record_for(delivery, MessageState.PARKED, safe_reason(exc)), delivery.body)
 
 
 def _map(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> Outcome:
@@ -100,10 +105,11 @@ def _map(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> Out
     record = record_for(delivery, MessageState.STORED)
     kinds = {entry.kind for entry in mapped.entries}
     candidates = policy.routes.candidates(message, message.type, record.sender, kinds)
-    return Outcome(record, delivery.body, patient, mapped.entries, candidates)
+    return Outcome(record, delivery.body, patient, mapped.entries, candidates,
+                   actions=actions_for(message, policy))
 
 
-def _reason(exc: BaseException) -> str:
+def safe_reason(exc: BaseException) -> str:
     """A reason safe to store in clear: our own errors name fields, never values; for anything
     else only the exception type and where it was raised (its text may quote the message)."""
     if isinstance(exc, HubError):

@@ -1,7 +1,8 @@
 """What `hub map FILE --json` prints: for each message in a file, its entries or why it has none.
 
 Stores nothing and sends nothing. Mapping is judged apart from identity: a message without a
-matricule still shows its entries, and its "identity" says why it would be rejected.
+matricule still shows its entries, and its "identity" says why it would be rejected (or, for an
+ADT^A40, parked: its MRG-1 must name a matricule too).
 Nothing here may raise: every failure of decoding, parsing or mapping becomes ok=false.
 """
 from __future__ import annotations
@@ -16,9 +17,13 @@ from hub.hl7.message import Message
 from hub.hl7.split import split_messages
 from hub.routing.mapper import Mapped, map_message
 from hub.routing.mapping_loader import MappingSet
+from hub.routing.merging import MERGE_TYPE, merges_in
+from hub.routing.outcome import RoutingPolicy
+from hub.routing.referents import DECLARING_SENDERS, REFERENT_TYPE, read_referents
 
 def preview(path: Path, raw: bytes, mappings: MappingSet, *, fallback_charset: str,
-            authorities: frozenset[str]) -> list[dict[str, Any]]:
+            authorities: frozenset[str],
+            referent_senders: tuple[str, ...] = DECLARING_SENDERS) -> list[dict[str, Any]]:
     """One result object per message in the file (see the `hub map` contract in DESIGN.md)."""
     try:
         chunks, loose = split_messages(raw)
@@ -26,7 +31,8 @@ def preview(path: Path, raw: bytes, mappings: MappingSet, *, fallback_charset: s
         return [_failed(path, "", "", _reason("splitting the file", error))]
     if not chunks:
         return [_failed(path, "", "", "no MSH segment")]
-    results = [_preview_one(path, chunk, mappings, fallback_charset, authorities)
+    policy = RoutingPolicy(authorities=authorities, referent_senders=referent_senders)
+    results = [_preview_one(path, chunk, mappings, fallback_charset, policy)
                for chunk in chunks]
     if loose:
         results.insert(0, _failed(path, "", "", f"{len(loose)} line(s) before the first MSH segment"))
@@ -34,7 +40,7 @@ def preview(path: Path, raw: bytes, mappings: MappingSet, *, fallback_charset: s
 
 
 def _preview_one(path: Path, chunk: bytes, mappings: MappingSet, fallback: str,
-                 authorities: frozenset[str]) -> dict[str, Any]:
+                 policy: RoutingPolicy) -> dict[str, Any]:
     type_, control_id = _header_guess(chunk)
     try:
         text, _codec = decode(chunk, fallback)
@@ -46,8 +52,10 @@ def _preview_one(path: Path, chunk: bytes, mappings: MappingSet, fallback: str,
     except Exception as error:  # noqa: BLE001
         return _failed(path, type_, control_id, _reason("parsing", error))
     try:
-        verdict = identify(msg, authorities)
+        verdict = identify(msg, policy.authorities)
         identity = "ok" if verdict.ok else verdict.reason
+        if verdict.ok and type_ == MERGE_TYPE:  # a merge names a second patient, in MRG-1
+            merges_in(msg, policy)
     except Exception as error:  # noqa: BLE001
         identity = _reason("identifying the patient", error)
     result: dict[str, Any] = {"file": str(path), "type": type_, "control_id": control_id,
@@ -57,7 +65,10 @@ def _preview_one(path: Path, chunk: bytes, mappings: MappingSet, fallback: str,
         if mapping is None:
             result["error"] = f"no mapping for {type_ or 'an empty MSH-9'}"
         else:
-            _fill(result, map_message(msg, mapping))
+            mapped = map_message(msg, mapping)
+            if type_ == REFERENT_TYPE:  # an unreadable declaration parks the message as well
+                read_referents(msg, policy)
+            _fill(result, mapped)
     except Exception as error:  # noqa: BLE001
         result["error"] = _reason("mapping", error)
     result["identity"] = identity

@@ -15,7 +15,8 @@ WHOLE_FILE = -2
 _ENTRY_HEADER = re.compile(r"\s*\[\[\s*entries\s*\]\]")
 _HEADER = re.compile(r"\s*\[")
 # Names pydantic adds to an error's location for the member of a union it tried.
-_UNION_TAGS = {"str", "int", "bool", "VariesType", "ConfidentialityRule"}
+_UNION_TAGS = {"str", "int", "bool", "VariesType", "FieldType", "Condition",
+               "ConfidentialityRule"}
 _FIELD_CONTAINERS = {"fields", "types", "patient"}
 
 

@@ -13,6 +13,7 @@ from hub.broker.port import Broker, Consumer, Delivery
 from hub.broker.topology import Topology
 from hub.domain.models import MessageState
 from hub.errors import BrokerError, StoreError
+from hub.logs import lifecycle
 from hub.metrics import Metrics
 from hub.routing.batch_lookups import BatchLookups
 from hub.routing.filing import file_batch
@@ -100,10 +101,18 @@ class RoutingWorker:
 
     def _settle(self, consumer: Consumer, deliveries: list[Delivery], states: list, outcomes: list[Outcome]) -> None:
         consumer.ack(deliveries)
+        now = datetime.now(timezone.utc)
         for outcome, state in zip(outcomes, states):
             if state is not None:
-                self._metrics.messages_processed.labels(state=state.value).inc()
-                log.debug("message %s %s", outcome.record.id, state.value)
+                record = outcome.record
+                # Filing only ever turns a stored outcome into a parked one for a reused MSH-10.
+                reason = record.reason if record.state is state else (
+                    "conflict: MSH-10 reused with other content" if state is MessageState.PARKED
+                    else None)  # discarded: a resend, or a closed dossier (the audit says which)
+                self._metrics.message_filed(state.value, reason, record.received_at, now)
+                lifecycle("message", state.value, message_id=record.id,
+                          control_id=record.control_id, sender=record.sender, type=record.type,
+                          state=state.value, ack_code=record.ack_code, reason=reason)
 
     def _decide(self, delivery: Delivery) -> Outcome:
         return decide(delivery, self._mappings, self._policy)
@@ -126,6 +135,12 @@ class RoutingWorker:
             filed = dict(zip(fresh, file_batch(uow, list(fresh.values()), self._policy,
                                                lookups)))
             uow.commit()
+        for routed in lookups.routed:
+            self._metrics.routing_decision(routed.outcome, routed.reason
+                                           if routed.outcome == "denied" else None)
+            lifecycle("message", "routed", message_id=routed.message_id,
+                      recipient=routed.recipient, outcome=routed.outcome, reason=routed.reason,
+                      destination=routed.destination, delivery_id=routed.delivery_id)
         states: list[MessageState | None] = []
         for outcome in outcomes:
             states.append(filed.pop(outcome.record.id, None))

@@ -1,0 +1,42 @@
+"""What a message does to a dossier besides adding entries: a merge (ADT^A40), a référent
+declaration (ADT^A31), a résumé patient received (MDM^T02), ...
+
+A reader turns a parsed message into actions, in memory and before any database work, so that
+it can fail like mapping does (the message is parked with the reason). Filing applies each
+stored message's actions in message order, in the worker's transaction, after its entries.
+Readers are listed here by message type ("CODE^EVENT"); each lives in a module of its own.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from hub.domain.models import MessageRecord
+from hub.hl7.message import Message
+from hub.routing.merging import merges_in
+from hub.routing.referents import read_referents
+from hub.routing.resumes import read_resume
+
+
+class PatientAction(Protocol):
+    """One change to a dossier, applied inside the unit of work that files its message."""
+
+    def apply(self, uow, record: MessageRecord, lookups) -> None:
+        """Apply to `record.patient_id`'s dossier (the message is stored, the dossier open).
+        `lookups` is the batch's `BatchLookups`: call `lookups.forget(patient_id)` after
+        changing anything consent reads (a declaration, a merge)."""
+
+
+Reader = Callable[[Message, object], list[PatientAction]]
+
+# message type -> reader(message, routing policy) -> actions
+_READERS: dict[str, Reader] = {
+    "ADT^A40": merges_in,
+    "ADT^A31": read_referents,
+    "MDM^T02": read_resume,
+}
+
+
+def actions_for(message: Message, policy: object) -> list[PatientAction]:
+    """The actions `message` carries; [] for a type no reader is listed for."""
+    reader = _READERS.get(message.type)
+    return reader(message, policy) if reader is not None else []

@@ -46,6 +46,10 @@ class InvalidMatricule(HubError):
     """A matricule fails its format or check digits."""
 
 
+class RawCopyPurged(StoreError):
+    """A message's bytes were purged by retention; its record and entries remain."""
+
+
 class StoreConflict(StoreError):
     """A write broke a uniqueness or reference rule (a duplicate id, an unknown patient...)."""
 

@@ -6,6 +6,7 @@ resends, rather than an AR for bytes the hub no longer has.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -19,10 +20,26 @@ from hub.broker.headers import (
 from hub.broker.port import Publisher
 from hub.errors import PublishNotConfirmed
 from hub.inbound.ack import build_ack, wants_ack
+from hub.inbound.batch import BatchProblem, is_batch, read_batch
+from hub.inbound.batch_ack import batch_answer, rejection_header
 from hub.inbound.sniff import Rejection, Sniffed, sniff
+from hub.logs import lifecycle
 from hub.metrics import Metrics
 
 log = logging.getLogger(__name__)
+_WINDOW = 256  # a batch's publishes awaiting their confirms at once
+BATCH_TYPE = "BATCH"  # x-hub-type of a refused batch, kept whole
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What became of one message: its sniff, the ACK code (original mode), the ERR, and
+    whether the broker confirmed it (False: code AE 207, resend)."""
+
+    sniffed: Sniffed
+    code: str
+    rejection: Rejection | None
+    confirmed: bool
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,9 @@ class IntakePolicy:
     identity_exempt: frozenset[str]
     authorities: frozenset[str]
     fallback_charset: str = "utf-8"
+    # Types the hub handles (mapped, or the registry's MFN^M02): others get AR 200/201 when
+    # worker.unmapped_policy is "reject"; None ("park") lets them through to be parked.
+    served_types: frozenset[str] | None = None
     publish_timeout: float = 5.0
     hub_application: str = "DSP-HUB"
     hub_facility: str = "DSP"
@@ -69,22 +89,56 @@ class Intake:
         self._new_id = new_id
 
     async def handle(self, payload: bytes, peer: str) -> bytes | None:
-        """Return the ACK payload for one frame (None when the sender asked for no ACK)."""
-        received_at = self._clock()
+        """Return the ACK payload for one frame (None when the sender asked for no ACK).
+        A frame holding a batch gets one answer for the whole (see `hub.inbound.batch_ack`)."""
+        if is_batch(payload):
+            return await self._handle_batch(payload, peer)
+        accepted = await self.accept(payload, peer, self._clock())
+        return self._answer(accepted)
+
+    async def refuse_oversize(self, head: bytes, size: int, limit: int, peer: str) -> bytes | None:
+        """Answer a frame longer than `limit` bytes with AR 207 (resending it cannot help). Its
+        first bytes, `head`, are kept as a rejected record, so it is counted like any other."""
+        rejection = Rejection("AR", 207, "", f"message of {size} bytes refused: the hub takes "
+                              f"at most {limit} bytes per frame (mllp.max_frame)")
+        refused = Sniffed(rejection_header(head), None, rejection)
+        return self._answer(await self._publish(head, peer, self._clock(), refused))
+
+    async def accept(self, payload: bytes, peer: str, received_at: datetime) -> Accepted:
+        """Sniff one message and publish its bytes with the verdict; returns once the broker
+        confirmed (or refused: code AE 207, `confirmed` False). The MLLP and spool path alike."""
         sniffed = sniff(
             payload,
             fallback_charset=self._policy.fallback_charset,
             supported_versions=self._policy.supported_versions,
             identity_exempt=self._policy.identity_exempt,
             authorities=self._policy.authorities,
+            served_types=self._policy.served_types,
         )
+        return await self._publish(payload, peer, received_at, sniffed)
+
+    async def accept_all(self, payloads: list[bytes], peer: str, received_at: datetime) -> list[Accepted]:
+        """`accept` each message of a batch, in order, with their confirms overlapping."""
+        if not payloads:
+            return []
+        # The first alone opens the publisher's channel, so the rest are published in order.
+        results = [await self.accept(payloads[0], peer, received_at)]
+        for at in range(1, len(payloads), _WINDOW):
+            results += await asyncio.gather(*(self.accept(payload, peer, received_at)
+                                              for payload in payloads[at:at + _WINDOW]))
+        return results
+
+    async def _publish(
+        self, payload: bytes, peer: str, received_at: datetime, sniffed: Sniffed,
+        message_type: str | None = None,
+    ) -> Accepted:
         message_id = self._new_id()
         rejection = sniffed.rejection
         headers = {PEER: peer, RECEIVED_AT: received_at.isoformat()}
         if sniffed.header is not None:  # routing facts only; never patient data
             header = sniffed.header
             headers.update({SENDER: header.sender, CONTROL_ID: header.control_id,
-                            TYPE: header.type, VERSION: header.version})
+                            TYPE: message_type or header.type, VERSION: header.version})
         if rejection is None:
             headers[VERDICT] = ACCEPTED
             code = "AA"
@@ -98,20 +152,48 @@ class Intake:
             )
         except PublishNotConfirmed as exc:
             log.warning("message %s not confirmed by the broker: %s", message_id, exc)
-            code = "AE"
-            rejection = Rejection("AE", 207, "", "message not stored (broker unavailable); resend it")
-        # Per-message lines are DEBUG: at INFO they cost a third of the ingest rate (bench/ingest.py).
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("message %s from %s: %s", message_id, peer, code)
-        return self._answer(sniffed, code, rejection)
+            self._received(message_id, headers, "AE", None)
+            return Accepted(sniffed, "AE", Rejection(
+                "AE", 207, "", "message not stored (broker unavailable); resend it"), False)
+        self._received(message_id, headers, code, rejection)
+        return Accepted(sniffed, code, rejection, True)
 
-    def _answer(self, sniffed: Sniffed, code: str, rejection: Rejection | None) -> bytes | None:
-        self._metrics.frames_received.labels(ack_code=code).inc()
-        if (self._policy.honour_accept_ack_conditions and sniffed.header is not None
-                and not wants_ack(sniffed.header, code)):
+    def _received(self, message_id: str, headers: dict, code: str, rejection: Rejection | None) -> None:
+        """Count the message by sender, type and code, and log its lifecycle line (ids only)."""
+        self._metrics.message_answered(headers.get(SENDER), headers.get(TYPE), code)
+        # DEBUG: at INFO this line costs the ingest path a third or more (hub/logs.py).
+        lifecycle("message", "received", logging.DEBUG, message_id=message_id,
+                  control_id=headers.get(CONTROL_ID),
+                  sender=headers.get(SENDER), type=headers.get(TYPE), ack_code=code,
+                  reason=rejection.text if rejection else None)  # sniff's texts name fields only
+
+    async def _handle_batch(self, payload: bytes, peer: str) -> bytes | None:
+        """Check the whole batch first: refused, it is kept as one rejected record and answered
+        with one AR; accepted, every message is published and confirmed, then one batch of ACKs
+        answers them all. `received` counts what got an ACK: each message, or the refused batch."""
+        received_at = self._clock()
+        checked = read_batch(payload)
+        if isinstance(checked, BatchProblem):
+            rejection = Rejection("AR", checked.err_code, checked.location, checked.text)
+            refused = Sniffed(rejection_header(payload), None, rejection)
+            return self._answer(await self._publish(payload, peer, received_at, refused, BATCH_TYPE))
+        results = await self.accept_all(checked.messages, peer, received_at)
+        acks = [self._ack(result) for result in results]
+        return batch_answer(checked, acks, control_id=self._new_id()[:16], now=self._clock(),
+                            hub_app=self._policy.hub_application, hub_facility=self._policy.hub_facility)
+
+    def _answer(self, accepted: Accepted) -> bytes | None:
+        header = accepted.sniffed.header
+        if (self._policy.honour_accept_ack_conditions and header is not None
+                and not wants_ack(header, accepted.code)):
+            self._metrics.frames_received.labels(ack_code=accepted.code).inc()
             return None
+        return self._ack(accepted)
+
+    def _ack(self, accepted: Accepted) -> bytes:
+        self._metrics.frames_received.labels(ack_code=accepted.code).inc()
         return build_ack(
-            sniffed.header, code, error=rejection, control_id=self._new_id()[:20],
-            now=self._clock(), hub_app=self._policy.hub_application,
+            accepted.sniffed.header, accepted.code, error=accepted.rejection,
+            control_id=self._new_id()[:20], now=self._clock(), hub_app=self._policy.hub_application,
             hub_facility=self._policy.hub_facility,
         )

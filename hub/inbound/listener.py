@@ -12,13 +12,15 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from hub.errors import FramingError
 from hub.inbound.intake import Intake
 from hub.metrics import Metrics
-from hub.mllp.framing import FrameReader, wrap
+from hub.mllp.framing import FrameReader, Oversize, wrap
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 65536
+# What is kept of a frame past mllp.max_frame: enough for its MSH, so that the AR answering it
+# names its control id, and for the rejected record that counts it.
+OVERSIZE_HEAD = 4096
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class MLLPListener:
     async def _read_frames(
         self, reader: asyncio.StreamReader, peer: str, answers: asyncio.Queue
     ) -> None:
-        frames = FrameReader(self._limits.max_frame)
+        frames = FrameReader(self._limits.max_frame, keep_head=OVERSIZE_HEAD)
         frame_deadline: float | None = None  # a frame must complete within read_timeout in all
         loop = asyncio.get_running_loop()
         while True:
@@ -123,19 +125,22 @@ class MLLPListener:
                 return
             if not data:
                 return
-            try:
-                payloads = frames.feed(data)
-            except FramingError as exc:
-                self._metrics.framing_errors.labels(reason="frame_too_large").inc()
-                log.warning("closing connection from %s: %s", peer, exc)
-                return
+            payloads = frames.feed(data)  # a frame past the cap comes out as an Oversize
             if not frames.in_frame:
                 frame_deadline = None
             elif frame_deadline is None or payloads:
                 frame_deadline = loop.time() + self._limits.read_timeout
             arrived = time.perf_counter()
             for payload in payloads:
-                task = asyncio.create_task(self._intake.handle(payload, peer))
+                if isinstance(payload, Oversize):
+                    self._metrics.framing_errors.labels(reason="frame_too_large").inc()
+                    log.warning("frame of %d bytes from %s refused (mllp.max_frame %d)",
+                                payload.size, peer, self._limits.max_frame)
+                    handling = self._intake.refuse_oversize(payload.head, payload.size,
+                                                            self._limits.max_frame, peer)
+                else:
+                    handling = self._intake.handle(payload, peer)
+                task = asyncio.create_task(handling)
                 task.arrived = arrived  # type: ignore[attr-defined]
                 await answers.put(task)
 

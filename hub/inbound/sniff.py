@@ -92,10 +92,17 @@ def sniff(
     supported_versions: frozenset[str],
     identity_exempt: frozenset[str],
     authorities: frozenset[str],
+    served_types: frozenset[str] | None = None,
 ) -> Sniffed:
-    """Check one frame's payload; never raises (an unexpected failure is AR 207)."""
+    """Check one frame's payload; never raises (an unexpected failure is AR 207).
+
+    `served_types` ("ADT^A01", or a structure "ORU_R01"): the types the hub handles, when an
+    unmapped type is to be refused here (AR 200 or 201, worker.unmapped_policy "reject");
+    None lets every type through to be parked by the worker ("park").
+    """
     try:
-        return _sniff(raw, fallback_charset, supported_versions, identity_exempt, authorities)
+        return _sniff(raw, fallback_charset, supported_versions, identity_exempt, authorities,
+                      served_types)
     except Exception:  # noqa: BLE001 - Guarantee 7: a frame can never crash the listener
         try:
             header = _header_from_bytes(raw)
@@ -106,7 +113,7 @@ def sniff(
 
 def _sniff(
     raw: bytes, fallback: str, versions: frozenset[str], exempt: frozenset[str],
-    authorities: frozenset[str],
+    authorities: frozenset[str], served: frozenset[str] | None = None,
 ) -> Sniffed:
     body = _strip(raw)
     if not body:
@@ -135,6 +142,8 @@ def _sniff(
     msg = Message.parse(text)
     header = _read_header(msg.segments[0].text, msg.separators, codec)
     rejection = _check_header(header, versions) or _check_segments(msg)
+    if rejection is None and served is not None:
+        rejection = _check_served(header, served)
     if rejection is None and header.message_code not in exempt:
         rejection = _check_identity(msg, authorities)
     return Sniffed(header, msg, rejection)
@@ -196,6 +205,12 @@ def _read_header(line: str, seps: Separators | None, codec: str) -> Header | Non
     )
 
 
+def header_of(raw: bytes) -> Header | None:
+    """MSH of a frame read loosely (latin-1, standard encoding characters when its own are
+    unusable), without any check; None when there is no MSH first."""
+    return _header_from_bytes(raw)
+
+
 def _header_from_bytes(raw: bytes) -> Header | None:
     line = _first_line(_strip(raw)).decode("latin-1")
     if not line.startswith("MSH"):
@@ -225,6 +240,21 @@ def _check_header(header: Header, versions: frozenset[str]) -> Rejection | None:
         return Rejection("AR", 203, "MSH^1^12", f"HL7 version {header.version} (MSH-12) is not "
                          f"supported (accepted: {accepted})")
     return None
+
+
+def _check_served(header: Header, served: frozenset[str]) -> Rejection | None:
+    """AR 200 when no mapping serves the message code at all, 201 when it serves the code for
+    other events only; a type is served by its name or by its structure (MSH-9.3)."""
+    code, event = header.message_code, header.trigger_event
+    if f"{code}^{event}" in served or (header.structure and header.structure in served):
+        return None
+    events = sorted(name.split("^", 1)[1] for name in served if name.startswith(f"{code}^"))
+    if events or any(name.startswith(f"{code}_") for name in served):
+        also = f" (this hub takes {code} events {', '.join(events)})" if events else ""
+        return Rejection("AR", 201, "MSH^1^9", f"unsupported event code: {code} event {event} "
+                         f"(MSH-9.2) is not handled by this hub{also}")
+    return Rejection("AR", 200, "MSH^1^9", f"unsupported message type: this hub handles no "
+                     f"{code} messages (no mapping serves message code {code})")
 
 
 def _check_segments(msg: Message) -> Rejection | None:

@@ -13,21 +13,28 @@ from hub.broker.port import Broker
 from hub.broker.topology import Topology
 from hub.domain.delivery import Delivery, parse_destination_key
 from hub.domain.professional import Professional
+from hub.errors import ConfigError
 from hub.inbound.intake import IntakePolicy
+from hub.jobs.lease import LeaseLock
+from hub.jobs.registry import register_jobs
+from hub.jobs.scheduler import JobScheduler
 from hub.metrics import Metrics
 from hub.outbound.backoff import next_attempt
 from hub.outbound.dispatcher import Dispatcher
 from hub.outbound.journal import journal_outcome
 from hub.outbound.sender import DestinationSender
 from hub.outbound.tls import client_ssl_context
+from hub.registry.mfn import MESSAGE_TYPE as MFN_TYPE
 from hub.routing.access import delivery_decision
 from hub.routing.mapping_loader import MappingSet, load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import Routes, load_routes
 from hub.settings import REPO_ROOT, Settings
 from hub.store.engine import make_engine
+from hub.store.job_store import JobStore
 from hub.store.keyring import Keyring
-from hub.store.schema import upgrade
+from hub.store.rotation import KeyRotation
+from hub.store.schema import holds_encrypted_rows, upgrade
 from hub.store.unit_of_work import UnitOfWork
 
 
@@ -55,7 +62,20 @@ class Hub:
 
     @cached_property
     def keyring(self) -> Keyring:
-        return Keyring.load_or_create(Path(self.settings.key_file))
+        """The key file's keyring; created on a fresh install only. A database that already
+        keeps data with no key file beside it is a wrong HUB_KEY_FILE (or a lost file): a new
+        key would write rows nobody can read with the old ones, so it is a ConfigError."""
+        path = Path(self.settings.key_file)
+        if path.exists():
+            return Keyring.load(path)
+        # A command started beside this one on a fresh install may have created the file and
+        # written rows since the look above; it creates the file before any row, so a second
+        # look after the rows tells that apart from a missing file.
+        if holds_encrypted_rows(self.engine) and not path.exists():
+            raise ConfigError(f"key file {path} does not exist, but the database already holds "
+                              "encrypted data: set HUB_KEY_FILE to the key file it was written "
+                              "with (a new key could not read it)")
+        return Keyring.load_or_create(path)
 
     @cached_property
     def mappings(self) -> MappingSet:
@@ -74,6 +94,12 @@ class Hub:
         return UnitOfWork(self.engine, self.keyring)
 
     @property
+    def served_types(self) -> frozenset[str]:
+        """The message types (or structures) the hub handles: every mapped one, and the
+        registry's MFN^M02. Read once at start, so the listener's check costs a set lookup."""
+        return self.mappings.types() | {MFN_TYPE}
+
+    @property
     def intake_policy(self) -> IntakePolicy:
         s = self.settings
         return IntakePolicy(
@@ -81,6 +107,7 @@ class Hub:
             identity_exempt=frozenset(s.identity.exempt_message_codes),
             authorities=frozenset(s.identity.matricule_authorities),
             fallback_charset=s.hl7.fallback_charset,
+            served_types=self.served_types if s.worker.unmapped_policy == "reject" else None,
             publish_timeout=s.mllp.publish_timeout,
             hub_application=s.hl7.hub_application,
             hub_facility=s.hl7.hub_facility,
@@ -97,6 +124,8 @@ class Hub:
             referent_access_by_default=s.consent.referent_access_by_default,
             hub_application=s.hl7.hub_application,
             hub_facility=s.hl7.hub_facility,
+            referent_senders=tuple(s.consent.referent_senders),
+            resume_document_type=s.resume.document_type,
         )
 
     @cached_property
@@ -109,6 +138,23 @@ class Hub:
     def clock(self) -> datetime:
         """The aware UTC time now."""
         return datetime.now(UTC)
+
+    @cached_property
+    def job_store(self) -> JobStore:
+        """The periodic jobs' database side (leases, expiries, retention, queue checks)."""
+        return JobStore(self.engine, self.keyring)
+
+    @cached_property
+    def key_rotation(self) -> KeyRotation:
+        """Re-encryption of rows under older keys with the current one."""
+        return KeyRotation(self.engine, self.keyring)
+
+    def job_scheduler(self) -> JobScheduler:
+        """A new, not yet started, scheduler of the periodic jobs (hub/jobs/registry.py), each
+        run under its lease in `job_locks` so hubs sharing the database never run one twice at
+        once."""
+        lock = LeaseLock(self.job_store, self.clock, self.settings.jobs.lease)
+        return register_jobs(JobScheduler(lock=lock.run), self)
 
     def dispatcher(self) -> Dispatcher:
         """A new Dispatcher of due deliveries, with consent re-checked at send time and every

@@ -7,14 +7,22 @@ import logging
 import signal
 import threading
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy import text
+
 from hub.bootstrap import Hub
+from hub.dashboard.app import build_dashboard
 from hub.domain.delivery import DeliveryState
 from hub.errors import ConfigError
+from hub.health import Health
 from hub.http_server import health_app, start_http
 from hub.inbound.intake import Intake
 from hub.inbound.listener import ListenerLimits, MLLPListener, server_ssl_context
+from hub.inbound.spool import CnsSpool
+from hub.jobs.scheduler import JobScheduler
+from hub.logs import set_lifecycle_level
 from hub.metrics import Metrics
 from hub.outbound.dispatcher import Dispatcher
 from hub.outbound.report import DispatchReport
@@ -22,10 +30,12 @@ from hub.outbound.scheduler import DeliveryScheduler
 from hub.routing.worker import RoutingWorker
 
 log = logging.getLogger(__name__)
-ROLES = ("all", "listener", "worker", "sender")
+ROLES = ("all", "listener", "worker", "sender", "scheduler")
 # The sender reads due deliveries from the database and writes outcomes back: no broker.
 BROKER_ROLES = ("all", "listener", "worker")
 SENDER_ROLES = ("all", "sender")
+# Periodic jobs (the résumé clock) read and write the database only.
+SCHEDULER_ROLES = ("all", "scheduler")
 
 
 def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> None:
@@ -33,9 +43,9 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     if role not in ROLES:
         raise ConfigError(f"role {role!r} is not available yet; choose one of {', '.join(ROLES)}")
     memory = hub.settings.broker_url.startswith("memory:")
-    if memory and role not in ("all", "sender"):
+    if memory and role not in ("all", "sender", "scheduler"):
         raise ConfigError("HUB_BROKER_URL=memory:// keeps messages inside one process: use --role "
-                          "all (or --role sender, which needs only the database)")
+                          "all (or --role sender or scheduler, which need only the database)")
     stop = stop or threading.Event()
     hub.upgrade_database()
     hub.keyring
@@ -47,15 +57,20 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     if role in SENDER_ROLES:
         hub.outbound_tls  # so do unusable outbound TLS files
     s = hub.settings
+    set_lifecycle_level(s.log.lifecycle)
+    health = _ready_checks(hub, role)
+    hub.metrics.watch(health)
     try:
         http, _ = start_http(s.http.host, s.http.port,
-                             health_app(hub.metrics, _ready_checks(hub, role)))
+                             health_app(hub.metrics, health,
+                                        build_dashboard(hub, stop)))
     except OSError as exc:
         raise ConfigError(f"cannot serve HTTP on {s.http.host}:{s.http.port} ({exc.strerror}); "
                           "set HUB_HTTP_PORT") from None
     log.info("health and metrics on http://%s:%d/", s.http.host, s.http.port)
     workers = _start_workers(hub, stop) if role in ("all", "worker") else []
     outbound = _start_outbound(hub) if role in SENDER_ROLES else None
+    jobs = _start_jobs(hub) if role in SCHEDULER_ROLES else None
     try:
         if role in ("all", "listener"):
             asyncio.run(_run_listener(hub, stop))
@@ -65,9 +80,12 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
         stop.set()
         if outbound is not None:
             _stop_outbound(*outbound)
+        if jobs is not None:
+            jobs.stop(wait=True)
         for thread in workers:
             thread.join(timeout=10)
         http.shutdown()
+        health.close()
         hub.close()
         log.info("hub stopped")
 
@@ -79,6 +97,8 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
     s = hub.settings.mllp
     publisher = await hub.broker.open_publisher()
     intake = Intake(publisher, hub.topology.inbound, hub.intake_policy, hub.metrics)
+    spool = CnsSpool(intake, Path(hub.settings.cns_spool))
+    spool.prepare()  # an unusable spool stops the hub before anything listens
     limits = ListenerLimits(
         max_frame=s.max_frame, read_timeout=s.read_timeout, idle_timeout=s.idle_timeout,
         max_connections=s.max_connections, max_in_flight=s.max_in_flight,
@@ -91,8 +111,11 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
         raise ConfigError(f"cannot listen for MLLP on {s.host}:{s.port} ({exc.strerror}); "
                           "set HUB_MLLP_PORT") from None
     log.info("MLLP%s listening on %s:%d", " over TLS" if tls else "", s.host, port)
+    feed = asyncio.create_task(spool.run(stop, hub.settings.spool.interval))
+    log.info("CNS spool %s looked at every %s s", hub.settings.cns_spool, hub.settings.spool.interval)
     while not stop.is_set():
         await asyncio.sleep(0.2)
+    await feed  # the file in progress is finished (or left whole in the spool)
     await listener.close()
     await publisher.close()
 
@@ -126,9 +149,9 @@ class _CountedDispatcher:
         """As Dispatcher.run_due, counting the outcomes."""
         report = self._dispatcher.run_due(now, wait)
         for outcome in report.outcomes:
-            state = outcome.state
-            self._metrics.deliveries.labels(outcome.delivery.destination,
-                                            self._LABELS.get(state, state.value)).inc()
+            state, delivery = outcome.state, outcome.delivery
+            self._metrics.delivery_outcome(delivery.destination, self._LABELS.get(state, state.value),
+                                           reason=outcome.reason, queued_at=delivery.created_at)
         return report
 
     def close(self) -> None:
@@ -138,13 +161,19 @@ class _CountedDispatcher:
 
 def _start_outbound(hub: Hub) -> tuple[DeliveryScheduler, _CountedDispatcher]:
     """Start waking the dispatcher every `outbound.interval` seconds."""
-    # apscheduler logs every run at INFO: two lines a second that would bury the hub's own.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     dispatcher = _CountedDispatcher(hub.dispatcher(), hub.metrics)
     scheduler = DeliveryScheduler(dispatcher, hub.clock, interval=hub.settings.outbound.interval)
     scheduler.start()
     log.info("outbound sender started (a round every %s s)", hub.settings.outbound.interval)
     return scheduler, dispatcher
+
+
+def _start_jobs(hub: Hub) -> JobScheduler:
+    """Start the periodic jobs (hub/jobs: résumés, consent expiry, keys, retention, watchdog)."""
+    jobs = hub.job_scheduler()
+    jobs.start()
+    log.info("scheduler started: %s", ", ".join(job.id for job in jobs.jobs))
+    return jobs
 
 
 def _stop_outbound(scheduler: DeliveryScheduler, dispatcher: _CountedDispatcher) -> None:
@@ -163,16 +192,16 @@ def _wait_for_signal(stop: threading.Event) -> None:
         pass
 
 
-def _ready_checks(hub: Hub, role: str) -> dict:
+def _ready_checks(hub: Hub, role: str) -> Health:
     def database() -> bool:
-        with hub.unit_of_work() as uow:
-            uow.messages.count_by_state()
+        with hub.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
         return True
 
-    if role not in BROKER_ROLES:
-        return {"database": database}
-    return {"broker": lambda: hub.broker.queue_stats() is not None, "database": database,
-            "mappings": lambda: hub.mappings is not None}
+    checks = {"database": database}
+    if role in BROKER_ROLES:  # the broker's answer is the queue statistics /metrics shows
+        checks.update(broker=hub.broker.queue_stats, mappings=lambda: hub.mappings)
+    return Health(checks, timeout=2.0, ttl=1.0)
 
 
 def _describe_broker(url: str) -> str:

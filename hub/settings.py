@@ -60,7 +60,9 @@ class WorkerSettings(BaseModel):
     batch_size: int
     batch_wait: float
     prefetch: int
-    unmapped_policy: Literal["park"]
+    # "reject": the listener answers AR 200/201 to a type nothing handles (HL7's behaviour);
+    # "park": it is accepted and the worker parks it as unmapped.
+    unmapped_policy: Literal["reject", "park"] = "reject"
 
 
 class ConsentSettings(BaseModel):
@@ -68,6 +70,7 @@ class ConsentSettings(BaseModel):
     (unless the patient blocked them)."""
 
     referent_access_by_default: bool
+    referent_senders: list[str] = ["CNS^*"]
 
 
 class OutboundSettings(BaseModel):
@@ -84,9 +87,65 @@ class OutboundSettings(BaseModel):
     tls_key_file: str = ""
 
 
+class StatusSettings(BaseModel):
+    """When `hub status` calls the hub unhealthy: each threshold is the most still healthy."""
+
+    max_queue_depth: int = Field(default=1000, ge=0)
+    max_pending_age: float = Field(default=900.0, gt=0)
+    max_parked_messages: int = Field(default=0, ge=0)
+    max_parked_deliveries: int = Field(default=0, ge=0)
+
+
+class DashboardSettings(BaseModel):
+    """The read-only web dashboard under /dashboard on the HTTP port; off while no hash is set.
+
+    `password_hash` comes from `python -m hub.dashboard.auth` and belongs in the environment
+    (`HUB_DASHBOARD__PASSWORD_HASH`) or the environment file, never in a file of the repo."""
+
+    user: str = "ops"
+    password_hash: str = ""
+    sample_interval: float = Field(default=10.0, gt=0)
+    history: float = Field(default=3600.0, gt=0)
+
+
+class ResumeSettings(BaseModel):
+    """The résumé patient clock: which MDM^T02 document is a résumé, when it is due after a
+    référent declaration, and how often overdue declarations are looked for."""
+
+    document_type: str = Field(default="60591-5", min_length=1)
+    months: int = Field(default=3, ge=1)
+    check_interval: float = Field(default=3600.0, gt=0)
+
+
+class JobsSettings(BaseModel):
+    """The scheduler role's periodic jobs (hub/jobs/registry.py): seconds between runs, and
+    the lease a hub holds on a job while it runs it (a crashed hub's lease runs out)."""
+
+    lease: float = Field(default=600.0, gt=0)
+    grant_expiry_interval: float = Field(default=300.0, gt=0)
+    key_rotation_interval: float = Field(default=300.0, gt=0)
+    key_rotation_batch: int = Field(default=200, ge=1)
+    retention_interval: float = Field(default=3600.0, gt=0)
+    watchdog_interval: float = Field(default=60.0, gt=0)
+    watchdog_checks: int = Field(default=5, ge=1)
+
+
+class RetentionSettings(BaseModel):
+    """How long raw message copies are kept (entries, audit and journal are kept forever)."""
+
+    raw_days: int = Field(default=0, ge=0)   # 0 keeps them forever
+
+
+class SpoolSettings(BaseModel):
+    """The CNS batch feed (the directory is `cns_spool`): how often it is looked at."""
+
+    interval: float = Field(default=1.0, gt=0)
+
+
 class LogSettings(BaseModel):
     level: str
     json_lines: bool = False
+    lifecycle: str = "INFO"  # level of the per-message lifecycle lines (logger hub.lifecycle)
 
 
 class Settings(BaseSettings):
@@ -109,6 +168,12 @@ class Settings(BaseSettings):
     log: LogSettings
     consent: ConsentSettings
     outbound: OutboundSettings
+    spool: SpoolSettings = SpoolSettings()
+    dashboard: DashboardSettings = DashboardSettings()
+    status: StatusSettings = StatusSettings()
+    resume: ResumeSettings = ResumeSettings()
+    jobs: JobsSettings = JobsSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

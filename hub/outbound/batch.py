@@ -23,7 +23,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.domain.delivery import Delivery, DeliveryState
+from hub.domain.delivery import Delivery, DeliveryAttempt, DeliveryState
+from hub.logs import lifecycle
 from hub.outbound.ack_reader import NO_ANSWER, AckResult
 from hub.outbound.backoff import should_park
 from hub.outbound.batch_views import JournalView, RecheckView
@@ -208,6 +209,8 @@ class BatchRunner:
                 uow.deliveries.mark_parked(d.id, outcome.reason, attempt.ack_code)
         for ack_code, ids in delivered.items():
             uow.deliveries.mark_delivered_many(ids, ack_code)
+        uow.attempts.add_many(_attempt(a) for a in attempts
+                              if a.outcome.state is not DeliveryState.DENIED)
         journal = JournalView(uow)
         for attempt in attempts:
             self._journal(journal, attempt.outcome)
@@ -219,7 +222,19 @@ class BatchRunner:
 
     @staticmethod
     def _log(outcome: Outcome) -> None:
-        # A line per delivered message would be a thousand a second; the rest stay visible.
-        level = logging.DEBUG if outcome.state is DeliveryState.DELIVERED else logging.INFO
-        log.log(level, "outbound: delivery %s to %s %s (%s)", outcome.delivery.id,
-                outcome.delivery.destination, outcome.state.value, outcome.code)
+        # One lifecycle line per recorded outcome (`log.lifecycle` silences them at volume);
+        # the reason names codes and consent reasons only.
+        d = outcome.delivery
+        lifecycle("delivery", "retried" if outcome.state is DeliveryState.PENDING
+                  else outcome.state.value, delivery_id=d.id, message_id=d.message_id,
+                  control_id=d.control_id, recipient=d.recipient, destination=d.destination,
+                  attempts=d.attempts + (outcome.state is not DeliveryState.DENIED),
+                  ack_code=outcome.code, reason=outcome.reason or None)
+
+
+def _attempt(attempt: Attempt) -> DeliveryAttempt:
+    """The history row of one send (a denial sent nothing and has none)."""
+    outcome, d = attempt.outcome, attempt.delivery
+    state = "retry" if outcome.state is DeliveryState.PENDING else outcome.state.value
+    return DeliveryAttempt(d.id, d.attempts + 1, state, outcome.code, attempt.ack_code,
+                           None if outcome.state is DeliveryState.DELIVERED else outcome.reason)

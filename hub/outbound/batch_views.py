@@ -36,17 +36,42 @@ class _Memo:
         return call
 
 
+class _BatchConsents:
+    """`uow.consents` whose `state` reads the consent of every patient of the batch at once
+    (`states`), the first time it is asked for an instant and policy, and answers from that."""
+
+    def __init__(self, consents, patient_ids: Iterable[str]) -> None:
+        self._consents = consents
+        self._patients = list(dict.fromkeys(patient_ids))
+        self._answers: dict[tuple, object] = {}
+
+    def state(self, patient_id: str, at, referent_access_by_default: bool):
+        """As ConsentRepository.state, read with the rest of the batch."""
+        key = (patient_id, at, referent_access_by_default)
+        if key not in self._answers:
+            wanted = dict.fromkeys([patient_id] + [
+                p for p in self._patients if (p, at, referent_access_by_default) not in self._answers])
+            for pid, state in self._consents.states(wanted, at,
+                                                    referent_access_by_default).items():
+                self._answers[(pid, at, referent_access_by_default)] = state
+        return self._answers[key]
+
+    def __getattr__(self, name: str):
+        return getattr(self._consents, name)
+
+
 class RecheckView:
-    """`uow` as the batch's re-check reads it: the consent state (`consents.state`) and the
-    registry's record (`professionals.get`) are read once per patient and professional, and the
-    entries of every message of the batch (`entries.views_for_message`) in one query, all in
-    the claim transaction, at the instant the batch is re-checked: what each delivery's own
-    re-check would have read there."""
+    """`uow` as the batch's re-check reads it: the consent state (`consents.state`) of every
+    patient of the batch in one read, the registry's record (`professionals.get`) once per
+    professional, and the entries of every message of the batch (`entries.views_for_message`)
+    in one query, all in the claim transaction, at the instant the batch is re-checked: what
+    each delivery's own re-check would have read there."""
 
     def __init__(self, uow, deliveries: Iterable) -> None:
         self._uow = uow
+        deliveries = list(deliveries)
         views = uow.deliveries.entry_views({d.message_id for d in deliveries})
-        self.consents = _Memo(uow.consents, frozenset({"state"}))
+        self.consents = _BatchConsents(uow.consents, (d.patient_id for d in deliveries))
         self.professionals = _Memo(uow.professionals, frozenset({"get"}))
         self.entries = _Memo(uow.entries, frozenset({"views_for_message"}),
                              {("views_for_message", (id,), ()): v for id, v in views.items()})

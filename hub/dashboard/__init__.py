@@ -1,0 +1,1 @@
+"""The read-only web dashboard served on the hub's HTTP port (see hub.dashboard.app)."""

@@ -1,0 +1,1 @@
+"""Periodic jobs of the `scheduler` role (included in `all`): a small scheduler and the jobs."""

@@ -1,0 +1,205 @@
+"""Parked messages: list them, show one, replay them through the inbound queue.
+
+A replay publishes the parked message's stored bytes, untouched, under a new message id with a
+`x-hub-replay-of` header naming the message it replays; the worker files it like any message,
+with `messages.replay_of` set, and settles duplicates against stored messages only, so a replay
+of something already stored is discarded instead of doubled. The original keeps its state,
+parked (DESIGN's states stay five): its replays are found through `replay_of` and through its
+`message.replayed` audit events, which give each parked message a DLQ status:
+
+- `open`: never replayed (what `replay --all` takes);
+- `replayed`: replayed, and no replay stored yet (in flight, or parked again: that replay is
+  then itself listed, open);
+- `resolved`: a replay (or a replay of a replay parked again) was stored, or discarded as a
+  duplicate of a stored message; `resolved_by` names it.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from hub.broker import headers as h
+from hub.broker.port import Broker
+from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.delivery import DeliveryState
+from hub.domain.models import MessageRecord, MessageState
+from hub.errors import BrokerError
+from hub.ops import NotFound, iso, message_row
+from hub.store.tables import new_id
+
+OPEN, REPLAYED, RESOLVED = "open", "replayed", "resolved"
+RAW_READ = "message.raw_read"
+_SETTLED = {MessageState.STORED, MessageState.DISCARDED}
+_MAX_GENERATIONS = 20
+_EVERY = 1_000_000
+
+
+def reason_class(reason: str | None) -> str:
+    """The kind of a parking reason: its text before the first colon, first word only
+    ("unmapped", "conflict", "dead-lettered", an error's type name)."""
+    head = (reason or "").split(":", 1)[0].strip()
+    return head.split(" ", 1)[0] if head else ""
+
+
+def reason_matches(reason: str | None, wanted: str) -> bool:
+    """Whether `wanted` is the reason's class or a part of it (case-insensitive)."""
+    wanted = wanted.lower()
+    return reason_class(reason).lower() == wanted or wanted in (reason or "").lower()
+
+
+def list_parked(uow, reason: str | None = None, limit: int = 1000) -> dict:
+    """Parked messages, newest first, each with its reason class, DLQ status and replays;
+    and how many outbound deliveries are parked (`hub deliveries replay` resends those).
+
+    Shape: {"parked": [{"id", "sender", "control_id", "type", "state", "received_at",
+    "reason", "reason_class", "replay_of", "status", "resolved_by",
+    "replays": [{"id", "state"}],
+    "last_replayed_at"}], "parked_deliveries": n}."""
+    # The reason is matched here, not in SQL: the limit applies to the matches, not before.
+    records = uow.messages.search(MessageState.PARKED, limit=_EVERY if reason else limit)
+    if reason:
+        records = [r for r in records if reason_matches(r.reason, reason)][:limit]
+    rows = _with_status(uow, records)
+    parked_deliveries = uow.deliveries.counts_by_state().get(DeliveryState.PARKED.value, 0)
+    return {"parked": rows, "parked_deliveries": parked_deliveries}
+
+
+def show_parked(uow, id: str, *, raw: bool = False) -> dict:
+    """One message's record with its DLQ status (None unless parked) and replays; with `raw`,
+    its bytes as received (they hold patient data: the read is audited, actor operator, and
+    committed by the caller's unit of work). NotFound when there is no such message."""
+    record = uow.messages.get(id)
+    if record is None:
+        raise NotFound(f"no message {id}")
+    [row] = _with_status(uow, [record])
+    if record.state is not MessageState.PARKED:
+        row["status"] = None  # "open" would invite a replay that replay refuses
+    row.update(version=record.version, ack_code=record.ack_code, peer=record.peer,
+               processed_at=iso(record.processed_at))
+    if raw:
+        body = uow.messages.raw(id)
+        uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=RAW_READ, reason="dlq show --raw",
+                                    patient_id=record.patient_id, message_id=id))
+        row["raw"] = body.decode("utf-8", "replace")
+    return row
+
+
+def replay_selection(uow, ids: Iterable[str] = (), *, every_open: bool = False,
+                     reason: str | None = None) -> tuple[list[str], list[dict]]:
+    """Which messages a replay takes: the given ids (each must be parked; with `reason`, only
+    those whose reason matches), or with `every_open` every open parked message (matching
+    `reason`). Returns (ids to replay, refused [{"id", "reason"}])."""
+    if every_open:
+        listed = list_parked(uow, reason, limit=_EVERY)["parked"]
+        return [row["id"] for row in reversed(listed) if row["status"] == OPEN], []
+    chosen, refused = [], []
+    for id in dict.fromkeys(ids):
+        record = uow.messages.get(id)
+        if record is None:
+            refused.append({"id": id, "reason": "no such message"})
+        elif record.state is not MessageState.PARKED:
+            refused.append({"id": id, "reason": f"not parked ({record.state.value})"})
+        elif reason and not reason_matches(record.reason, reason):
+            refused.append({"id": id, "reason": "reason does not match"})
+        else:
+            chosen.append(id)
+    return chosen, refused
+
+
+def replay_messages(uow_factory: Callable, broker: Broker, queue: str, ids: list[str], *,
+                    stop: threading.Event | None = None,
+                    progress: Callable[[dict], None] | None = None,
+                    timeout: float = 10.0) -> dict:
+    """Republish each parked message of `ids` to `queue` (the inbound queue), one at a time:
+    its stored bytes under a new id with a replay-of header; only once the broker confirmed it,
+    a `message.replayed` audit event (actor operator) is committed for the original. `stop`
+    set (Ctrl-C) ends the run between two messages, never inside one. `progress` is called
+    after each message with its result.
+
+    Shape: {"requested": n, "replayed": [{"id", "replay_id"}], "refused": [{"id", "reason"}],
+    "failed": [{"id", "reason"}], "interrupted": bool, "not_done": [ids]}."""
+    summary: dict = {"requested": len(ids), "replayed": [], "refused": [], "failed": [],
+                     "interrupted": False, "not_done": []}
+    for n, id in enumerate(ids):
+        if stop is not None and stop.is_set():
+            summary["interrupted"], summary["not_done"] = True, list(ids[n:])
+            break
+        result = _replay_one(uow_factory, broker, queue, id, timeout)
+        broker_away = result.pop("broker_away", False)
+        summary[result.pop("outcome")].append(result)
+        if progress is not None:
+            progress(result)
+        if broker_away:
+            summary["not_done"] = list(ids[n + 1:])  # the broker is away: stop, say what is left
+            break
+    return summary
+
+
+def _replay_one(uow_factory: Callable, broker: Broker, queue: str, id: str,
+                timeout: float) -> dict:
+    with uow_factory() as uow:
+        record = uow.messages.get(id)
+        if record is None or record.state is not MessageState.PARKED:
+            why = "no such message" if record is None else f"not parked ({record.state.value})"
+            return {"outcome": "refused", "id": id, "reason": why}
+        body = uow.messages.raw(id)
+    replay_id = new_id()
+    try:
+        broker.publish_blocking(queue, body, message_id=replay_id,
+                                headers=_replay_headers(record), timeout=timeout)
+    except BrokerError as exc:
+        return {"outcome": "failed", "id": id, "reason": str(exc), "broker_away": True}
+    with uow_factory() as uow:
+        uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=AuditAction.MESSAGE_REPLAYED,
+                                    reason=f"replayed as message {replay_id}",
+                                    patient_id=record.patient_id, message_id=id))
+        uow.commit()
+    return {"outcome": "replayed", "id": id, "replay_id": replay_id}
+
+
+def _replay_headers(record: MessageRecord) -> dict[str, str]:
+    """The listener's routing facts of the original, received now, marked as its replay.
+    No verdict and no ACK code: nobody was acknowledged for a replay."""
+    return {h.SENDER: record.sender, h.CONTROL_ID: record.control_id, h.TYPE: record.type,
+            h.VERSION: record.version, h.RECEIVED_AT: datetime.now(UTC).isoformat(),
+            h.REPLAY_OF: record.id}
+
+
+def _with_status(uow, records: list[MessageRecord]) -> list[dict]:
+    ids = [r.id for r in records]
+    replays = uow.messages.replays_of(ids) if ids else {}
+    later = _later_replays(uow, replays)
+    events = uow.audit.for_messages(ids, AuditAction.MESSAGE_REPLAYED) if ids else {}
+    rows = []
+    for record in records:
+        mine, replayed = replays.get(record.id, []), events.get(record.id, [])
+        settled = [r.id for r in mine + later.get(record.id, []) if r.state in _SETTLED]
+        if settled:
+            status = RESOLVED
+        else:
+            status = REPLAYED if mine or replayed else OPEN
+        rows.append({**message_row(record), "reason_class": reason_class(record.reason),
+                     "status": status, "resolved_by": settled[0] if settled else None,
+                     "replays": [{"id": r.id, "state": r.state.value} for r in mine],
+                     "last_replayed_at": iso(replayed[-1].at) if replayed else None})
+    return rows
+
+
+def _later_replays(uow, replays: dict[str, list[MessageRecord]]) -> dict[str, list[MessageRecord]]:
+    """Replays of replays (a replay parked again, then replayed), by the first message: the
+    chain resolves its first message too. One query per generation, a few at most."""
+    found: dict[str, list[MessageRecord]] = {}
+    frontier = {r.id: first for first, rs in replays.items() for r in rs
+                if r.state is MessageState.PARKED}
+    for _ in range(_MAX_GENERATIONS):
+        if not frontier:
+            break
+        children = uow.messages.replays_of(frontier)
+        next_frontier = {}
+        for parent, records in children.items():
+            first = frontier[parent]
+            found.setdefault(first, []).extend(records)
+            next_frontier.update({r.id: first for r in records if r.state is MessageState.PARKED})
+        frontier = next_frontier
+    return found

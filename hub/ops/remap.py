@@ -1,0 +1,129 @@
+"""Re-mapping: run today's mappings over stored messages again, so that a mapping fixed after
+the fact (a unit that was missed, a condition that was wrong) corrects the dossier entries its
+messages made before.
+
+Each message is settled in its own transaction: its entries are rewritten in place (their ids,
+hidden flags and deliveries stay; a level only ever tightens), entries the mapping now adds are
+added, entries it no longer makes are removed, and one `entries.remapped` audit event (actor
+operator, counts and entry ids only) lands in the patient's journal. A message whose mapping
+fails now keeps its entries. Nothing is routed again: what was delivered was the message, and
+the message has not changed. Merges, référent declarations and demographics are events of
+their time and are not replayed. `stop` set (Ctrl-C) ends a run between two messages.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from hub.domain.audit import Actor, AuditEvent
+from hub.domain.models import Entry, MessageState, StoredEntry
+from hub.errors import MappingError, RawCopyPurged, StoreError
+from hub.hl7.charset import decode
+from hub.hl7.message import Message
+from hub.routing.mapper import map_message
+from hub.routing.mapping_loader import MappingSet
+from hub.routing.outcome import RoutingPolicy, safe_reason
+from hub.store.repository import from_json_bytes, to_json_bytes
+
+REMAPPED = "entries.remapped"
+
+
+def remap_messages(uow_factory: Callable, mappings: MappingSet, policy: RoutingPolicy,
+                   ids: list[str], *, dry_run: bool = False,
+                   stop: threading.Event | None = None,
+                   progress: Callable[[dict], None] | None = None) -> dict:
+    """Re-map each stored message of `ids`, oldest first. With `dry_run`, say what would change
+    and change nothing. `progress` is called after each message with its result.
+
+    Shape: {"requested": n, "dry_run": bool, "unchanged": n,
+    "changed": [{"id", "updated", "added", "removed"}], "failed": [{"id", "reason"}],
+    "skipped": [{"id", "reason"}], "interrupted": bool, "not_done": n}."""
+    summary: dict = {"requested": len(ids), "dry_run": dry_run, "unchanged": 0, "changed": [],
+                     "failed": [], "skipped": [], "interrupted": False, "not_done": 0}
+    for n, id in enumerate(ids):
+        if stop is not None and stop.is_set():
+            summary["interrupted"], summary["not_done"] = True, len(ids) - n
+            break
+        try:
+            with uow_factory() as uow:
+                result = remap_one(uow, id, mappings, policy, dry_run=dry_run)
+                if result["outcome"] == "changed" and not dry_run:
+                    uow.commit()
+        except StoreError as exc:  # rolled back whole; the next message may still go through
+            result = {"outcome": "failed", "id": id, "reason": str(exc)}
+        outcome = result.pop("outcome")
+        if outcome == "unchanged":
+            summary["unchanged"] += 1
+        else:
+            summary[outcome].append(result)
+        if progress is not None:
+            progress(result)
+    return summary
+
+
+def remap_one(uow, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
+              dry_run: bool = False) -> dict:
+    """Re-map one message in `uow` (not committed); its result with an "outcome" key:
+    unchanged, changed, failed (the mapping fails now) or skipped (nothing to re-map)."""
+    record = uow.messages.get(id)
+    if record is None or record.state is not MessageState.STORED:
+        why = "no such message" if record is None else f"not stored ({record.state.value})"
+        return {"outcome": "skipped", "id": id, "reason": why}
+    old = uow.entries.for_message(id)
+    try:
+        raw = uow.messages.raw(id)
+    except RawCopyPurged:
+        return {"outcome": "skipped", "id": id, "reason": "its raw copy was purged (retention)"}
+    try:
+        new = _entries_now(raw, mappings, policy)
+    except Exception as exc:  # a mapping that fails now must not cost the entries made before
+        return {"outcome": "failed", "id": id, "reason": safe_reason(exc)}
+    if new is None:
+        return {"outcome": "skipped", "id": id, "reason": "no entries (a registry message)"}
+    if not new and old:
+        return {"outcome": "failed", "id": id,
+                "reason": "the mapping makes no entry of it now; its entries are kept"}
+    patient_id = old[0].patient_id if old else record.patient_id and (
+        uow.patients.merged_into(record.patient_id) or record.patient_id)
+    if patient_id is None:
+        return {"outcome": "skipped", "id": id, "reason": "filed to no dossier"}
+    if uow.consents.state(patient_id, datetime.now(timezone.utc),
+                         policy.referent_access_by_default).closed:
+        return {"outcome": "skipped", "id": id, "reason": "dossier closed by the patient"}
+    updated = [(stored, entry) for stored, entry in zip(old, new) if not _same(stored, entry)]
+    added = list(enumerate(new))[len(old):]
+    removed = [stored.id for stored in old[len(new):]]
+    if not (updated or added or removed):
+        return {"outcome": "unchanged", "id": id}
+    if not dry_run:
+        for stored, entry in updated:
+            uow.entries.rewrite(stored.id, entry)
+        uow.entries.add_many((patient_id, id, seq, entry) for seq, entry in added)
+        uow.entries.remove(removed)
+        uow.audit.record(AuditEvent(
+            actor=Actor.OPERATOR, action=REMAPPED, patient_id=patient_id, message_id=id,
+            reason=f"mapping changed: {len(updated)} updated, {len(added)} added, "
+                   f"{len(removed)} removed" + (f" ({', '.join(removed)})" if removed else "")))
+    return {"outcome": "changed", "id": id, "updated": len(updated), "added": len(added),
+            "removed": len(removed)}
+
+
+def _entries_now(raw: bytes, mappings: MappingSet, policy: RoutingPolicy) -> list[Entry] | None:
+    """What today's mappings make of `raw`; None for a message no mapping makes entries of."""
+    text, _codec = decode(raw, policy.fallback_charset)
+    message = Message.parse(text)
+    mapping = mappings.for_type(message.type, message.structure)
+    if mapping is None:
+        if message.type.startswith("MFN"):
+            return None
+        raise MappingError(f"no mapping for {message.type} now")
+    return map_message(message, mapping).entries
+
+
+def _same(stored: StoredEntry, entry: Entry) -> bool:
+    """Whether the stored entry already says what `entry` says (compared as stored: JSON)."""
+    plain = from_json_bytes(to_json_bytes({"payload": entry.payload,
+                                           "effective_at": entry.effective_at}), "entry")
+    return (stored.kind == entry.kind and stored.payload == (plain["payload"] or {})
+            and stored.effective_at == plain["effective_at"])

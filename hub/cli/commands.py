@@ -26,18 +26,37 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def send(args: argparse.Namespace, settings: Settings) -> int:
     """Send each message of each file over one MLLP connection; one line per ACK.
-    Exits 1 when any message was not accepted (or a file could not be read)."""
+    A batch file (FHS or BHS first) goes as one frame, checked whole by the hub, which answers
+    one ACK per message. Exits 1 when any message was not accepted (or a file could not be read)."""
     port = args.port or settings.mllp.port
     failures = 0
+    # Every file read first: a mistyped name is said as such, before anything is sent.
+    files = [(name, _frames(_read(name))) for name in args.files]
     with MLLPClient(args.host, port, timeout=args.timeout) as client:
-        for name in args.files:
-            messages, loose = split_messages(_read(name))
-            # a file with no MSH is sent as it is: the hub's AR says what is wrong with it
-            for payload in messages or [b"\r".join(loose) + b"\r"]:
-                code, control_id, text = _ack_summary(client.send(payload))
-                failures += code not in ACCEPTED
-                print(f"{name}\t{control_id}\t{code}\t{text}".rstrip())
+        for name, frames in files:
+            for payload in frames:
+                for ack in _acks(client.send(payload)):
+                    code, control_id, text = _ack_summary(ack)
+                    failures += code not in ACCEPTED
+                    print(f"{name}\t{control_id}\t{code}\t{text}".rstrip())
     return 1 if failures else 0
+
+
+def _frames(raw: bytes) -> list[bytes]:
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"FHS", b"BHS")):
+        return [raw]
+    messages, loose = split_messages(raw)
+    # a file with no MSH is sent as it is: the hub's AR says what is wrong with it
+    return messages or [b"\r".join(loose) + b"\r"]
+
+
+def _acks(answer: bytes) -> list[bytes]:
+    """The ACK messages of an answer: one, or one per message of a batch answer (none when
+    the batch held no message: HL7 allows an empty batch and the hub answers it in kind)."""
+    messages, _ = split_messages(answer)
+    if not messages and answer.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"FHS", b"BHS")):
+        return []
+    return messages or [answer]
 
 
 def map_files(args: argparse.Namespace, settings: Settings) -> int:
@@ -51,6 +70,7 @@ def map_files(args: argparse.Namespace, settings: Settings) -> int:
             Path(name), _read(name), hub.mappings,
             fallback_charset=settings.hl7.fallback_charset,
             authorities=frozenset(settings.identity.matricule_authorities),
+            referent_senders=tuple(settings.consent.referent_senders),
         )
     if args.json:
         print_json(results)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from hub.bootstrap import Hub
-from hub.cli.output import print_json, print_table
+from hub.cli.output import positive_count, print_json, print_table
 from hub.domain.delivery import DeliveryState
 from hub.errors import HubError
 from hub.settings import Settings
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     c = actions.add_parser("list", help="deliveries, most recently changed first")
     c.add_argument("--state", choices=[s.value for s in DeliveryState])
     c.add_argument("--message", metavar="MESSAGE_ID", help="only the deliveries of one message")
-    c.add_argument("--limit", type=int, default=1000)
+    c.add_argument("--limit", type=positive_count, default=1000)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=list_deliveries)
     c = actions.add_parser("replay", help="send parked deliveries again")

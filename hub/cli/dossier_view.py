@@ -1,5 +1,7 @@
 """`hub dossier show MATRICULE [--as CNS_CODE]`: the patient's own full view, or the dossier as
-one professional may see it.
+one professional may see it. A dossier merged into another (ADT^A40) says so: the patient's own
+view names the surviving matricule (`"merged_into"`), a professional's only that it was merged
+(`"merged": true`). Both carry the CNS summary of the prestations shown (`"cns_summary"`).
 
 A professional's read is decided and journaled in one transaction, at one instant: each entry
 goes through the same consent decision as routing (hub.routing.access, hub.domain.consent), and
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from hub.bootstrap import Hub
 from hub.cli.output import print_json, print_table
 from hub.domain.audit import AuditAction, AuditEvent, AuditOutcome
+from hub.domain.cns_summary import summarize
 from hub.domain.consent import EntryView, Reason, decide
 from hub.domain.matricule import validate
 from hub.domain.models import Confidentiality, Patient, StoredEntry
@@ -92,10 +95,14 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
             patient_id = uow.patients.find(matricule)
             if patient_id is None:
                 raise UnknownMatricule("no dossier for this matricule")
+            survivor_id = uow.patients.merged_into(patient_id)
             if viewer is None:
+                entries = uow.entries.for_patient(patient_id)
                 document = {"patient": patient_document(uow.patients.get(patient_id)),
-                            "entries": [entry_document(e)
-                                        for e in uow.entries.for_patient(patient_id)]}
+                            "entries": [entry_document(e) for e in entries],
+                            "cns_summary": summarize(entries)}
+                if survivor_id is not None:
+                    document["merged_into"] = uow.patients.get(survivor_id).matricule
             else:
                 read = read_as(uow, patient_id, viewer, datetime.now(UTC),
                                settings.consent.referent_access_by_default)
@@ -103,6 +110,9 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
                 if read.refused:
                     raise HubError(f"{viewer} may not read dossiers: {read.reason}")
                 document = professional_document(read, matricule)
+                if survivor_id is not None:
+                    # Which dossier survived is the patient's to see, not every professional's.
+                    document["merged"] = True
     finally:
         hub.close()
     if args.json:
@@ -132,13 +142,20 @@ def professional_document(read: ProfessionalRead, matricule: str) -> dict:
     patient = (patient_document(read.patient) if read.allowed and read.patient is not None
                else {"matricule": matricule})
     return {"viewer": read.viewer, "access": {"allowed": read.allowed, "reason": read.reason},
-            "patient": patient, "entries": [entry_document(e) for e in read.entries]}
+            "patient": patient, "entries": [entry_document(e) for e in read.entries],
+            # Summed from the prestations this professional may see, and from nothing else.
+            "cns_summary": summarize(read.entries)}
 
 
 def _print(document: dict) -> None:
     p = document["patient"]
     if "viewer" in document:
         print(f"as {document['viewer']}: {document['access']['reason']}")
+    if "merged_into" in document:
+        print(f"merged into the dossier of {document['merged_into']} (ADT^A40): "
+              "its entries and new messages are there")
+    elif document.get("merged"):
+        print("merged into another dossier (ADT^A40): its entries are there")
     if "family_name" in p and not any(p[k] for k in ("family_name", "given_name", "birth_date")):
         print("no demographics on file yet")
     elif "family_name" in p:
@@ -150,6 +167,12 @@ def _print(document: dict) -> None:
                      for e in document["entries"]])
     else:
         print("no entries to show")
+    if document.get("cns_summary"):
+        print("\nCNS summary (prestations)")
+        print_table(["year", "kind", "count", "amount"],
+                    [(r["year"], r["kind"], r["count"],
+                      f"{r['amount']:.2f} {r.get('currency', '')}".rstrip())
+                     for r in document["cns_summary"]])
 
 
 def _event(cns_code: str, patient_id: str, at: datetime, outcome: AuditOutcome, reason: str,

@@ -9,8 +9,10 @@ import argparse
 import os
 import sys
 
-from hub.cli import (audit_cmd, commands, consent_cmd, deliveries_cmd, dossier_view,
-                     professionals_cmd, reports)
+from hub.cli import (audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
+                     dossier_view, keys_cmd, professionals_cmd, remap_cmd, reports,
+                     resume_cmd, trace_cmd)
+from hub.cli.output import positive_count
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
 from hub.settings import load_settings
@@ -41,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands.map_files)
 
-    p = sub.add_parser("status", help="queue depths and message counts by state")
+    p = sub.add_parser("status", help="is the hub healthy (a line naming what is not), then "
+                       "queues, rates, counts by state, oldest waits; exit 3: broker unreachable")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=reports.status)
 
@@ -49,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", choices=["received", "stored", "rejected", "parked", "discarded"])
     p.add_argument("--sender")
     p.add_argument("--control-id")
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--limit", type=positive_count, default=1000)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=reports.messages)
 
@@ -69,8 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         func=commands.db_upgrade)
     professionals_cmd.register(sub)
     consent_cmd.register(sub, dossier)
+    document_cmd.register(dossier)
+    resume_cmd.register(dossier)
     audit_cmd.register(sub)
     deliveries_cmd.register(sub)
+    dlq_cmd.register(sub)
+    trace_cmd.register(sub)
+    keys_cmd.register(sub)
+    remap_cmd.register(sub)
     return parser
 
 

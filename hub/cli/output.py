@@ -1,6 +1,7 @@
 """Printing for the CLI: one JSON document on stdout for scripts, plain columns for people."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -30,3 +31,15 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def positive_count(text: str) -> int:
+    """An argparse type for `--limit` and the like: a whole number of at least 1 (a negative
+    LIMIT is "no limit" to SQLite and an error to PostgreSQL; 0 would answer nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value

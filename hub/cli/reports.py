@@ -1,57 +1,13 @@
-"""Commands that report: status and messages (`hub dossier show` is in hub/cli/dossier_view.py)."""
+"""Commands that report: messages, and status (rendered by hub/cli/status_view.py from
+hub/ops/status.py's document; `hub dossier show` is in hub/cli/dossier_view.py)."""
 from __future__ import annotations
 
 import argparse
 
 from hub.bootstrap import Hub
 from hub.cli.output import print_json, print_table
-from hub.domain.delivery import DeliveryState
-from hub.domain.models import MessageState
-from hub.errors import BrokerError
+from hub.cli.status_view import status  # noqa: F401 - `hub status`, wired as reports.status
 from hub.settings import Settings
-
-
-def status(args: argparse.Namespace, settings: Settings) -> int:
-    """Queue depths, message counts by state, delivery counts by state and by destination."""
-    hub = _open_hub(settings)
-    with hub.unit_of_work() as uow:
-        counts = uow.messages.count_by_state()
-        deliveries = uow.deliveries.counts_by_state()
-        by_destination = uow.deliveries.counts_by_destination()
-    document: dict = {
-        "messages": {},
-        "deliveries": {state.value: deliveries.get(state.value, 0) for state in DeliveryState},
-        "deliveries_by_destination": by_destination,
-        "queues": {},
-    }
-    try:
-        stats = hub.broker.queue_stats()
-        document["queues"] = {name: {"depth": q.depth, "consumers": q.consumers} for name, q in stats.items()}
-    except BrokerError as exc:
-        document["broker_error"] = str(exc)
-    waiting = document["queues"].get(hub.topology.inbound, {}).get("depth", 0)
-    # Every frame that got an ACK is either filed (a row) or still waiting in the inbound queue.
-    document["messages"] = {"received": sum(counts.values()) + waiting, "waiting": waiting,
-                            **{state.value: counts.get(state.value, 0) for state in MessageState
-                               if state is not MessageState.RECEIVED}}
-    hub.close()
-    if args.json:
-        print_json(document)
-        return 0
-    print_table(["messages", "count"], list(document["messages"].items()))
-    print()
-    print_table(["deliveries", "count"], list(document["deliveries"].items()))
-    if by_destination:
-        print()
-        states = [state.value for state in DeliveryState]
-        print_table(["destination", *states],
-                    [(name, *(n.get(s, 0) for s in states)) for name, n in by_destination.items()])
-    print()
-    print_table(["queue", "depth", "consumers"],
-                [(n, q["depth"], q["consumers"]) for n, q in document["queues"].items()])
-    if "broker_error" in document:
-        print(f"\nbroker: {document['broker_error']}")
-    return 0
 
 
 def messages(args: argparse.Namespace, settings: Settings) -> int:

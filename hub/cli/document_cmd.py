@@ -1,0 +1,121 @@
+"""`hub dossier document MATRICULE ENTRY_ID [--out FILE] [--as CNS_CODE]`: the bytes of one
+document entry (a PDF sent as ED in an ORU^R01 or an MDM^T02), decoded as the sender encoded them.
+
+The entry's payload holds what the mapping read, encrypted like every entry: `content` and the
+ED encoding (`encoding`, ED.4). Base64 and Hex give back the original bytes; any other encoding
+(A, or none: a text document) gives the content as UTF-8 text.
+
+Without --as it is the patient's own read, like `hub dossier show`. With --as the professional
+gets the bytes only when the consent question routing asks (hub.routing.access.may_receive)
+allows them this entry; the read, allowed or denied, is journaled and committed before a byte
+is written, so nobody holds a document whose read is not in the journal.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.bootstrap import Hub
+from hub.domain.audit import AuditAction, AuditEvent, AuditOutcome
+from hub.domain.consent import EntryView
+from hub.domain.matricule import validate
+from hub.domain.models import StoredEntry
+from hub.domain.professional import validate_cns_code
+from hub.errors import HubError, UnknownMatricule
+from hub.routing import access
+from hub.settings import Settings
+
+DOCUMENT = "document"
+_PADDED_PARTS = re.compile(r"(?<==)(?=[^=])")
+
+
+def register(dossier_actions) -> None:
+    """Add `hub dossier document` to the `dossier` sub-commands."""
+    p = dossier_actions.add_parser("document", help="write a document entry's bytes (a PDF ...) "
+                                   "to stdout or --out; with --as, a journaled professional read")
+    p.add_argument("matricule")
+    p.add_argument("entry_id", metavar="ENTRY_ID", help="the entry's id (hub dossier show --json)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--as", dest="viewer", metavar="CNS_CODE",
+                   help="read as this professional: consent-checked and journaled")
+    p.set_defaults(func=document)
+
+
+def document(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the decoded bytes of one document entry; exit 1 when there is no such document
+    or the professional may not read it."""
+    matricule = validate(args.matricule)
+    viewer = None if args.viewer is None else validate_cns_code(args.viewer)
+    hub = Hub(settings)
+    try:
+        hub.upgrade_database()
+        with hub.unit_of_work() as uow:
+            patient_id = uow.patients.find(matricule)
+            if patient_id is None:
+                raise UnknownMatricule("no dossier for this matricule")
+            entry = _document_entry(uow.entries.for_patient(patient_id), args.entry_id)
+            if viewer is not None:
+                at = datetime.now(UTC)
+                decision = access.may_receive(
+                    uow, patient_id, [EntryView(entry.confidentiality, entry.hidden)], viewer,
+                    at, settings.consent.referent_access_by_default)
+                outcome = AuditOutcome.OK if decision.allowed else AuditOutcome.DENIED
+                uow.audit.record_many([AuditEvent(
+                    actor=viewer, action=AuditAction.READ, outcome=outcome,
+                    reason=str(decision.reason), patient_id=patient_id, entry_id=entry.id,
+                    at=at)])
+                uow.commit()
+                if not decision.allowed:
+                    raise HubError(f"{viewer} may not read this document: {decision.reason}")
+    finally:
+        hub.close()
+    write_document(document_bytes(entry.payload), args.out)
+    return 0
+
+
+def write_document(data: bytes, out: str | None) -> None:
+    """Write `data` to the file `out`, or to stdout; HubError (one line) when `out` cannot be
+    written, e.g. a missing folder or no permission."""
+    if not out:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        Path(out).write_bytes(data)
+    except OSError as exc:
+        raise HubError(f"cannot write {out}: {exc.strerror}") from None
+
+
+def _document_entry(entries: list[StoredEntry], entry_id: str) -> StoredEntry:
+    for entry in entries:
+        if entry.id == entry_id:
+            if entry.kind != DOCUMENT:
+                raise HubError(f"entry {entry_id} is a {entry.kind}, not a document")
+            return entry
+    raise HubError(f"no entry {entry_id} in this dossier")
+
+
+def document_bytes(payload: dict) -> bytes:
+    """The bytes a document entry's `content` stands for, by its ED encoding (`encoding`):
+    Base64 and Hex decoded (whitespace, such as the line wraps senders insert, ignored), any
+    other as UTF-8 text. Raises HubError naming the encoding, never the content."""
+    content = payload.get("content", "")
+    if not isinstance(content, str) or not content:
+        raise HubError("this document entry has no content")
+    encoding = str(payload.get("encoding", "")).strip().upper()
+    compact = "".join(content.split())
+    try:
+        if encoding == "BASE64":
+            # Parts base64-encoded one by one (an ED per repetition or OBX) keep their padding.
+            return b"".join(base64.b64decode(part + "=" * (-len(part) % 4), validate=True)
+                            for part in _PADDED_PARTS.split(compact))
+        if encoding == "HEX":
+            return bytes.fromhex(compact)
+    except (binascii.Error, ValueError):
+        raise HubError(f"the document's content is not valid {encoding.lower()}") from None
+    return content.encode("utf-8")

@@ -1,0 +1,51 @@
+"""`hub dossier overdue`: the référent declarations whose résumé patient is overdue.
+
+The list is what the overdue job flagged (hub/jobs/resume_clock.py), among the declarations still
+in force: a résumé from the référent, or the declaration's end, takes one off it.
+"""
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from hub.bootstrap import Hub
+from hub.cli.output import print_json, print_table
+from hub.domain.resume import due_at
+from hub.settings import Settings
+
+
+def register(dossier_actions) -> None:
+    """Add `hub dossier overdue [--json]`."""
+    c = dossier_actions.add_parser("overdue", help="référent declarations whose résumé patient "
+                                   "is overdue")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=overdue)
+
+
+def overdue(args: argparse.Namespace, settings: Settings) -> int:
+    """List the overdue résumés: matricule, référent, declared, due and flagged times."""
+    hub = Hub(settings)
+    try:
+        hub.upgrade_database()
+        with hub.unit_of_work() as uow:
+            flagged = uow.resumes.overdue(datetime.now(UTC))
+            rows = [{"matricule": uow.patients.get(o.patient_id).matricule,
+                     "referent": o.referent, "declared_at": o.declared_at,
+                     "due_at": due_at(o.declared_at, settings.resume.months),
+                     "flagged_at": o.flagged_at} for o in flagged]
+    finally:
+        hub.close()
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no résumé patient overdue")
+        return 0
+    print_table(["matricule", "référent", "declared", "due", "flagged"],
+                [(r["matricule"], r["referent"], _day(r["declared_at"]), _day(r["due_at"]),
+                  _day(r["flagged_at"])) for r in rows])
+    return 0
+
+
+def _day(value: datetime) -> str:
+    return value.isoformat(timespec="seconds")

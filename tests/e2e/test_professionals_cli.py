@@ -1,5 +1,10 @@
 """`hub professionals import` and `list`, run as real `hub` processes on SQLite and PostgreSQL."""
-from tests.fixtures.hub_process import HubEnv
+import signal
+import subprocess
+import sys
+import time
+
+from tests.fixtures.hub_process import REPO, HubEnv
 
 HEADER = ("cns_code,family_name,given_name,specialty,status,mllp_host,mllp_port,"
           "receiving_application,receiving_facility")
@@ -57,4 +62,22 @@ def test_a_wrong_header_is_one_line_on_stderr_and_a_fresh_hub_lists_nothing(tmp_
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (f"hub: {bad}: line 1 is not the expected header; expected: "
                              f"{HEADER}\n")
+    assert env.hub_json("professionals", "list") == []
+
+
+def test_ctrl_c_during_an_import_stores_nothing_of_the_file(tmp_path, database_url):
+    env = _env(tmp_path, database_url)
+    registry = tmp_path / "registry.csv"
+    registry.write_text("\n".join([HEADER, *(f"{100000 + n:06d}-{n % 100:02d},Weber-{n},Anne,"
+                                             "GP,active,,,," for n in range(20000))]) + "\n")
+    env.hub("professionals", "list")  # the schema and key file, so the import starts at once
+    process = subprocess.Popen([sys.executable, "-m", "hub.cli.main", "professionals", "import",
+                                str(registry)], env=env.env, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)  # into the rows, most likely (20,000 take several seconds); before them,
+    process.send_signal(signal.SIGINT)  # the command ends the same way without its message
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err and "added" not in out
     assert env.hub_json("professionals", "list") == []

@@ -101,13 +101,6 @@ def test_role_all_runs_the_sender_beside_listener_and_workers(hub_env, recipient
     assert "Traceback" not in logs
 
 
-def test_the_scheduler_role_is_a_clear_error(memory_env):
-    result = memory_env.hub("serve", "--role", "scheduler", check=False)
-    assert result.returncode == 2
-    assert "role 'scheduler' is not available yet" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_an_unreadable_outbound_ca_file_stops_the_sender_naming_it(memory_env, tmp_path):
     memory_env.env["HUB_OUTBOUND__TLS_CA_FILE"] = str(tmp_path / "missing-ca.pem")
     result = memory_env.hub("serve", "--role", "sender", check=False)

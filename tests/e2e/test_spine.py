@@ -108,6 +108,16 @@ def test_hub_send_exits_non_zero_when_a_message_is_rejected(hub_env, tmp_path):
     assert "\tX1\tAR\t" in result.stdout
 
 
+def test_hub_send_names_a_missing_file_before_sending_anything(hub_env, tmp_path):
+    hub_env.start()
+    missing = tmp_path / "missing.hl7"
+    result = hub_env.hub("send", "tests/fixtures/samples/oru_r01.hl7", str(missing),
+                         "--port", str(hub_env.mllp_port), check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"hub: cannot read {missing}: No such file or directory\n"
+    assert hub_env.hub_json("status")["messages"]["received"] == 0
+
+
 def test_memory_broker_runs_the_whole_hub_in_one_process(tmp_path):
     from tests.fixtures.hub_process import HubEnv
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from tests.fixtures.hub_process import REPO, HubEnv
+from tests.fixtures.messages import patient
 
 
 def _env(tmp_path) -> HubEnv:
@@ -58,3 +60,17 @@ def test_an_invalid_matricule_is_refused_before_any_lookup(tmp_path):
     result = _env(tmp_path).hub("dossier", "show", "1893120105733", check=False)
     assert result.returncode == 1 and "check digit" in result.stderr.lower()
     assert "1893120105733" not in result.stderr
+
+
+def test_a_database_with_data_and_no_key_file_beside_it_stops_every_command(tmp_path):
+    env = _env(tmp_path)
+    person = patient(7)
+    env.hub("dossier", "close", person.matricule)  # a fresh install: the key file is created
+    key_file = Path(env.env["HUB_KEY_FILE"])
+    key_file.rename(tmp_path / "moved-away.json")  # a wrong HUB_KEY_FILE, or a lost file
+
+    for command in (("serve",), ("dossier", "show", person.matricule), ("status",)):
+        result = env.hub(*command, check=False)
+        assert result.returncode == 2, command
+        assert "HUB_KEY_FILE" in result.stderr and "Traceback" not in result.stderr
+    assert not key_file.exists()  # no second key written beside data it cannot read

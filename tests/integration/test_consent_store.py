@@ -213,3 +213,18 @@ def test_many_states_read_at_once_equal_each_read_alone(uow_factory, patient_id)
         assert together[ids[-1]].referent.cns_code == OTHER
         with pytest.raises(UnknownMatricule):
             uow.consents.states([ids[0], "no-such-dossier"], T0, True)
+
+
+def test_a_backdated_declaration_ends_where_the_next_one_begins(uow_factory, patient_id):
+    # The CNS's A31 may list a past référent's ROL after the current one's: declared second,
+    # it must not stay open beside the later declaration (two référents in force at once).
+    with uow_factory() as uow:
+        uow.consents.declare_referent(patient_id, OTHER, T0 + 5 * DAY, source="cns")
+        uow.consents.declare_referent(patient_id, DOCTOR, T0, source="cns")
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.consents.referent_history(patient_id) == [
+            ReferentDeclaration(DOCTOR, T0, T0 + 5 * DAY),
+            ReferentDeclaration(OTHER, T0 + 5 * DAY, None)]
+        assert uow.consents.referent(patient_id, T0 + 9 * DAY).cns_code == OTHER
+        assert uow.resumes.counts(T0 + 9 * DAY) == {"overdue": 0, "due": 1}

@@ -46,6 +46,27 @@ def test_sequences_number_each_patient_and_destination_queue_apart(uow_factory):
     assert sequences == [1, 2, 1, 1]
 
 
+def test_a_batch_is_numbered_behind_each_queue_in_the_order_given(uow_factory):
+    with uow_factory() as uow:
+        m1, p1, raw1 = store_message(uow, 1)
+        m2, p2, raw2 = store_message(uow, 2)
+        queue(uow, m1, p1, raw1, A)
+        uow.commit()
+    with uow_factory() as uow:
+        wanted = [(m1, p1, A), (m2, p2, A), (m1, p1, B), (m1, p1, A), (m2, p2, A)]
+        added = uow.deliveries.add_many(
+            [dict(message_id=m, patient_id=p, recipient="123456-78", destination=d,
+                  control_id=f"C{n}", payload=b"MSH|x") for n, (m, p, d) in enumerate(wanted)],
+            T0)
+        uow.commit()
+    assert [(d.patient_id, d.destination, d.sequence) for d in added] == [
+        (p1, A, 2), (p2, A, 1), (p1, B, 1), (p1, A, 3), (p2, A, 2)]
+    with uow_factory() as uow:
+        assert [uow.deliveries.get(d.id) for d in added] == added
+        assert [uow.deliveries.payload(d.id) for d in added] == [b"MSH|x"] * 5
+        assert uow.deliveries.add_many([], T0) == []
+
+
 def test_only_the_head_of_each_queue_is_due(uow_factory):
     with uow_factory() as uow:
         m1, p1, raw1 = store_message(uow, 1)

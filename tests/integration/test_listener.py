@@ -88,9 +88,29 @@ def test_a_broker_that_refuses_gets_ae_207():
     asyncio.run(scenario())
 
 
-def test_a_frame_past_the_size_cap_closes_the_connection():
+def test_a_frame_past_the_size_cap_gets_an_ar_and_the_connection_goes_on():
+    # A lab's ORU with a PDF too big for the hub: closing without an answer made the sender
+    # resend it forever; an AR tells it to stop, and the next message is taken as usual.
     async def scenario():
-        listener, port = await listen(await memory_publisher(), max_frame=4096)
+        publisher = await memory_publisher()
+        listener, port = await listen(publisher, max_frame=4096)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        big = message(1).replace(b"OBX|1|", b"OBX|1|" + b"A" * 10_000 + b"|", 1)
+        writer.write(wrap(big) + wrap(message(2)))
+        refused, accepted = await read_acks(reader, 2)
+        assert (refused.code, refused.control_id, refused.err_code) == ("AR", "MSG-1", "207")
+        assert refused.text == (f"message of {len(big)} bytes refused: the hub takes at most "
+                                "4096 bytes per frame (mllp.max_frame)")
+        assert (accepted.code, accepted.control_id) == ("AA", "MSG-2")
+        writer.close()
+        await listener.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_frame_past_the_size_cap_that_never_ends_is_closed_at_the_read_timeout():
+    async def scenario():
+        listener, port = await listen(await memory_publisher(), max_frame=4096, read_timeout=0.5)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"\x0b" + b"A" * 10_000)
         assert await closed_within(reader, 2.0)

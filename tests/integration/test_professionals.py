@@ -1,10 +1,12 @@
 """The professionals registry on real SQLite and PostgreSQL: repository, CSV import, MFN."""
+import threading
+
 import pytest
 
 from hub.domain.professional import Destination, Professional, ProfessionalStatus
 from hub.errors import HubError
 from hub.hl7.message import Message
-from hub.registry.csv_import import HEADER, import_csv
+from hub.registry.csv_import import HEADER, ImportInterrupted, import_csv
 from hub.registry.mfn import apply_mfn_changes, professionals_from_mfn
 
 HEADER_LINE = ",".join(HEADER)
@@ -193,3 +195,30 @@ def test_mfn_changes_keep_the_destination_and_what_a_record_leaves_empty(uow_fac
     weber, thill = listed(uow_factory)
     assert weber.status == "suspended" and weber.destination == WEBER.destination
     assert not weber.can_receive and thill.can_read and thill.family_name == "Thill"
+
+
+def registry_of(count: int) -> str:
+    """A registry file of `count` active GPs without a destination (valid CNS codes)."""
+    rows = [f"{100000 + n:06d}-{n % 100:02d},Weber-{n},Anne,GP,active,,,," for n in range(count)]
+    return "\n".join([HEADER_LINE, *rows]) + "\n"
+
+
+def test_an_import_reports_progress_and_stopped_before_its_commit_stores_nothing(
+        tmp_path, uow_factory):
+    path = write(tmp_path, registry_of(5))
+    stop, seen = threading.Event(), []
+
+    def after_each(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 3:
+            stop.set()  # Ctrl-C while the third row is imported
+
+    with uow_factory() as uow, pytest.raises(ImportInterrupted, match="at line 5: nothing"):
+        import_csv(path, uow, stop=stop, progress=after_each)
+    assert seen == [(1, 5), (2, 5), (3, 5)]
+    assert listed(uow_factory) == []
+
+    seen.clear()
+    with uow_factory() as uow:
+        assert import_csv(path, uow, progress=after_each).added == 5
+    assert seen[-1] == (5, 5) and len(listed(uow_factory)) == 5

@@ -111,6 +111,39 @@ def test_without_a_grant_nothing_is_queued_and_the_denial_is_journaled(broker, w
     assert (ORDERER, "deny", "denied", "no grant in force") in journal
 
 
+def test_each_patients_deliveries_queue_in_message_order_across_batches(broker, worker,
+                                                                          uow_factory):
+    register(uow_factory, ORDERER)
+    first, second = patient(24), patient(25)
+    pids = [dossier(uow_factory, person, grant=ORDERER) for person in (first, second)]
+    receive(broker, *(encoded(oru_r01(person, f"Q-{n}", n_obx=1))
+                      for n, person in enumerate([first, second, first, first, second])))
+    drain(worker, broker)
+    receive(broker, encoded(oru_r01(first, "Q-5", n_obx=1)))
+    drain(worker, broker)
+
+    with uow_factory() as uow:
+        queues = {pid: [(d.sequence, uow.messages.get(d.message_id).control_id)
+                        for d in sorted(uow.deliveries.search(), key=lambda d: d.sequence)
+                        if d.patient_id == pid] for pid in pids}
+    assert queues == {pids[0]: [(1, "Q-0"), (2, "Q-2"), (3, "Q-3"), (4, "Q-5")],
+                      pids[1]: [(1, "Q-1"), (2, "Q-4")]}
+
+
+def test_denials_are_journaled_in_message_order_within_a_batch(broker, worker, uow_factory):
+    register(uow_factory, ORDERER)
+    person = patient(26)
+    pid = dossier(uow_factory, person)
+    receive(broker, *(encoded(oru_r01(person, f"D-{n}", n_obx=1)) for n in range(3)))
+    drain(worker, broker)  # one batch, one transaction
+
+    with uow_factory() as uow:
+        denied = [uow.messages.get(e.message_id).control_id for e in uow.audit.journal(pid)
+                  if e.action == "deny"]
+        assert uow.audit.verify().ok
+    assert denied == ["D-0", "D-1", "D-2"]
+
+
 def test_an_unregistered_or_suspended_recipient_is_denied(broker, worker, uow_factory):
     person = patient(23)
     register(uow_factory, OTHER, status=ProfessionalStatus.SUSPENDED)

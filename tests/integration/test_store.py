@@ -216,6 +216,25 @@ def test_integrity_errors_become_conflicts_and_block_the_commit(uow_factory):
             uow.entries.add(new_id(), message.id, 0, Entry("lab_result", {}))
 
 
+def test_a_refused_batch_of_entries_is_a_conflict_naming_no_value_and_blocks_the_commit(
+        uow_factory):
+    message = record()
+    with uow_factory() as uow:
+        patient_id = uow.patients.id_for(MATRICULE)
+        uow.messages.add(message, b"x")
+        uow.commit()
+    with uow_factory() as uow:
+        kept = uow.entries.add(patient_id, message.id, 0, Entry("lab_result", {"v": "1"}))
+        with pytest.raises(StoreConflict) as refused:
+            uow.entries.add_many([(patient_id, message.id, 1, Entry("lab_result", {"v": "2"})),
+                                  (new_id(), message.id, 2, Entry("lab_result", {"v": "3"}))])
+        assert "adding entries" in str(refused.value) and "lab_result" not in str(refused.value)
+        with pytest.raises(StoreError, match="rolled back"):
+            uow.commit()
+    with uow_factory() as uow:
+        assert uow.entries.for_patient(patient_id) == [] and kept
+
+
 def test_rotation_keeps_stored_data_readable(uow_factory, keyring, engine):
     old = record("old")
     with uow_factory() as uow:

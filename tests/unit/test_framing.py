@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.errors import FramingError
-from hub.mllp.framing import CARRIAGE_RETURN, END_BLOCK, START_BLOCK, FrameReader, wrap
+from hub.mllp.framing import CARRIAGE_RETURN, END_BLOCK, START_BLOCK, FrameReader, Oversize, wrap
 
 MSG = b"MSH|^~\\&|LAB|HOSP|DSP-HUB|DSP|20240101120000||ORU^R01|1|P|2.5\rPID|1\r"
 
@@ -123,3 +123,23 @@ def test_result_of_arbitrary_bytes_does_not_depend_on_chunking(raw, cuts):
 
     assert run(cuts) == run([])
     assert run(cuts) == run(range(len(stream)))
+
+
+def test_with_keep_head_a_frame_past_the_cap_is_read_to_its_end_and_comes_out_as_oversize():
+    reader = FrameReader(max_frame=100, keep_head=20)
+    big = b"MSH|^~\\&|LAB|" + b"x" * 300
+    frames = []
+    for at in range(0, len(wrap(big)), 7):  # in small chunks: never more than the cap held
+        frames += reader.feed(wrap(big)[at:at + 7])
+        assert reader.buffered <= 100
+    assert frames == [Oversize(big[:20], len(big))]
+    assert reader.feed(wrap(b"next")) == [b"next"]
+
+
+def test_with_keep_head_the_frames_around_an_oversize_one_come_out_in_order():
+    reader = FrameReader(max_frame=10, keep_head=4)
+    stream = wrap(b"one") + wrap(b"A" * 50) + wrap(b"two") + START_BLOCK + b"B" * 30
+    assert reader.feed(stream) == [b"one", Oversize(b"AAAA", 50), b"two"]
+    assert reader.in_frame  # the last one never ended: the listener's read timeout closes it
+    assert reader.feed(START_BLOCK + b"three" + END_BLOCK) == [b"three"]
+    assert reader.dropped == 1

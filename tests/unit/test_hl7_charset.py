@@ -28,7 +28,17 @@ def test_codec_for_table_0211(msh18, codec):
     assert codec_for(msh18) == codec
 
 
-@pytest.mark.parametrize("msh18", ["EBCDIC", "8859/16", "UNICODE UTF-16", "latin-1"])
+@pytest.mark.parametrize(
+    ("msh18", "codec"),
+    [("ISO-8859-1", "latin-1"), ("iso8859-15", "iso8859-15"), ("ISO_8859_2", "iso8859-2"),
+     ("latin-1", "latin-1"), ("LATIN9", "iso8859-15"), ("utf8", "utf-8")],
+)
+def test_codec_for_the_usual_other_names_of_the_same_character_sets(msh18, codec):
+    assert codec_for(msh18) == codec
+
+
+@pytest.mark.parametrize("msh18", ["EBCDIC", "8859/16", "ISO-8859-16", "UNICODE UTF-16",
+                                   "WINDOWS-1252"])
 def test_codec_for_unknown_charset_is_an_hl7_error(msh18):
     with pytest.raises(HL7Error, match="MSH-18: unsupported character set"):
         codec_for(msh18)
@@ -122,3 +132,27 @@ def test_encode_uses_the_codec_and_falls_back_to_utf8_only_when_needed():
     assert encode("€", "iso8859-15") == b"\xa4"
     assert encode("Müller €", "latin-1") == "Müller €".encode("utf-8")
     assert encode("ACK", "ascii") == b"ACK"
+
+
+def test_first_repetition_is_the_character_set_the_others_are_alternates():
+    raw = message("8859/15~UNICODE UTF-8", "Œuvre Šebek 5 €", "iso8859-15")
+    assert decode(raw) == (raw.decode("iso8859-15"), "iso8859-15")
+    # Read as UTF-8 (the alternate), these bytes would not decode at all.
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+
+
+def test_an_unknown_character_set_is_harmless_while_every_byte_is_ascii():
+    # oehf-ipf's msg-02.hl7 sends MSH-18 "code1~code2"
+    raw = message("code1~code2", "Dupont", "ascii")
+    assert decode(raw) == (raw.decode("ascii"), "ascii")
+    with pytest.raises(HL7Error, match="MSH-18: unsupported character set"):
+        decode(message("code1~code2", "Dupré", "latin-1"), fallback="latin-1")
+
+
+def test_8859_15_differs_from_8859_1_where_it_should():
+    name = "Œuvre Šebek €"
+    text, codec = decode(message("8859/15", name, "iso8859-15"))
+    assert codec == "iso8859-15" and text.split("|")[-1] == f"{name}\r"
+    latin1_text, _ = decode(message("8859/1", name, "iso8859-15"))
+    assert name not in latin1_text   # the same bytes read as 8859/1 are other characters

@@ -170,3 +170,10 @@ def test_malformed_paths(text):
 def test_path_rejects_a_subcomponent_without_component():
     with pytest.raises(ValueError):
         Path("PID", 3, subcomponent=1)
+
+
+def test_type_and_structure_ignore_spaces_around_msh9_components_as_the_listener_does():
+    # The listener's sniff strips MSH-9's components and answers AA for "ORU^R01 "; the worker
+    # looks the mapping up by Message.type, so an unstripped type parked it as unmapped.
+    msg = Message.parse(ORU.replace("ORU^R01^ORU_R01", " ORU ^R01 ^ ORU_R01 ", 1))
+    assert (msg.type, msg.structure) == ("ORU^R01", "ORU_R01")

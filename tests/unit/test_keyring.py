@@ -2,6 +2,8 @@
 import base64
 import json
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -138,3 +140,48 @@ def test_repr_shows_no_key_material(keyring):
     document = json.loads(keyring.path.read_text())
     assert document["keys"]["k1"] not in repr(keyring)
     assert document["index_key"] not in repr(keyring)
+
+
+def test_two_rotations_from_keyrings_loaded_before_either_keep_both_keys(tmp_path):
+    # Two `hub keys rotate` at once (two operators, or one per host on a shared file): each
+    # loaded the file first; the second must not overwrite the first's key under the same id.
+    path = tmp_path / "keys.json"
+    Keyring.create(path)
+    first, second = Keyring.load(path), Keyring.load(path)
+    first_id = first.add_key()
+    key_id, sealed = first.encrypt(b"re-encrypted by the first", table="t", row_id="r")
+    second_id = second.add_key()
+    assert first_id != second_id
+    on_disk = Keyring.load(path)
+    assert on_disk.current_key_id == second_id
+    assert on_disk.decrypt(sealed, table="t", row_id="r", key_id=key_id) == \
+        b"re-encrypted by the first"
+
+
+def test_create_never_replaces_an_existing_key_file(tmp_path):
+    path = tmp_path / "keys.json"
+    first = Keyring.create(path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError):
+        Keyring.create(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keys.json"]
+    assert Keyring.load(path).lookup_hash("x", purpose="p") == first.lookup_hash("x", purpose="p")
+
+
+def test_commands_starting_side_by_side_on_a_fresh_install_share_one_key(tmp_path):
+    # `hub serve` and a first `hub consent grant` started together: each found no key file;
+    # before, each wrote its own and the last rename won, so the other's rows were unreadable.
+    path = tmp_path / "keys" / "hub.json"
+    barrier = threading.Barrier(8)
+
+    def start() -> Keyring:
+        barrier.wait()
+        return Keyring.load_or_create(path)
+
+    with ThreadPoolExecutor(8) as pool:
+        keyrings = list(pool.map(lambda _: start(), range(8)))
+    sealed = [k.encrypt(b"row", table="t", row_id="r") for k in keyrings]
+    on_disk = Keyring.load(path)
+    assert all(on_disk.decrypt(blob, table="t", row_id="r", key_id=kid) == b"row"
+               for kid, blob in sealed)

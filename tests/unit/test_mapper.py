@@ -221,3 +221,82 @@ def test_hl7_timestamps_become_iso_8601(hl7, iso):
 
 def test_numbers_keep_integers_integral():
     assert (number("12"), number("-0.5"), number("3."), number("1e3")) == (12, -0.5, 3.0, None)
+
+
+ORU_EVERY_TYPE = (
+    MSH_ORU, PID, "OBR|1|PL1|FI1|CHEM^Chemistry^L|||20240115070000",
+    "OBX|1|NM|718-7^Hb^LN||13.5|g/dL|12-16|N|||F",
+    "OBX|2|ST|8251-1^Note||hémolysé||||||F",
+    "OBX|3|TX|11502-2^Report||Ligne 1~Ligne 2||||||F",
+    "OBX|4|FT|11502-3^Formatted||Titre\\.br\\Texte||||||F",
+    "OBX|5|CWE|600-7^Culture||260373001^Detected^SCT||||||F",
+    "OBX|6|CE|600-8^Culture||POS^Positif^L||||||F",
+    "OBX|7|SN|5778-6^Titer||^1^:^128||||||F",
+    "OBX|8|ED|18748-4^Report^LN||LAB^AP^PDF^Base64^JVBERi0x\\X0D\\\\X0A\\LjQK||||||F",
+    "OBX|9|DT|8665-2^LMP||20240101||||||F",
+    "OBX|10|TS|8666-0^Sampled||202401150715||||||F",
+)
+
+
+def test_every_obx_value_type_and_ed_is_a_document_not_a_lab_result(mappings):
+    entries = mapped(mappings, message(*ORU_EVERY_TYPE)).entries
+    results = [(e.payload["value_type"], e.payload["value"]) for e in entries
+               if e.kind == "lab_result"]
+    assert results == [("NM", "13.5"), ("ST", "hémolysé"), ("TX", "Ligne 1\nLigne 2"),
+                       ("FT", "Titre\nTexte"), ("CWE", "Detected"), ("CE", "Positif"),
+                       ("SN", "1:128"), ("DT", "2024-01-01"), ("TS", "2024-01-15T07:15")]
+    [document] = [e for e in entries if e.kind == "document"]
+    assert document.payload["content"] == "JVBERi0xLjQK"   # the \X0D\\X0A\ wrap removed
+    assert (document.payload["content_type"], document.payload["media_subtype"],
+            document.payload["encoding"], document.payload["code"]) == ("ED", "PDF", "Base64",
+                                                                        "18748-4")
+    assert document.effective_at == "2024-01-15T07:00:00"
+    assert document.payload["test_code"] == "CHEM"
+
+
+def test_an_oru_with_only_a_document_maps_to_that_document(mappings):
+    entries = mapped(mappings, message(*ORU_EVERY_TYPE[:3], ORU_EVERY_TYPE[10])).entries
+    assert [e.kind for e in entries] == ["document"]
+
+
+def test_conditions_and_joined_fields_in_a_mapping_of_ones_own(tmp_path):
+    (tmp_path / "X.toml").write_text("""\
+types = ["MDM^T02"]
+[[entries]]
+kind = "note"
+when = { path = "TXA-2", in = ["CN", "DS"] }
+[entries.fields]
+lines = "OBX-5"
+first = "OBX-5"
+[entries.types]
+lines = { type = "text", all = true }
+[[entries]]
+kind = "other"
+unless = { path = "TXA-2", in = ["CN", "DS"] }
+[entries.fields]
+doc_type = "TXA-2"
+""", encoding="utf-8")
+    mapping = load_mappings(tmp_path).for_type("MDM^T02")
+    msh = "MSH|^~\\&|A|B|C|D|20240115||MDM^T02|1|P|2.5"
+    obx = ("OBX|1|TX|N||un", "ZZZ|1", "OBX|2|TX|N||\"\"", "OBX|3|TX|N||deux")
+    note = map_message(message(msh, "TXA|1| ds ", *obx), mapping).entries
+    assert [(e.kind, e.payload) for e in note] == [
+        ("note", {"lines": "un\ndeux", "first": "un"})]
+    other = map_message(message(msh, "TXA|1|HP", *obx), mapping).entries
+    assert [(e.kind, e.payload) for e in other] == [("other", {"doc_type": "HP"})]
+
+
+def test_a_z_segment_is_ignored_unless_a_mapping_declares_and_reads_it(tmp_path, mappings):
+    msg = message(*ADT_A01)                       # carries "ZLU|1|hospital private data"
+    shipped = mapped(mappings, msg)
+    assert "hospital private data" not in repr(shipped)
+    (tmp_path / "ADT_A01.toml").write_text("""\
+types = ["ADT^A01"]
+custom_segments = { ZLU = 2 }
+[[entries]]
+kind = "encounter"
+[entries.fields]
+local_note = "ZLU-2"
+""", encoding="utf-8")
+    [entry] = map_message(msg, load_mappings(tmp_path).for_type("ADT^A01")).entries
+    assert entry.payload == {"local_note": "hospital private data"}

@@ -17,7 +17,8 @@ from hub.routing.mapping_loader import load_mappings
 from hub.routing.preview import preview
 
 REPO = Path(__file__).resolve().parents[2]
-MAPPED = ("ADT^A01", "ADT^A04", "ADT^A08", "ORU^R01", "MDM^T02")
+MAPPED = ("ADT^A01", "ADT^A03", "ADT^A04", "ADT^A08", "ADT^A28", "ADT^A31", "ADT^A40", "ORU^R01",
+          "MDM^T02", "DFT^P03")
 MINIMUM_OK = 0.95
 
 

@@ -205,3 +205,36 @@ def test_issue_4_message_shapes_fit_the_format(tmp_path):
     assert mappings.for_type("DFT^P03").entries[0].each == "FT1"
     assert mappings.for_type("MDM^T02").entries[0].confidentiality_source == ("TXA", 18, None,
                                                                                None, 0)
+
+
+@pytest.mark.parametrize("change, says", [
+    (('value = { type = "varies", datatype = "OBX-2" }', 'value = { type = "varies" }'),
+     "type varies needs a datatype path"),
+    (('value = { type = "varies", datatype = "OBX-2" }',
+      'value = { type = "text", datatype = "OBX-2" }'), "datatype is for type varies, not text"),
+    (('doctor = "xcn"', 'doctor = { type = "xcn", all = true }'), "all = true joins text"),
+    (('doctor = "xcn"', 'unit = { type = "text", all = true }'), "all = true reads one segment"),
+])
+def test_inconsistent_type_tables_are_refused(tmp_path, change, says):
+    text = BASE.replace(*change).replace('unit = ["OBX-6.1", "OBX-6.2"]',
+                                         'unit = ["OBX-6.1", "OBR-4.1"]')
+    assert says in load_error(tmp_path, text)
+
+
+def test_a_condition_is_compiled_and_its_path_checked(tmp_path):
+    text = BASE.replace('each = "OBX"\n',
+                        'each = "OBX"\nunless = { path = "OBX-2", in = ["ed "] }\n')
+    write(tmp_path, text)
+    [rule] = load_mappings(tmp_path).for_type("ORU^R01").entries
+    assert rule.conditions == ((("OBX", 2, None, None, 0), frozenset({"ED"}), False),)
+    bad = BASE.replace('each = "OBX"\n', 'each = "OBX"\nwhen = { path = "OBX-99", in = ["ED"] }\n')
+    message = load_error(tmp_path, bad)
+    assert "OBX-99" in message and f":{line_of(bad, 'OBX-99')}: " in message
+    empty = BASE.replace('each = "OBX"\n', 'each = "OBX"\nwhen = { path = "OBX-2", in = [] }\n')
+    assert f':{line_of(empty, "when =")}: key "in": List should have at least 1 item' in \
+        load_error(tmp_path, empty)
+
+
+def test_mapping_set_lists_the_types_it_serves():
+    served = load_mappings(SHIPPED).types()
+    assert {"ORU^R01", "MDM^T02", "ADT^A01"} <= served

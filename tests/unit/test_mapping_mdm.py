@@ -136,13 +136,43 @@ def test_ed_content_is_its_base64_data(mappings):
     assert entry.payload["content"] == "JVBERi0xLjQK"
 
 
-def test_content_is_the_first_obx_only_until_the_mapper_can_join_segments(mappings):
-    # Repetitions inside one OBX-5 are joined; a second OBX is not read by a per-message entry.
-    # When the mapper learns to join OBX segments, this test should change with the mapping.
+def test_content_joins_every_obx_in_message_order_each_read_with_its_own_type(mappings):
+    # A document sent as one OBX per line is whole; repetitions inside one OBX-5 are lines too.
     _, entry = the_document(mappings, mdm(patient(7), txa(),
                                           "OBX|1|TX|X^Note||Ligne un~Ligne deux||||||F",
-                                          "OBX|2|TX|X^Note||Ligne trois||||||F"))
-    assert entry.payload["content"] == "Ligne un\nLigne deux"
+                                          "OBX|2|TX|X^Note||Ligne trois||||||F",
+                                          "NTE|1||pas du document",
+                                          "OBX|3|CE|X^Note||C1^Ligne quatre^L||||||F",
+                                          "OBX|4|TX|X^Note||||||||F",
+                                          "OBX|5|TX|X^Note||Ligne cinq \\T\\ fin||||||F"))
+    assert entry.payload["content"] == ("Ligne un\nLigne deux\nLigne trois\nLigne quatre\n"
+                                        "Ligne cinq & fin")
+
+
+def test_ed_document_split_over_several_obx_is_one_base64_text(mappings):
+    _, entry = the_document(mappings, mdm(
+        patient(9), txa(), "OBX|1|ED|X^PDF||DOCSYS^AP^PDF^Base64^JVBERi0x||||||F",
+        "OBX|2|ED|X^PDF||DOCSYS^AP^PDF^Base64^LjQK||||||F"))
+    assert "".join(entry.payload["content"].split()) == "JVBERi0xLjQK"
+    assert entry.payload["encoding"] == "Base64" and entry.payload["media_subtype"] == "PDF"
+
+
+def test_corpus_mdm_files_map_to_one_document_and_one_obx_per_line_is_whole(mappings):
+    corpus = Path("/work/shared/corpus/hl7v2")
+    files = sorted(path for path in corpus.rglob("*.hl7")
+                   if b"MDM^T02" in path.read_bytes()[:400])
+    assert len(files) >= 5
+    contents = {}
+    for file in files:
+        [result] = preview(file, file.read_bytes(), mappings, fallback_charset="utf-8",
+                           authorities=frozenset())
+        assert result["ok"], (file, result["error"])
+        [document] = result["entries"]
+        assert document["kind"] == "document"
+        contents[file.name] = document.get("content", "")
+    lines = contents["MDM-T02-03.hl7"].split("\n")   # 29 OBX, one line each
+    assert len(lines) == 29
+    assert lines[0].startswith("Toilet cylinder") and lines[-1].startswith("Reminder shofar")
 
 
 def test_a_message_without_txa_or_obx_is_not_mappable(mappings):

@@ -298,3 +298,42 @@ if CORPUS_FILES:  # without the corpus this test is not collected at all
                         control_id="ACK1", now=datetime(2024, 5, 1, 12, 0))
         parsed = hl7.parse(ack.decode(sniffed.header.codec if sniffed.header else "ascii"))
         assert str(parsed.segment("MSA")[2]) == (sniffed.header.control_id if sniffed.header else "")
+
+
+SERVED = frozenset({"ORU^R01", "ADT^A01", "ADT^A04", "MFN^M02", "MDM_T02"})
+
+
+@pytest.mark.parametrize("message_type, err, says", [
+    ("SIU^S12^SIU_S12", 200, "unsupported message type: this hub handles no SIU messages"),
+    ("ACK^R01^ACK", 200, "no mapping serves message code ACK"),
+    ("QBP^Q22^QBP_Q21", 200, "handles no QBP messages"),
+    ("ADT^A03^ADT_A03", 201, "unsupported event code: ADT event A03 (MSH-9.2) is not handled "
+                             "by this hub (this hub takes ADT events A01, A04)"),
+    ("MFN^M01^MFN_M01", 201, "MFN events M02"),
+    ("MDM^T01^MDM_T01", 201, "unsupported event code: MDM event T01"),
+])
+def test_an_unserved_type_is_refused_with_200_or_201_at_msh_9(message_type, err, says):
+    raw = frame(msh_with(9, message_type))
+    rejection = rejected(raw, served_types=SERVED)
+    assert (rejection.ack_code, rejection.err_code, rejection.location) == ("AR", err, "MSH^1^9")
+    assert says in rejection.text
+    assert run(raw).rejection is None           # no served_types: the worker parks it
+    assert run(raw, served_types=SERVED).header.control_id == "CTRL-1"   # the ACK echoes MSH-10
+
+
+@pytest.mark.parametrize("message_type", ["ORU^R01^ORU_R01", "ADT^A04^ADT_A01", "MFN^M02^MFN_M02",
+                                          "MDM^T02^MDM_T02", "MDM^T99^MDM_T02"])
+def test_a_served_type_or_structure_passes(message_type):
+    assert run(frame(msh_with(9, message_type)), served_types=SERVED).rejection is None
+
+
+def test_the_type_is_judged_before_the_identity_of_an_unserved_message():
+    raw = frame(msh_with(9, "SIU^S12^SIU_S12"), "PID|1||12345^^^HOSP^MR||Muller^Jean")
+    assert rejected(raw, served_types=SERVED).err_code == 200
+    assert rejected(raw).err_code == 101
+
+
+def test_msh_2_with_the_truncation_character_is_accepted():
+    sniffed = run(frame(MSH.replace("^~\\&", "^~\\&#", 1)), served_types=SERVED)
+    assert sniffed.rejection is None and sniffed.header.encoding_chars == "^~\\&#"
+    assert sniffed.message.first("PID").value(5, 1) == "Muller"

@@ -1,0 +1,101 @@
+"""The dashboard's WSGI app without a hub: login, read-only, headers, escaping."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from types import SimpleNamespace
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+from hub.dashboard import pages
+from hub.dashboard.app import Dashboard, build_dashboard
+from hub.dashboard.auth import BasicAuth, hash_password
+from hub.dashboard.samples import StatusRing
+from hub.errors import ConfigError
+from hub.settings import load_settings
+
+GOOD = "Basic " + base64.b64encode(b"ops:correct horse battery").decode()
+STATUS = {"messages": {"received": 4, "stored": 3, "parked": 1}, "deliveries": {"delivered": 1},
+          "queues": {"hub.inbound": {"depth": 0, "consumers": 1}},
+          "health": {"healthy": False, "summary": "unhealthy: 1 message parked", "problems": []}}
+
+
+def call(app, path: str, method: str = "GET", auth: str | None = GOOD, query: str = ""):
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": method, "QUERY_STRING": query}
+    if auth:
+        environ["HTTP_AUTHORIZATION"] = auth
+    setup_testing_defaults(environ)
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(app(environ, start_response))
+    return seen["status"], seen["headers"], body.decode()
+
+
+def dashboard() -> Dashboard:
+    ring = StatusRing(interval=5, history=3600)
+    ring.add(1000.0, STATUS)
+    # No hub: the overview reads only the ring; a page that needs the store is not asked here.
+    return Dashboard(None, BasicAuth("ops", hash_password("correct horse battery", n=2**10)), ring)
+
+
+def test_every_page_needs_the_login():
+    app = dashboard()
+    for path in ("/dashboard/", "/dashboard/api/overview", "/dashboard/parked",
+                 "/dashboard/static/dashboard.js", "/dashboard/nowhere"):
+        status, headers, body = call(app, path, auth=None)
+        assert status.startswith("401"), path
+        assert headers["WWW-Authenticate"].startswith('Basic realm="hub dashboard"')
+        assert "unhealthy" not in body
+
+
+def test_it_is_read_only():
+    status, headers, _ = call(dashboard(), "/dashboard/", method="POST")
+    assert status.startswith("405") and headers["Allow"] == "GET"
+
+
+def test_the_overview_and_its_json_show_the_sampled_status():
+    app = dashboard()
+    status, headers, body = call(app, "/dashboard/")
+    assert status == "200 OK" and headers["Content-Type"].startswith("text/html")
+    assert '<span data-stat="messages.parked">1</span>' in body
+    assert "unhealthy: 1 message parked" in body
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+    status, _, body = call(app, "/dashboard/api/overview")
+    document = json.loads(body)
+    assert document["status"] == STATUS and len(document["series"]) == 1
+
+
+def test_static_files_are_served_and_nothing_else_from_the_package():
+    app = dashboard()
+    status, headers, body = call(app, "/dashboard/static/dashboard.js")
+    assert status == "200 OK" and headers["Content-Type"].startswith("text/javascript")
+    assert "/dashboard/api/overview" in body
+    assert call(app, "/dashboard/static/../app.py")[0].startswith("404")
+    assert call(app, "/dashboard/static/samples.py")[0].startswith("404")
+
+
+def test_texts_from_the_store_are_escaped():
+    row = {"id": "m1", "received_at": "2026-11-26T04:00:00", "sender": "<b>LAB</b>",
+           "control_id": "C1", "type": "ORU^R01", "reason_class": "conflict",
+           "reason": "conflict: <script>alert(1)</script>", "status": "open"}
+    html = pages.parked({"messages": [row], "deliveries": []})
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;LAB&lt;/b&gt;" in html
+    trace = pages.trace('"><img src=x>', {"missing": True})
+    assert "<img" not in trace
+
+
+def test_the_dashboard_is_off_without_a_hash_and_a_bad_hash_stops_the_hub(monkeypatch):
+    monkeypatch.delenv("HUB_DASHBOARD__PASSWORD_HASH", raising=False)
+    stop = threading.Event()
+    assert build_dashboard(SimpleNamespace(settings=load_settings()), stop) is None
+    monkeypatch.setenv("HUB_DASHBOARD__PASSWORD_HASH", "hunter2")  # a password, not a hash
+    with pytest.raises(ConfigError) as caught:
+        build_dashboard(SimpleNamespace(settings=load_settings()), stop)
+    assert "scrypt$N$r$p$SALT$KEY" in str(caught.value) and "hunter2" not in str(caught.value)

@@ -11,6 +11,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	scripts/services.sh
+	scripts/browser.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 services:

@@ -20,7 +20,7 @@ from hub.jobs.registry import register_jobs
 from hub.jobs.scheduler import JobScheduler
 from hub.metrics import Metrics
 from hub.outbound.backoff import next_attempt
-from hub.outbound.dispatcher import Dispatcher
+from hub.outbound.dispatcher import Dispatcher, Observe
 from hub.outbound.journal import journal_outcome
 from hub.outbound.sender import DestinationSender
 from hub.outbound.tls import client_ssl_context
@@ -156,14 +156,15 @@ class Hub:
         lock = LeaseLock(self.job_store, self.clock, self.settings.jobs.lease)
         return register_jobs(JobScheduler(lock=lock.run), self)
 
-    def dispatcher(self) -> Dispatcher:
+    def dispatcher(self, observe: Observe | None = None) -> Dispatcher:
         """A new Dispatcher of due deliveries, with consent re-checked at send time and every
-        outcome written to the patient's access journal. The caller closes it."""
+        outcome written to the patient's access journal; `observe` sees each batch of recorded
+        outcomes. The caller closes it."""
         o = self.settings.outbound
         return Dispatcher(
             self.unit_of_work, self.destination_sender, self.recheck_delivery, self.clock,
             o.max_attempts, backoff=partial(next_attempt, base=o.backoff_base, cap=o.backoff_cap),
-            lease=o.lease, journal=journal_outcome,
+            lease=o.lease, journal=journal_outcome, observe=observe,
         )
 
     def recheck_delivery(self, uow, delivery: Delivery, at: datetime) -> tuple[bool, str]:

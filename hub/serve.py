@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 import threading
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,7 +24,6 @@ from hub.jobs.scheduler import JobScheduler
 from hub.logs import set_lifecycle_level
 from hub.metrics import Metrics
 from hub.outbound.dispatcher import Dispatcher
-from hub.outbound.report import DispatchReport
 from hub.outbound.scheduler import DeliveryScheduler
 from hub.routing.worker import RoutingWorker
 
@@ -135,33 +133,23 @@ def _start_workers(hub: Hub, stop: threading.Event) -> list[threading.Thread]:
     return threads
 
 
-class _CountedDispatcher:
-    """The dispatcher, with each round's outcomes counted in the hub's metrics once they are
-    recorded (an outcome the store refused never reaches a report)."""
+_OUTCOME_LABELS = {DeliveryState.PENDING: "retried"}
 
-    _LABELS = {DeliveryState.PENDING: "retried"}
 
-    def __init__(self, dispatcher: Dispatcher, metrics: Metrics) -> None:
-        self._dispatcher = dispatcher
-        self._metrics = metrics
-
-    def run_due(self, now: datetime, wait: float | None = None) -> DispatchReport:
-        """As Dispatcher.run_due, counting the outcomes."""
-        report = self._dispatcher.run_due(now, wait)
-        for outcome in report.outcomes:
+def _counter(metrics: Metrics):
+    """Count each recorded outcome in the hub's metrics (an outcome the store refused is
+    never recorded, so never counted)."""
+    def count(outcomes) -> None:
+        for outcome in outcomes:
             state, delivery = outcome.state, outcome.delivery
-            self._metrics.delivery_outcome(delivery.destination, self._LABELS.get(state, state.value),
-                                           reason=outcome.reason, queued_at=delivery.created_at)
-        return report
-
-    def close(self) -> None:
-        """As Dispatcher.close."""
-        self._dispatcher.close()
+            metrics.delivery_outcome(delivery.destination, _OUTCOME_LABELS.get(state, state.value),
+                                     reason=outcome.reason, queued_at=delivery.created_at)
+    return count
 
 
-def _start_outbound(hub: Hub) -> tuple[DeliveryScheduler, _CountedDispatcher]:
+def _start_outbound(hub: Hub) -> tuple[DeliveryScheduler, Dispatcher]:
     """Start waking the dispatcher every `outbound.interval` seconds."""
-    dispatcher = _CountedDispatcher(hub.dispatcher(), hub.metrics)
+    dispatcher = hub.dispatcher(observe=_counter(hub.metrics))
     scheduler = DeliveryScheduler(dispatcher, hub.clock, interval=hub.settings.outbound.interval)
     scheduler.start()
     log.info("outbound sender started (a round every %s s)", hub.settings.outbound.interval)
@@ -176,7 +164,7 @@ def _start_jobs(hub: Hub) -> JobScheduler:
     return jobs
 
 
-def _stop_outbound(scheduler: DeliveryScheduler, dispatcher: _CountedDispatcher) -> None:
+def _stop_outbound(scheduler: DeliveryScheduler, dispatcher: Dispatcher) -> None:
     # The round in progress ends first (it waits at most half an interval), then each lane
     # finishes the send it is in and closes its connection: an outcome is recorded, or the
     # delivery's lease runs out and the next sender resumes it.

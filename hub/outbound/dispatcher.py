@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from datetime import datetime, timedelta
+from functools import partial
 
 from hub.domain.delivery import Delivery
 from hub.errors import HubError
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Recheck = Callable[[object, Delivery, datetime], tuple[bool, str]]
 Journal = Callable[[object, Delivery, Outcome], None]
+Observe = Callable[[list[Outcome]], None]
 
 
 class _Lane:
@@ -73,6 +75,8 @@ class Dispatcher:
     each within `recheck_window` seconds of its consent re-check; `recheck` and `journal` then
     see the unit of work through hub.outbound.batch_views (reads shared by the batch, and
     `audit.record` appended in order with one `record_many` before the commit).
+    `observe(outcomes)`, when given, is called in the lane's thread as soon as a batch's
+    outcomes are committed (the hub's metrics), not when a later round reports them.
     """
 
     def __init__(self, uow_factory: Callable[[], object],
@@ -80,7 +84,8 @@ class Dispatcher:
                  clock: Callable[[], datetime], max_attempts: int, *,
                  backoff: Callable[[int, datetime], datetime] = next_attempt,
                  batch: int = 100, wait: float = 0.9, lease: float = 120.0,
-                 journal: Journal | None = None, recheck_window: float = 1.0) -> None:
+                 journal: Journal | None = None, recheck_window: float = 1.0,
+                 observe: Observe | None = None) -> None:
         # Public to hub.outbound.batch.BatchRunner, which does each lane's work.
         self.uow_factory = uow_factory
         self.recheck = recheck
@@ -92,6 +97,7 @@ class Dispatcher:
         self.journal = journal
         self.stopping = threading.Event()
         self._senders = senders
+        self._observe = observe
         self._wait = wait
         # Keep it well above a send's worst case (the sender's timeout for the connect, then
         # again for the ACK): a lease that ran out mid-send would let another dispatcher send
@@ -160,4 +166,12 @@ class Dispatcher:
         """
         if lane.sender is None:
             lane.sender = self._senders(destination)
-        self._runner.drain(lane.sender, destination, now, lane.put)
+        self._runner.drain(lane.sender, destination, now, partial(self._recorded, lane))
+
+    def _recorded(self, lane: _Lane, outcomes: list[Outcome]) -> None:
+        lane.put(outcomes)
+        if self._observe is not None:
+            try:
+                self._observe(outcomes)
+            except Exception:  # noqa: BLE001 - counting must never stop a lane
+                log.exception("outbound: observing outcomes failed")

@@ -62,7 +62,16 @@ def test_metrics_and_logs_tell_exactly_what_happened(scene):
     assert wait_for(lambda: scene.states() == ["delivered", "delivered"]), scene.probe.deliveries()
     assert scene.probe.message_states() == {"stored": 3, "rejected": 1, "parked": 1}
 
-    m = samples(scene.env.http_port)
+    destination = f"127.0.0.1:{granted.recipient.port}"
+
+    def counted(m: dict) -> bool:
+        # A worker or lane counts just after the commit the probe reads: let that moment pass.
+        return (value(m, "hub_deliveries_total", destination=destination, outcome="delivered")
+                == 2 and sum(value(m, "hub_messages_processed_total", state=state) or 0
+                             for state in ("stored", "parked", "rejected", "discarded")) == 5)
+
+    m = wait_for(lambda: (lambda m: m if counted(m) else None)(samples(scene.env.http_port)), 10)
+    m = m or samples(scene.env.http_port)  # the exact assertions below then say what differs
     assert value(m, "hub_messages_received_total", sender=SENDER, type=TYPE, ack_code="AA") == 4
     assert value(m, "hub_messages_received_total", sender=SENDER, type=TYPE, ack_code="AE") == 1
     for state, count in (("stored", 3), ("parked", 1), ("rejected", 1)):
@@ -73,7 +82,6 @@ def test_metrics_and_logs_tell_exactly_what_happened(scene):
     assert value(m, "hub_routing_decisions_total", outcome="queued") == 2
     assert value(m, "hub_routing_decisions_total", outcome="denied") == 1
     assert value(m, "hub_consent_denials_total", stage="routing", reason="no grant in force") == 1
-    destination = f"127.0.0.1:{granted.recipient.port}"
     assert value(m, "hub_deliveries_total", destination=destination, outcome="delivered") == 2
     assert value(m, "hub_delivery_seconds_count") == 2
     assert 0 < value(m, "hub_delivery_seconds_sum") < 60

@@ -48,7 +48,7 @@ def recipients():
 def dispatchers(uow_factory):
     made = []
 
-    def make(recheck=allow, *, max_attempts=5, timeout=2.0, journal=None, seed=1):
+    def make(recheck=allow, *, max_attempts=5, timeout=2.0, journal=None, seed=1, observe=None):
         rng = random.Random(seed)
 
         def senders(key):
@@ -57,7 +57,7 @@ def dispatchers(uow_factory):
 
         dispatcher = Dispatcher(uow_factory, senders, recheck, utc_now, max_attempts,
                                 backoff=lambda n, at: next_attempt(n, at, jitter=rng),
-                                journal=journal)
+                                journal=journal, observe=observe)
         made.append(dispatcher)
         return dispatcher
 
@@ -101,6 +101,26 @@ def test_a_delivery_reaches_its_recipient_readdressed(uow_factory, recipients, d
     assert header.value(5) == "CAB" and header.value(6) == "DOC"
     assert header.value(10) == delivery.control_id
     assert journal.events == [(delivery.id, DeliveryState.DELIVERED, "AA", "AA")]
+
+
+def test_outcomes_are_observed_once_committed_not_when_a_later_round_reports_them(
+        uow_factory, recipients, dispatchers):
+    recipient = recipients(lambda n, raw: Reply("AA", delay=0.5))
+    (delivery,) = enqueue(uow_factory, recipient)
+    seen, observed = [], threading.Event()
+
+    def observe(outcomes):
+        seen.extend((o.delivery.id, o.state, state(uow_factory, o.delivery).state)
+                    for o in outcomes)
+        observed.set()
+
+    dispatcher = dispatchers(observe=observe)
+    assert dispatcher.run_due(utc_now(), wait=0).outcomes == []  # the lane is still sending
+    assert observed.wait(10)
+    assert seen == [(delivery.id, DeliveryState.DELIVERED, DeliveryState.DELIVERED)]
+    (reported,) = dispatcher.run_due(utc_now(), wait=0).outcomes  # still reported, once
+    assert reported.delivery.id == delivery.id and reported.state is DeliveryState.DELIVERED
+    assert seen == [(delivery.id, DeliveryState.DELIVERED, DeliveryState.DELIVERED)]
 
 
 def test_a_recipient_that_is_down_gets_its_messages_after_a_restart_in_order_once_each(

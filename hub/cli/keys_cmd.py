@@ -10,7 +10,9 @@ another. Old keys stay in the file (`status` counts the rows each one still prot
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,6 +74,10 @@ def _reencrypt(hub: Hub, batch_size: int) -> int:
     total, done, started = rotation.pending(), 0, time.monotonic()
     columns = (TextColumn(f"re-encrypting under {current}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
+    # Ctrl-C is noted and obeyed between two batches: a KeyboardInterrupt raised inside a
+    # statement left psycopg's connection mid-transaction, and its clean-up then failed.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         with Progress(*columns, console=Console(stderr=True), disable=not total) as bar:
             task = bar.add_task("rows", total=total)
@@ -81,12 +87,14 @@ def _reencrypt(hub: Hub, batch_size: int) -> int:
                 done += n
                 bar.update(task, completed=min(done, total))
 
-            rotation.run(batch_size, on_batch=advance)
-    except KeyboardInterrupt:
-        print(f"interrupted: {done} row(s) re-encrypted, {rotation.pending()} still under older "
-              "keys (every batch is whole); `hub keys rotate --resume` finishes", file=sys.stderr)
-        return EXIT_INTERRUPTED
+            rotation.run(batch_size, keep_going=lambda: not stop.is_set(), on_batch=advance)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     left = rotation.pending()
+    if stop.is_set() and left:
+        print(f"interrupted: {done} row(s) re-encrypted, {left} still under older keys (every "
+              "batch is whole); `hub keys rotate --resume` finishes", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"{done} row(s) re-encrypted under {current} in {time.monotonic() - started:.1f} s; "
           f"{left} left under older keys")
     return 0 if left == 0 else 1

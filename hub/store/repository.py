@@ -31,12 +31,18 @@ def describe(exc: SQLAlchemyError) -> str:
 
 @contextmanager
 def translated_errors(doing: str) -> Iterator[None]:
-    """Turn SQLAlchemy exceptions raised inside the block into StoreConflict / StoreError."""
+    """Turn SQLAlchemy exceptions raised inside the block into StoreConflict / StoreError.
+
+    A Ctrl-C inside a statement leaves the driver mid-transaction, and the rollback on the way
+    out then fails too: that failure is dropped and the KeyboardInterrupt goes on, so the
+    command says it was interrupted rather than naming a database error."""
     try:
         yield
-    except IntegrityError as exc:
-        raise StoreConflict(f"{doing}: {describe(exc)}") from None
     except SQLAlchemyError as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise exc.__context__ from None
+        if isinstance(exc, IntegrityError):
+            raise StoreConflict(f"{doing}: {describe(exc)}") from None
         raise StoreError(f"{doing}: {describe(exc)}") from None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from hub.bootstrap import Hub
+from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import positive_count, print_json
 from hub.errors import HubError
 from hub.ops import dlq
@@ -104,15 +104,13 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     # pika logs an unreachable broker itself, traceback included; the summary names it.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     hub = _hub(settings)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        with hub.unit_of_work() as uow:
-            ids, refused = dlq.replay_selection(uow, args.ids, every_open=args.all,
-                                                reason=args.reason)
-        summary = _run(hub, ids, stop, quiet=args.json)
+        with ctrl_c_noted() as stop:
+            with hub.unit_of_work() as uow:
+                ids, refused = dlq.replay_selection(uow, args.ids, every_open=args.all,
+                                                    reason=args.reason)
+            summary = _run(hub, ids, stop, quiet=args.json)
     finally:
-        signal.signal(signal.SIGINT, previous)
         hub.close()
     summary["refused"] = refused + summary["refused"]
     summary["requested"] += len(refused)

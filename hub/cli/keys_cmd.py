@@ -10,9 +10,7 @@ another. Old keys stay in the file (`status` counts the rows each one still prot
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hub.bootstrap import Hub
+from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import positive_count, print_json, print_table
 from hub.domain.audit import Actor, AuditEvent
 from hub.errors import ConfigError
@@ -74,22 +73,16 @@ def _reencrypt(hub: Hub, batch_size: int) -> int:
     total, done, started = rotation.pending(), 0, time.monotonic()
     columns = (TextColumn(f"re-encrypting under {current}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    # Ctrl-C is noted and obeyed between two batches: a KeyboardInterrupt raised inside a
-    # statement left psycopg's connection mid-transaction, and its clean-up then failed.
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        with Progress(*columns, console=Console(stderr=True), disable=not total) as bar:
-            task = bar.add_task("rows", total=total)
+    with ctrl_c_noted() as stop, \
+            Progress(*columns, console=Console(stderr=True), disable=not total) as bar:
+        task = bar.add_task("rows", total=total)
 
-            def advance(n: int) -> None:
-                nonlocal done
-                done += n
-                bar.update(task, completed=min(done, total))
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            bar.update(task, completed=min(done, total))
 
-            rotation.run(batch_size, keep_going=lambda: not stop.is_set(), on_batch=advance)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        rotation.run(batch_size, keep_going=lambda: not stop.is_set(), on_batch=advance)
     left = rotation.pending()
     if stop.is_set() and left:
         print(f"interrupted: {done} row(s) re-encrypted, {left} still under older keys (every "

@@ -4,15 +4,14 @@ a progress bar; Ctrl-C stops it before its one commit, so nothing of the file is
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from hub.bootstrap import Hub
 from hub.cli.dlq_cmd import EXIT_INTERRUPTED
+from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import print_json, print_table
 from hub.domain.professional import Professional, ProfessionalStatus
 from hub.registry.csv_import import ImportInterrupted, import_csv
@@ -38,13 +37,12 @@ def register(subparsers) -> None:
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
     """Import a CSV file; exit 1 when any row was rejected (the good rows are stored)."""
     hub = _open_hub(settings)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn())
     console = Console(stderr=True)  # a bar for people at a terminal; a script reads the summary
     try:
-        with Progress(*columns, console=console,
-                      disable=args.json or not console.is_terminal) as bar, \
+        with ctrl_c_noted() as stop, \
+                Progress(*columns, console=console,
+                         disable=args.json or not console.is_terminal) as bar, \
                 hub.unit_of_work() as uow:
             task = bar.add_task("import", total=None)
             report = import_csv(args.file, uow, stop=stop, progress=lambda done, total:
@@ -53,7 +51,6 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
         print(f"hub: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGINT, previous)
         hub.close()
     if args.json:
         print_json(report.as_dict())

@@ -4,15 +4,14 @@ messages: each one is settled whole, and a second run skips what is already righ
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from hub.bootstrap import Hub
 from hub.cli.dlq_cmd import EXIT_INTERRUPTED
+from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import print_json
 from hub.cli.trace_cmd import instant
 from hub.errors import HubError
@@ -38,27 +37,25 @@ def remap(args: argparse.Namespace, settings: Settings) -> int:
     """Re-map the selected stored messages; exit 1 when one failed, 130 when interrupted."""
     hub = Hub(settings)
     hub.upgrade_database()
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        with hub.unit_of_work() as uow:
-            ids = uow.messages.stored_ids(type=args.type, sender=args.sender,
-                                          since=args.since, until=args.until)
-        if args.ids:
-            wanted = set(args.ids)
-            ids = [id for id in ids if id in wanted]
-            missing = sorted(wanted.difference(ids))
-        else:
-            missing = []
-        columns = (TextColumn("re-mapping"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=Console(stderr=True),
-                      disable=args.json or not ids) as bar:
-            task = bar.add_task("remap", total=len(ids))
-            summary = remap_messages(hub.unit_of_work, hub.mappings, hub.routing_policy, ids,
-                                     dry_run=args.dry_run, stop=stop,
-                                     progress=lambda _: bar.advance(task))
+        with ctrl_c_noted() as stop:
+            with hub.unit_of_work() as uow:
+                ids = uow.messages.stored_ids(type=args.type, sender=args.sender,
+                                              since=args.since, until=args.until)
+            if args.ids:
+                wanted = set(args.ids)
+                ids = [id for id in ids if id in wanted]
+                missing = sorted(wanted.difference(ids))
+            else:
+                missing = []
+            columns = (TextColumn("re-mapping"), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, console=Console(stderr=True),
+                          disable=args.json or not ids) as bar:
+                task = bar.add_task("remap", total=len(ids))
+                summary = remap_messages(hub.unit_of_work, hub.mappings, hub.routing_policy, ids,
+                                         dry_run=args.dry_run, stop=stop,
+                                         progress=lambda _: bar.advance(task))
     finally:
-        signal.signal(signal.SIGINT, previous)
         hub.close()
     summary["failed"] += [{"id": id, "reason": "no stored message with this id among those "
                                                "selected"} for id in missing]

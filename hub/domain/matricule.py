@@ -1,61 +1,44 @@
 """The matricule, Luxembourg's national identification number: format and check digits.
 
 13 digits, `YYYYMMDDSSSCV`: birth date (month and day may be 00), a serial number, C a Luhn and
-V a Verhoeff check digit, both over the first 11 digits.
+V a Verhoeff check digit, both over the first 11 digits. The check digits are python-stdnum's
+(`stdnum.luhn`, `stdnum.verhoeff`), the reference implementation nobody here wrote.
 
-The legacy 11-digit form `YYYYMMDDSSC` is still in use. Its check digit C is computed here as a
-mod-11 check over the first 10 digits with weights 5,4,3,2,7,6,5,4,3,2, C = (11 - sum % 11) % 11,
-a result of 10 being invalid. That weighting is our reading of the legacy rule and must be
-confirmed with the CNS before it rejects real messages.
+The legacy 11-digit form `YYYYMMDDSSC` is still in use. Its check digit, as the règlement
+grand-ducal of 21 December 1987 (identification numérique des personnes physiques) publishes it:
+r is the remainder mod 11 of the first 10 digits weighted 5 4 3 2 7 6 5 4 3 2, and C is 11 - r;
+once a date's serial numbers ran out, 12 - r, then 13 - r. In each mode the remainder that would
+give 10 was never issued, and a result of 11 or 12 wraps to 1 or 0 (mode 2: r = 0 gives 1,
+r = 1 gives 0), i.e. C = (m - r) mod 11 for m = 11, 12, 13.
+
+A legacy number's 13-digit successor is the same 11 digits followed by their two check digits
+(`successor`); whether the two are one person is for hub.domain.identity and the settings to say.
 
 Error reasons name the rule broken, never the value: a matricule identifies a person.
 """
 from __future__ import annotations
 
+from stdnum import luhn, verhoeff
+
 from hub.errors import InvalidMatricule
 
-_VERHOEFF_D = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6), (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4), (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_VERHOEFF_P = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2), (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 0, 7, 6, 8), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
-_VERHOEFF_INVERSE = (0, 4, 3, 2, 1, 5, 9, 8, 7, 6)
 _LEGACY_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+_LEGACY_MODES = (11, 12, 13)
 _DIGITS = frozenset("0123456789")
+LEGACY_LENGTH = 11
+LENGTH = 13
 
 
-def luhn_digit(digits: str) -> int:
-    """The Luhn check digit to append to `digits`."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 0:  # doubled: these sit at odd positions once the check digit is added
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return (10 - total % 10) % 10
+def check_digits(base: str) -> str:
+    """The Luhn and Verhoeff digits (python-stdnum) that follow 11 digits in a matricule."""
+    return luhn.calc_check_digit(base) + verhoeff.calc_check_digit(base)
 
 
-def verhoeff_digit(digits: str) -> int:
-    """The Verhoeff check digit to append to `digits`."""
-    check = 0
-    for position, char in enumerate(reversed(digits)):
-        check = _VERHOEFF_D[check][_VERHOEFF_P[(position + 1) % 8][int(char)]]
-    return _VERHOEFF_INVERSE[check]
-
-
-def legacy_digit(digits: str) -> int | None:
-    """The mod-11 check digit of the first 10 of `digits`; None when the rule gives 10."""
-    total = sum(weight * int(char) for weight, char in zip(_LEGACY_WEIGHTS, digits))
-    check = (11 - total % 11) % 11
-    return None if check == 10 else check
+def legacy_digits(digits: str) -> frozenset[int]:
+    """The check digits the three legacy modes allow after the first 10 of `digits`."""
+    remainder = sum(weight * int(char) for weight, char in zip(_LEGACY_WEIGHTS, digits)) % 11
+    return frozenset(check for check in ((mode - remainder) % 11 for mode in _LEGACY_MODES)
+                     if check != 10)
 
 
 def _check_date(digits: str) -> None:
@@ -75,14 +58,13 @@ def validate(text: str) -> str:
         raise InvalidMatricule("matricule is empty")
     if not _DIGITS.issuperset(digits):
         raise InvalidMatricule("matricule has characters other than digits and spaces")
-    if len(digits) not in (11, 13):
+    if len(digits) not in (LEGACY_LENGTH, LENGTH):
         raise InvalidMatricule("matricule must have 13 digits (or 11 in the legacy form)")
     _check_date(digits)
-    if len(digits) == 13:
-        expected = f"{luhn_digit(digits[:11])}{verhoeff_digit(digits[:11])}"
-        if digits[11:] != expected:
+    if len(digits) == LENGTH:
+        if digits[LEGACY_LENGTH:] != check_digits(digits[:LEGACY_LENGTH]):
             raise InvalidMatricule("matricule fails its check digits")
-    elif legacy_digit(digits) != int(digits[10]):
+    elif int(digits[10]) not in legacy_digits(digits):
         raise InvalidMatricule("matricule fails its check digit (legacy mod 11)")
     return digits
 
@@ -96,16 +78,11 @@ def is_valid(text: str) -> bool:
     return True
 
 
-def make_valid(prefix11: str) -> str:
-    """Complete an 11-digit prefix (YYYYMMDDSSS) with its Luhn and Verhoeff digits.
+def is_legacy(matricule: str) -> bool:
+    """Whether a validated matricule is in the legacy 11-digit form."""
+    return len(matricule) == LEGACY_LENGTH
 
-    For tests and synthetic data. Raises ValueError when the prefix is not 11 digits or its
-    month or day is out of range, so that the result always passes `validate`.
-    """
-    if len(prefix11) != 11 or not _DIGITS.issuperset(prefix11):
-        raise ValueError("a matricule prefix has 11 digits")
-    try:
-        _check_date(prefix11)
-    except InvalidMatricule as error:
-        raise ValueError(str(error)) from None
-    return f"{prefix11}{luhn_digit(prefix11)}{verhoeff_digit(prefix11)}"
+
+def successor(legacy: str) -> str:
+    """The 13-digit form of a validated legacy matricule: its 11 digits and their check digits."""
+    return legacy + check_digits(legacy)

@@ -1,17 +1,21 @@
-"""Matricule rules: Luhn and Verhoeff over the first 11 digits, the date, the legacy mod-11 form."""
+"""Matricule rules: the format, the date, and the legacy mod-11 form.
+
+The 13-digit check digits are compared with python-stdnum over many generated numbers in
+tests/reference/test_matricule_reference.py; here, the rules around them."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.domain.matricule import (
+    check_digits,
+    is_legacy,
     is_valid,
-    legacy_digit,
-    luhn_digit,
-    make_valid,
+    legacy_digits,
+    successor,
     validate,
-    verhoeff_digit,
 )
 from hub.errors import InvalidMatricule
+from tests.fixtures.matricules import reference_matricule
 
 VALID = "1893120105732"
 
@@ -22,13 +26,6 @@ def test_the_reference_matricule_is_valid_and_its_neighbour_is_not():
     assert not is_valid("1893120105733")
     with pytest.raises(InvalidMatricule, match="^matricule fails its check digits$"):
         validate("1893120105733")
-
-
-def test_luhn_and_verhoeff_digits_of_known_numbers():
-    assert luhn_digit("7992739871") == 3            # the textbook Luhn example
-    assert verhoeff_digit("236") == 3               # the textbook Verhoeff example
-    assert verhoeff_digit("12345") == 1
-    assert (luhn_digit("18931201057"), verhoeff_digit("18931201057")) == (3, 2)
 
 
 def test_a_wrong_luhn_digit_alone_is_caught():
@@ -58,68 +55,66 @@ def test_format_errors_name_the_rule_not_the_value(text, rule):
 
 
 def test_month_and_day_may_be_zero_but_not_out_of_range():
-    assert is_valid(make_valid("19800000123"))
-    assert is_valid(make_valid("19801231123"))
+    assert is_valid(reference_matricule("19800000123"))
+    assert is_valid(reference_matricule("19801231123"))
     with pytest.raises(InvalidMatricule, match="day"):
-        validate(_with_check_digits("19800132123"))
+        validate(reference_matricule("19800132123"))
     with pytest.raises(InvalidMatricule, match="month"):
-        validate(_with_check_digits("19801301123"))
+        validate(reference_matricule("19801301123"))
 
 
-def _with_check_digits(prefix: str) -> str:
-    return f"{prefix}{luhn_digit(prefix)}{verhoeff_digit(prefix)}"
+def test_the_successor_of_a_legacy_number_is_its_digits_and_their_check_digits():
+    assert successor("18931201057") == VALID
+    assert check_digits("18931201057") == "32"
+    assert is_legacy("18931201057") and not is_legacy(VALID)
 
 
-def test_make_valid_completes_and_refuses_bad_prefixes():
-    assert make_valid("18931201057") == VALID
-    for bad in ("1893120105", "189312010577", "1893120105x", "18931301057"):
-        with pytest.raises(ValueError):
-            make_valid(bad)
+# The legacy rule as published (RGD of 21 December 1987): r is the weighted sum of the first 10
+# digits mod 11 with weights 5 4 3 2 7 6 5 4 3 2. Written out here case by case from the text,
+# not from the code under test: mode m gives m - r; a result of 10 is never issued; 11 gives 0,
+# 12 gives 1 and (mode 3, r = 0) 13 gives 2.
+_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+_PUBLISHED = {11: 0, 12: 1, 13: 2}
 
 
-def _legacy(prefix10: str) -> str:
-    check = legacy_digit(prefix10)
-    assert check is not None
-    return f"{prefix10}{check}"
+def _published_check(base10: str, mode: int) -> int | None:
+    r = sum(w * int(d) for w, d in zip(_WEIGHTS, base10)) % 11
+    value = mode - r
+    if value == 10:
+        return None  # never issued
+    return _PUBLISHED.get(value, value)
 
 
-def test_legacy_mod11_form():
-    # 1,9,6,0,0,5,1,2,1,2 weighted by 5,4,3,2,7,6,5,4,3,2: sum 109, 109 % 11 = 10, check 1.
-    assert legacy_digit("1960051212") == 1
-    assert validate("19600512121") == "19600512121"
-    assert not is_valid("19600512122")
-    assert _legacy("1960051212") == "19600512121"
-
-
-def test_legacy_check_of_ten_is_invalid():
-    # sum 67 (1*5 + 9*4 + 7*3 + 0 + 0*7 + 0*6 + 0*5 + 0*4 + 1*3 + 1*2), 67 % 11 = 1, check 10.
-    assert legacy_digit("1970000011") is None
-    assert not any(is_valid(f"1970000011{digit}") for digit in "0123456789")
-
-
-def test_legacy_errors_name_the_legacy_rule():
-    with pytest.raises(InvalidMatricule, match="legacy mod 11"):
-        validate("19600512122")
-
-
-prefixes = st.builds(
-    lambda year, month, day, serial: f"{year:04d}{month:02d}{day:02d}{serial:03d}",
-    st.integers(1900, 2030), st.integers(0, 12), st.integers(0, 31), st.integers(0, 999),
+bases10 = st.builds(
+    lambda year, month, day, serial: f"{year:04d}{month:02d}{day:02d}{serial:02d}",
+    st.integers(1850, 2030), st.integers(0, 12), st.integers(0, 31), st.integers(0, 99),
 )
 
 
-@given(prefixes, st.integers(0, 12), st.integers(1, 9))
-def test_every_single_digit_change_is_caught(prefix, position, shift):
-    matricule = make_valid(prefix)
-    assert is_valid(matricule)
-    changed = str((int(matricule[position]) + shift) % 10)
-    assert not is_valid(matricule[:position] + changed + matricule[position + 1:])
+@pytest.mark.parametrize("mode", [11, 12, 13])
+@given(base=bases10)
+def test_each_legacy_mode_is_accepted(mode, base):
+    check = _published_check(base, mode)
+    if check is None:
+        return
+    assert validate(f"{base}{check}") == f"{base}{check}"
 
 
-@given(prefixes, st.integers(0, 11))
-def test_every_adjacent_transposition_is_caught(prefix, position):
-    matricule = make_valid(prefix)
-    swapped = matricule[:position] + matricule[position + 1] + matricule[position] + (
-        matricule[position + 2:]
-    )
-    assert swapped == matricule or not is_valid(swapped)
+@given(base=bases10, digit=st.integers(0, 9))
+def test_a_legacy_digit_no_mode_gives_is_refused(base, digit):
+    allowed = {_published_check(base, mode) for mode in (11, 12, 13)} - {None}
+    assert is_valid(f"{base}{digit}") == (digit in allowed)
+    assert legacy_digits(base) == allowed
+
+
+def test_legacy_modes_by_hand():
+    # 1,9,6,0,0,5,1,2,1,2 weighted: sum 109, r = 10: mode 1 gives 1, mode 2 gives 2, mode 3 gives 3.
+    assert legacy_digits("1960051212") == {1, 2, 3}
+    for check in "123":
+        assert validate(f"1960051212{check}")
+    with pytest.raises(InvalidMatricule, match="legacy mod 11"):
+        validate("19600512124")
+    # sum 67, r = 1: mode 1 would give 10 (never issued), mode 2 gives 0 (11), mode 3 gives 1 (12).
+    assert legacy_digits("1970000011") == {0, 1}
+    # r = 0: mode 1 gives 0, mode 2 gives 1 (12), mode 3 gives 2 (13).
+    assert legacy_digits("0000000000") == {0, 1, 2}

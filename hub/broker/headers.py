@@ -14,6 +14,7 @@ CONTROL_ID = "x-hub-control-id"
 TYPE = "x-hub-type"
 VERSION = "x-hub-version"
 REPLAY_OF = "x-hub-replay-of"
+ERR_CODE = "x-hub-err-code"  # ERR-3 (table 0357) of a rejection
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"

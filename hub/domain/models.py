@@ -40,6 +40,7 @@ class MessageRecord:
     patient_id: str | None = None
     peer: str | None = None     # remote address of the connection it came on
     replay_of: str | None = None
+    err_code: int | None = None  # ERR-3 of a rejection (table 0357); None before migration 0014
 
 
 @dataclass

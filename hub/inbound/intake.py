@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from hub.broker.headers import (
-    ACCEPTED, ACK_CODE, CONTROL_ID, PEER, REASON, RECEIVED_AT, REJECTED, SENDER, TYPE, VERDICT,
-    VERSION,
+    ACCEPTED, ACK_CODE, CONTROL_ID, ERR_CODE, PEER, REASON, RECEIVED_AT, REJECTED, SENDER, TYPE,
+    VERDICT, VERSION,
 )
 from hub.broker.port import Publisher
 from hub.errors import PublishNotConfirmed
@@ -59,6 +59,19 @@ class IntakePolicy:
     # MSH-15 NE/ER/SU ask for no accept ACK in some cases. Over MLLP a silent hub cannot be told
     # from a hung one and most senders block on the read, so by default every frame is answered.
     honour_accept_ack_conditions: bool = False
+
+
+def check(payload: bytes, policy: IntakePolicy) -> Sniffed:
+    """The listener's checks of one message under `policy` (what `hub rejected retry` runs
+    again over a kept rejected message's bytes)."""
+    return sniff(
+        payload,
+        fallback_charset=policy.fallback_charset,
+        supported_versions=policy.supported_versions,
+        identity_exempt=policy.identity_exempt,
+        authorities=policy.authorities,
+        served_types=policy.served_types,
+    )
 
 
 def _utcnow() -> datetime:
@@ -107,15 +120,7 @@ class Intake:
     async def accept(self, payload: bytes, peer: str, received_at: datetime) -> Accepted:
         """Sniff one message and publish its bytes with the verdict; returns once the broker
         confirmed (or refused: code AE 207, `confirmed` False). The MLLP and spool path alike."""
-        sniffed = sniff(
-            payload,
-            fallback_charset=self._policy.fallback_charset,
-            supported_versions=self._policy.supported_versions,
-            identity_exempt=self._policy.identity_exempt,
-            authorities=self._policy.authorities,
-            served_types=self._policy.served_types,
-        )
-        return await self._publish(payload, peer, received_at, sniffed)
+        return await self._publish(payload, peer, received_at, check(payload, self._policy))
 
     async def accept_all(self, payloads: list[bytes], peer: str, received_at: datetime) -> list[Accepted]:
         """`accept` each message of a batch, in order, with their confirms overlapping."""
@@ -143,7 +148,8 @@ class Intake:
             headers[VERDICT] = ACCEPTED
             code = "AA"
         else:
-            headers.update({VERDICT: REJECTED, REASON: rejection.text, ACK_CODE: rejection.ack_code})
+            headers.update({VERDICT: REJECTED, REASON: rejection.text, ACK_CODE: rejection.ack_code,
+                            ERR_CODE: str(rejection.err_code)})
             code = rejection.ack_code
         try:
             await self._publisher.publish(

@@ -71,7 +71,13 @@ def record_for(delivery: Delivery, state: MessageState, reason: str | None = Non
         processed_at=datetime.now(timezone.utc),
         peer=hdr.get(h.PEER),
         replay_of=hdr.get(h.REPLAY_OF),
+        err_code=_err_code(hdr.get(h.ERR_CODE)),
     )
+
+
+def _err_code(value: str | None) -> int | None:
+    """ERR-3 from its header; None when absent (an older listener) or not a number."""
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def decide(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> Outcome:

@@ -18,7 +18,7 @@ _RECORD_COLUMNS = (
     messages.c.id, messages.c.sender, messages.c.control_id, messages.c.type,
     messages.c.version, messages.c.state, messages.c.received_at, messages.c.reason,
     messages.c.ack_code, messages.c.processed_at, messages.c.patient_id, messages.c.peer,
-    messages.c.replay_of,
+    messages.c.replay_of, messages.c.err_code,
 )
 
 
@@ -30,6 +30,7 @@ def _record(row) -> MessageRecord:
         received_at=values["received_at"], reason=values["reason"],
         ack_code=values["ack_code"], processed_at=values["processed_at"],
         patient_id=values["patient_id"], peer=values["peer"], replay_of=values["replay_of"],
+        err_code=values["err_code"],
     )
 
 
@@ -55,7 +56,7 @@ class MessageRepository(Repository):
             "state": MessageState(record.state).value, "reason": record.reason,
             "ack_code": record.ack_code, "received_at": record.received_at,
             "processed_at": record.processed_at, "patient_id": record.patient_id,
-            "peer": record.peer, "replay_of": record.replay_of,
+            "peer": record.peer, "replay_of": record.replay_of, "err_code": record.err_code,
             "content_hash": self._content_hash(raw), "raw_key_id": key_id, "raw_ct": ciphertext,
         }
 
@@ -151,6 +152,16 @@ class MessageRepository(Repository):
                                update(messages).where(messages.c.id == id).values(**values))
         if result.rowcount == 0:
             raise StoreError(f"no message {id}")
+
+    def update_rejection(self, id: str, reason: str, ack_code: str, err_code: int) -> None:
+        """A rejected message checked again and still refused: its new reason, ACK code and
+        ERR-3, in place (it stays rejected). StoreError if no rejected message has this id."""
+        query = (update(messages)
+                 .where(messages.c.id == id, messages.c.state == MessageState.REJECTED.value)
+                 .values(reason=reason, ack_code=ack_code, err_code=err_code,
+                         processed_at=utc_now()))
+        if self._execute("updating a rejection", query).rowcount == 0:
+            raise StoreError(f"no rejected message {id}")
 
     def search(self, state: MessageState | None = None, sender: str | None = None,
                control_id: str | None = None, limit: int = 1000, *, type: str | None = None,

@@ -102,6 +102,7 @@ messages = Table(
     Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id")),
     Column("peer", Text),
     Column("replay_of", String(ID_LENGTH)),
+    Column("err_code", Integer),  # ERR-3 of a rejected message
     Column("content_hash", String(HASH_LENGTH), nullable=False),
     Column("raw_key_id", String(KEY_ID_LENGTH), nullable=False),
     Column("raw_ct", LargeBinary, nullable=False),

@@ -10,7 +10,7 @@ import os
 import sys
 
 from hub.cli import (audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
-                     dossier_view, keys_cmd, professionals_cmd, remap_cmd, reports,
+                     dossier_view, keys_cmd, professionals_cmd, rejected_cmd, remap_cmd, reports,
                      resume_cmd, trace_cmd)
 from hub.cli.output import positive_count
 from hub.errors import ConfigError, HubError
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.register(sub)
     deliveries_cmd.register(sub)
     dlq_cmd.register(sub)
+    rejected_cmd.register(sub)
     trace_cmd.register(sub)
     keys_cmd.register(sub)
     remap_cmd.register(sub)

@@ -53,6 +53,7 @@ class AuditAction(StrEnum):
     MESSAGE_DISCARDED = "message.discarded"
     PATIENT_MERGED = "patient.merged"   # ADT^A40: on both the merged and the surviving dossier
     MESSAGE_REPLAYED = "message.replayed"
+    MESSAGE_RETRIED = "message.retried"  # a rejected message checked again (hub rejected retry)
 
 
 @dataclass(frozen=True)

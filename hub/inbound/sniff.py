@@ -15,8 +15,10 @@ from hub.hl7.charset import decode
 from hub.hl7.escape import unescape
 from hub.hl7.message import Message, Separators
 
-# Control bytes that never belong in HL7 text (TAB, LF and CR do).
-_BINARY = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# Control bytes HL7 text may not carry raw (v2.5 section 2.7: a non-printable character travels
+# as a \Xhh\ escape). TAB, LF and CR belong in text, and so does FF: real reports carry page
+# breaks in their text fields.
+_BINARY = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _BOM = b"\xef\xbb\xbf"
 _DEFAULT_ENCODING = "^~\\&"
 _PROCESSING_IDS = frozenset({"P", "T", "D"})
@@ -119,7 +121,7 @@ def _sniff(
     if not body:
         return _reject(None, 100, "", "empty message")
     if len(body.translate(None, _BINARY)) != len(body):
-        return _reject(None, 102, "", "binary content (control bytes such as NUL); send HL7 text")
+        return _control_rejection(body)
     if body.startswith((b"FHS", b"BHS")):
         return _reject(None, 200, "", "batch files are not accepted over MLLP yet")
     if not body.startswith(b"MSH"):
@@ -151,6 +153,33 @@ def _sniff(
 
 def _reject(header: Header | None, err: int, location: str, text: str) -> Sniffed:
     return Sniffed(header, None, Rejection("AR", err, location, text))
+
+
+def _control_rejection(body: bytes) -> Sniffed:
+    """AR 102 for a raw control byte. When MSH reads, the ACK echoes MSH-10 and ERR-2 names the
+    field of the first control byte; its text names the byte, never the value around it."""
+    index = next(i for i, byte in enumerate(body) if byte in _BINARY)
+    header = _header_from_bytes(body) if body.startswith(b"MSH") else None
+    if header is None:
+        return _reject(None, 102, "", "binary content (control bytes such as NUL); send HL7 text")
+    location, where = _control_location(body[:index].decode("latin-1"), header.field_sep)
+    return _reject(header, 102, location,
+                   f"control character 0x{body[index]:02X} in {where}: HL7 text carries no raw "
+                   "control characters; send them as \\Xhh\\ escapes")
+
+
+def _control_location(before: str, field_sep: str) -> tuple[str, str]:
+    """ERR-2 ("SEG^seq^field") and the words for the spot that `before` leads up to, counting
+    segments as Message.parse does (CR, LF or CRLF ends one; blank lines are no segment)."""
+    lines = before.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    current = lines[-1]
+    segments = [line for line in lines[:-1] if line and not line.isspace()]
+    if len(current) < 4 or field_sep not in current[3:]:
+        return "", f"the segment ID of segment {len(segments) + 1}"
+    name = current[:3]
+    sequence = 1 + sum(1 for line in segments if line[:3] == name)
+    field = current.count(field_sep) + (1 if name == "MSH" else 0)
+    return f"{name}^{sequence}^{field}", f"{name}-{field}"
 
 
 def _strip(raw: bytes) -> bytes:

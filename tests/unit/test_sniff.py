@@ -70,11 +70,62 @@ def test_empty_frame(raw):
     assert sniffed.rejection == Rejection("AR", 100, "", "empty message")
 
 
-@pytest.mark.parametrize("junk", [b"\x00", b"\x1a", b"\x07", b"\x7f"])
-def test_binary_content(junk):
-    r = rejected(frame().replace(b"Muller", b"Mul" + junk + b"ler"))
-    assert (r.ack_code, r.err_code) == ("AR", 102)
-    assert "binary" in r.text
+def ack_of(sniffed) -> hl7.Message:
+    """The ACK the listener sends for this verdict, read by python-hl7."""
+    r = sniffed.rejection
+    ack = build_ack(sniffed.header, r.ack_code if r else "AA", error=r, control_id="ACK1",
+                    now=datetime(2024, 5, 1, 12, 0))
+    return hl7.parse(ack.decode(sniffed.header.codec if sniffed.header else "ascii"))
+
+
+# HL7 v2.5 2.7: text data types carry printable characters; a non-printable one travels as a
+# \Xhh\ escape. So a raw BEL, ESC, NUL... is refused, but as the message it is: MSA-2 echoes
+# MSH-10 and ERR-2 names the field, as for any other data type error.
+@pytest.mark.parametrize("junk", [b"\x00", b"\x01", b"\x07", b"\x08", b"\x1a", b"\x1b",
+                                  b"\x1f", b"\x7f"])
+def test_a_raw_control_byte_in_a_field_is_refused_naming_the_field(junk):
+    sniffed = run(frame().replace(b"Muller", b"Mul" + junk + b"ler"))
+    r = sniffed.rejection
+    assert (r.ack_code, r.err_code, r.location) == ("AR", 102, "PID^1^5")
+    assert f"0x{junk[0]:02X}" in r.text and "PID-5" in r.text and "Mul" not in r.text
+    ack = ack_of(sniffed)
+    assert (str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])) == ("AR", "CTRL-1")
+    assert str(ack.segment("ERR")[2]) == "PID^1^5"
+    assert str(ack.segment("ERR")[3]).startswith("102^")
+
+
+@pytest.mark.parametrize("segments, location", [
+    ((PID, OBX, OBX.replace("|95|", "|9\x1b5|").replace("OBX|1", "OBX|2")), "OBX^2^5"),
+    ((PID, "", "NTE|1||a", "NTE|2|L|b\x07"), "NTE^2^3"),
+    ((PID, "NT\x1bE|1||a"), ""),
+    ((PID.replace("PID|1", "PID|\x1b1"),), "PID^1^1"),
+])
+def test_the_location_is_the_first_control_byte(segments, location):
+    for eol in ("\r", "\r\n", "\n"):
+        raw = eol.join([MSH, *segments, ""]).encode()
+        sniffed = run(raw)
+        assert (sniffed.rejection.err_code, sniffed.rejection.location) == (102, location), eol
+        assert str(ack_of(sniffed).segment("MSA")[2]) == "CTRL-1"
+
+
+def test_a_control_byte_in_msh_still_echoes_msh10():
+    sniffed = run(frame(msh_with(3, "LAB\x07")))
+    assert (sniffed.rejection.err_code, sniffed.rejection.location) == (102, "MSH^1^3")
+    assert sniffed.header.control_id == "CTRL-1"
+
+
+def test_binary_content_without_a_readable_msh_has_no_header():
+    for raw in (b"\x00MSH|^~\\&|", b"FHS|\x00", frame().decode().encode("utf-16-le")):
+        sniffed = run(raw)
+        assert (sniffed.rejection.err_code, sniffed.header) == (102, None)
+        assert "binary" in sniffed.rejection.text
+
+
+def test_form_feeds_are_page_breaks_in_text():
+    sniffed = run(frame(MSH, PID, OBX, "NTE|1||page 1\x0cpage 2", "\x0c", "NTE|2||end"))
+    assert sniffed.rejection is None
+    assert sniffed.message.value("NTE-3") == "page 1\x0cpage 2"
+    assert [s.name for s in sniffed.message.segments] == ["MSH", "PID", "OBX", "NTE", "NTE"]
 
 
 def test_utf16_is_binary_content_but_tab_is_text():

@@ -91,7 +91,8 @@ class Hub:
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work (one transaction) on the hub's database."""
-        return UnitOfWork(self.engine, self.keyring)
+        return UnitOfWork(self.engine, self.keyring,
+                          link_legacy=self.settings.identity.link_legacy_forms)
 
     @property
     def served_types(self) -> frozenset[str]:

@@ -53,6 +53,9 @@ class HL7Settings(BaseModel):
 class IdentitySettings(BaseModel):
     exempt_message_codes: list[str]
     matricule_authorities: list[str]
+    # A legacy 11-digit matricule and its 13-digit successor are one dossier (README, "Legacy
+    # matricules"). Off: they are linked only when a message carries both or an operator says so.
+    link_legacy_forms: bool = False
 
 
 class WorkerSettings(BaseModel):

@@ -10,8 +10,8 @@ import os
 import sys
 
 from hub.cli import (audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
-                     dossier_view, keys_cmd, professionals_cmd, rejected_cmd, remap_cmd, reports,
-                     resume_cmd, trace_cmd)
+                     dossier_view, keys_cmd, patient_cmd, professionals_cmd, rejected_cmd,
+                     remap_cmd, reports, resume_cmd, trace_cmd)
 from hub.cli.output import positive_count
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace_cmd.register(sub)
     keys_cmd.register(sub)
     remap_cmd.register(sub)
+    patient_cmd.register(sub)
     return parser
 
 

@@ -1,15 +1,21 @@
 """Who a message is about: the matricule in PID-3, and the verdict the ACK reports.
 
 The matricule is the PID-3 repetition (CX) whose identifier type code (CX-5) is NN, or whose
-assigning authority (CX-4, its first component) is one configured for the matricule. Only the
-first PID segment is read; `identify_in` applies the same rules to another CX list field (MRG-1).
+assigning authority (CX-4, its first component) is one configured for the matricule. Every such
+repetition is read: one that fails its check digits makes the verdict fail, and two that name
+different people (two different matricules) too, rather than filing under the first. The same
+matricule twice is one; a legacy 11-digit number beside its 13-digit successor (the same 11
+digits and their check digits) is one person too: the verdict names the 13-digit form and
+carries the legacy one in `legacy`, so that the two dossiers can be linked. Only the first PID
+segment is read; `identify_in` applies the same rules to another CX list field (MRG-1).
 Reasons name fields and rules, never values.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from hub.domain.matricule import validate
+from hub.domain.matricule import is_legacy, successor, validate
 from hub.errors import InvalidMatricule
 from hub.hl7.message import Message, Segment
 
@@ -27,18 +33,21 @@ class Verdict:
     err_code: int | None = None      # MISSING (101) or INVALID (102) when not ok
     reason: str = ""
     field: str = _FIELD
+    # The legacy 11-digit form the field also carries for the same person (never printed).
+    legacy: str | None = dataclasses.field(default=None, repr=False)
 
 
-def _locate(msg: Message, authorities: frozenset[str]) -> tuple[int, str] | None:
-    """(0-based repetition, raw CX-1) of the first PID-3 repetition that carries the matricule."""
+def _locate(msg: Message, authorities: frozenset[str]) -> list[tuple[int, str]]:
+    """(0-based repetition, raw CX-1) of every PID-3 repetition that carries a matricule."""
     pid = msg.first("PID")
-    return None if pid is None else _locate_in(pid, 3, authorities)
+    return [] if pid is None else _locate_in(pid, 3, authorities)
 
 
-def _locate_in(segment: Segment, field: int, authorities: frozenset[str]) -> tuple[int, str] | None:
-    """(0-based repetition, raw CX-1) of the first repetition of a CX list field that is typed
-    NN or assigned by one of `authorities`."""
+def _locate_in(segment: Segment, field: int, authorities: frozenset[str]) -> list[tuple[int, str]]:
+    """(0-based repetition, raw CX-1) of every repetition of a CX list field that is typed NN
+    or assigned by one of `authorities`, in order."""
     wanted = {authority.casefold() for authority in authorities}
+    found = []
     for index in range(len(segment.repetitions(field))):
         identifier = segment.value(field, 1, repetition=index)
         if not identifier.strip():
@@ -46,8 +55,8 @@ def _locate_in(segment: Segment, field: int, authorities: frozenset[str]) -> tup
         type_code = segment.value(field, 5, repetition=index)
         authority = segment.value(field, 4, 1, repetition=index)
         if type_code.strip().upper() == "NN" or (authority and authority.casefold() in wanted):
-            return index, identifier
-    return None
+            found.append((index, identifier))
+    return found
 
 
 def find_matricule(msg: Message, authorities: frozenset[str] = frozenset()) -> str | None:
@@ -56,7 +65,7 @@ def find_matricule(msg: Message, authorities: frozenset[str] = frozenset()) -> s
     Assigning authorities compare case-insensitively. None when no repetition qualifies.
     """
     found = _locate(msg, authorities)
-    return None if found is None else found[1]
+    return found[0][1] if found else None
 
 
 def identify(msg: Message, authorities: frozenset[str] = frozenset()) -> Verdict:
@@ -70,13 +79,24 @@ def identify_in(segment: Segment, field: int, authorities: frozenset[str] = froz
     return _verdict(_locate_in(segment, field, authorities), f"{segment.name}-{field}")
 
 
-def _verdict(found: tuple[int, str] | None, name: str) -> Verdict:
-    if found is None:
+def _verdict(found: list[tuple[int, str]], name: str) -> Verdict:
+    if not found:
         return Verdict(False, None, MISSING, f"{name}: no matricule (identifier type NN)", name)
-    index, raw = found
-    where = name if index == 0 else f"{name} repetition {index + 1}"
-    try:
-        matricule = validate(raw)
-    except InvalidMatricule as error:
-        return Verdict(False, None, INVALID, f"{where}: {error}", name)
-    return Verdict(True, matricule, field=name)
+    matricules: list[str] = []
+    for index, raw in found:
+        try:
+            matricule = validate(raw)
+        except InvalidMatricule as error:
+            where = name if index == 0 else f"{name} repetition {index + 1}"
+            return Verdict(False, None, INVALID, f"{where}: {error}", name)
+        if matricule not in matricules:
+            matricules.append(matricule)
+    if len(matricules) == 1:
+        return Verdict(True, matricules[0], field=name)
+    if len(matricules) == 2:
+        legacy, current = sorted(matricules, key=len)
+        if is_legacy(legacy) and not is_legacy(current) and successor(legacy) == current:
+            return Verdict(True, current, field=name, legacy=legacy)
+    return Verdict(False, None, INVALID, f"{name}: two different matricules (one person per "
+                   "message; a legacy number may stand beside its own 13-digit successor only)",
+                   name)

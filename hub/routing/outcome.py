@@ -18,6 +18,7 @@ from hub.errors import HubError
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
 from hub.registry.mfn import professionals_from_mfn
+from hub.routing.legacy_link import LegacyLinkAction
 from hub.routing.mapper import map_message
 from hub.routing.mapping_loader import MappingSet
 from hub.routing.patient_actions import PatientAction, actions_for
@@ -111,8 +112,10 @@ def _map(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> Out
     record = record_for(delivery, MessageState.STORED)
     kinds = {entry.kind for entry in mapped.entries}
     candidates = policy.routes.candidates(message, message.type, record.sender, kinds)
-    return Outcome(record, delivery.body, patient, mapped.entries, candidates,
-                   actions=actions_for(message, policy))
+    actions = actions_for(message, policy)
+    if verdict.legacy:  # both forms of one matricule: their dossiers become one first
+        actions = [LegacyLinkAction(verdict.legacy, verdict.matricule), *actions]
+    return Outcome(record, delivery.body, patient, mapped.entries, candidates, actions=actions)
 
 
 def safe_reason(exc: BaseException) -> str:

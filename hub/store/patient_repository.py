@@ -3,6 +3,10 @@
 A dossier merged into another (ADT^A40) keeps its row, marked `merged_into` the survivor: `find`
 still answers with the merged dossier itself (its journal, its state), while `id_for`/`ids_for`,
 which say where new facts go, answer with the survivor.
+
+With `link_legacy` ([identity] link_legacy_forms), a legacy 11-digit matricule is looked up as
+its 13-digit successor: one keyed hash, one dossier for the two forms. Dossiers created under
+the legacy form before that are found by `legacy_dossiers` and merged into their twins.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hub.domain.matricule import is_legacy, successor
 from hub.domain.models import Patient
 from hub.errors import StoreError, UnknownMatricule
 from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
@@ -34,8 +39,9 @@ class Merge:
 class PatientRepository(Repository):
     """Patients of one unit of work. The matricule is never written in clear."""
 
-    def __init__(self, connection, keyring, on_failure=None):
+    def __init__(self, connection, keyring, on_failure=None, *, link_legacy: bool = False):
         super().__init__(connection, keyring, on_failure)
+        self._link_legacy = link_legacy
         # matricule hash -> patient id; ids never change, so caching within a transaction is safe.
         self._ids: dict[str, str] = {}
         # patient id -> the dossier it was merged into (None when it was not), as last read.
@@ -44,8 +50,13 @@ class PatientRepository(Repository):
         # several messages of one patient, and each would otherwise read and rewrite the row.
         self._demographics: dict[str, Patient] = {}
 
+    def _canonical(self, matricule: str) -> str:
+        """The form a matricule is kept under: the 13-digit successor of a legacy one when the
+        two forms are linked."""
+        return successor(matricule) if self._link_legacy and is_legacy(matricule) else matricule
+
     def _hash(self, matricule: str) -> str:
-        return self._keyring.lookup_hash(matricule, purpose=MATRICULE_PURPOSE)
+        return self._keyring.lookup_hash(self._canonical(matricule), purpose=MATRICULE_PURPOSE)
 
     def find(self, matricule: str) -> str | None:
         """The id of this matricule's dossier, or None."""
@@ -77,7 +88,12 @@ class PatientRepository(Repository):
         repeated, or one made the other way round earlier: a merge is never undone)."""
         survivor_id = self.id_for(survivor)
         own_id = self._own_ids([merged])[merged]
-        merged_id = self._into.get(own_id) or own_id
+        return self.merge_ids(self._into.get(own_id) or own_id, survivor_id)
+
+    def merge_ids(self, merged_id: str, survivor_id: str) -> Merge | None:
+        """`merge` for two dossiers named by id; None when they already are one."""
+        survivor_id = self.merged_into(survivor_id) or survivor_id
+        merged_id = self.merged_into(merged_id) or merged_id
         if merged_id == survivor_id:
             return None
         moved = self._execute("moving entries", update(entries).where(
@@ -92,9 +108,22 @@ class PatientRepository(Repository):
         self._into[merged_id] = survivor_id
         return Merge(merged_id, survivor_id, moved)
 
+    def legacy_dossiers(self) -> list[tuple[str, str]]:
+        """(dossier id, legacy matricule) of every dossier not merged whose matricule is in the
+        legacy 11-digit form: what linking the two forms merges. Reads every dossier once."""
+        query = select(patients.c.id, patients.c.key_id, patients.c.data_ct).where(
+            patients.c.merged_into.is_(None)).order_by(patients.c.created_at, patients.c.id)
+        found = []
+        for row in self._execute("reading dossiers", query):
+            matricule = self._decrypt(row).matricule
+            if is_legacy(matricule):
+                found.append((row.id, matricule))
+        return found
+
     def _own_ids(self, matricules: Iterable[str]) -> dict[str, str]:
         """Each matricule's own dossier, merged or not, created when first mentioned."""
-        by_hash = {self._hash(m): m for m in matricules}
+        hashes = {m: self._hash(m) for m in matricules}  # two forms may share one hash
+        by_hash = {h: m for m, h in hashes.items()}
         found = self._find_many(set(by_hash))
         missing = [h for h in by_hash if h not in found]
         if missing:
@@ -102,8 +131,8 @@ class PatientRepository(Repository):
             rows = []
             for matricule_hash in missing:
                 patient_id = new_id()
-                key_id, ciphertext = self._encrypt(Patient(matricule=by_hash[matricule_hash]),
-                                                   patient_id)
+                key_id, ciphertext = self._encrypt(
+                    Patient(matricule=self._canonical(by_hash[matricule_hash])), patient_id)
                 rows.append({"id": patient_id, "matricule_hash": matricule_hash,
                              "key_id": key_id, "data_ct": ciphertext,
                              "created_at": now, "updated_at": now, "closed": False})
@@ -111,7 +140,7 @@ class PatientRepository(Repository):
             statement = self._insert_ignoring_duplicates()
             self._execute("creating dossiers", statement, rows)
             found.update(self._find_many(set(missing)))
-        return {matricule: found[h] for h, matricule in by_hash.items()}
+        return {matricule: found[h] for matricule, h in hashes.items()}
 
     def _insert_ignoring_duplicates(self):
         dialect_insert = _INSERTS.get(self._connection.dialect.name)
@@ -160,7 +189,7 @@ class PatientRepository(Repository):
         """Overwrite the demographics with `patient`'s non-empty fields; empty ones keep the
         stored value. The matricule of a dossier never changes."""
         current = self._demographics.get(patient_id) or self.get(patient_id)
-        if patient.matricule and patient.matricule != current.matricule:
+        if patient.matricule and self._canonical(patient.matricule) != current.matricule:
             if self._merged_into(patient.matricule, patient_id):
                 return  # sent under a merged matricule: the survivor's demographics stand
             raise StoreError(f"demographics for dossier {patient_id} carry another matricule")

@@ -42,9 +42,10 @@ class UnitOfWork:
     activity: ActivityRepository
     resumes: ResumeRepository
 
-    def __init__(self, engine: Engine, keyring: Keyring):
+    def __init__(self, engine: Engine, keyring: Keyring, *, link_legacy: bool = False):
         self._engine = engine
         self._keyring = keyring
+        self._link_legacy = link_legacy  # [identity] link_legacy_forms, see PatientRepository
         self._connection: Connection | None = None
         self._transaction: Transaction | None = None
         self._failed = False
@@ -113,7 +114,7 @@ class UnitOfWork:
         self._failed = False
         args = (self._connection, self._keyring, self._statement_failed)
         self.messages = MessageRepository(*args)
-        self.patients = PatientRepository(*args)
+        self.patients = PatientRepository(*args, link_legacy=self._link_legacy)
         self.entries = EntryRepository(*args)
         self.deliveries = DeliveryRepository(*args)
         self.attempts = AttemptRepository(*args)

@@ -3,6 +3,7 @@ import pytest
 
 from hub.domain.identity import INVALID, MISSING, Verdict, find_matricule, identify
 from hub.hl7.message import Message
+from tests.fixtures.matricules import reference_matricule
 
 VALID = "1893120105732"
 WRONG = "1893120105733"
@@ -78,3 +79,37 @@ def test_invalid_matricule_in_a_later_repetition_says_which():
 
 def test_legacy_matricule_is_accepted():
     assert identify(adt("19600512121^^^^NN")).matricule == "19600512121"
+
+
+OTHER = reference_matricule("19700101123")   # another valid matricule, made by python-stdnum
+
+
+def test_two_different_matricules_are_refused_not_filed_under_the_first():
+    verdict = identify(adt(f"{VALID}^^^CNS^NN~{OTHER}^^^CNS^NN"))
+    assert (verdict.ok, verdict.matricule, verdict.err_code, verdict.field) == (
+        False, None, INVALID, "PID-3")
+    assert "two different matricules" in verdict.reason
+    assert VALID not in verdict.reason and OTHER not in verdict.reason
+
+
+def test_the_same_matricule_twice_is_one():
+    verdict = identify(adt(f"{VALID}^^^CNS^NN~H1^^^CHL^MR~1893 1201 057 32^^^^NN"))
+    assert (verdict.ok, verdict.matricule, verdict.legacy) == (True, VALID, None)
+
+
+def test_a_legacy_number_beside_its_successor_names_one_person_and_carries_the_legacy_form():
+    for pid3 in (f"18931201057^^^CNS^NN~{VALID}^^^CNS^NN", f"{VALID}^^^CNS^NN~18931201057^^^CNS^NN"):
+        verdict = identify(adt(pid3))
+        assert (verdict.ok, verdict.matricule, verdict.legacy) == (True, VALID, "18931201057")
+
+
+def test_a_legacy_number_beside_another_13_digit_matricule_is_two_people():
+    verdict = identify(adt(f"18931201057^^^CNS^NN~{OTHER}^^^CNS^NN"))
+    assert (verdict.ok, verdict.err_code) == (False, INVALID)
+    assert "two different matricules" in verdict.reason
+
+
+def test_a_wrong_matricule_after_a_valid_one_is_refused_naming_its_repetition():
+    verdict = identify(adt(f"{VALID}^^^CNS^NN~H1^^^CHL^MR~{WRONG}^^^CNS^NN"))
+    assert (verdict.ok, verdict.err_code) == (False, INVALID)
+    assert verdict.reason == "PID-3 repetition 3: matricule fails its check digits"

@@ -1,0 +1,75 @@
+"""Linking a legacy 11-digit matricule's dossier with its 13-digit twin's.
+
+Two dossiers exist for one person when messages named them by both forms. They become one by a
+merge (PatientRepository.merge_ids): the legacy dossier's entries move to the 13-digit one and
+it is marked merged into it, so that its matricule files there from now on. A `patient.merged`
+event with the reason `legacy matricule` goes into both journals. Who may say the two are one:
+a message carrying both forms in PID-3 (the sender says so), an operator (`hub patient link`),
+or the rule itself when `[identity] link_legacy_forms` is on (`link_all_legacy`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.matricule import successor
+from hub.domain.models import MessageRecord
+from hub.store.patient_repository import Merge
+
+REASON = "legacy matricule"
+
+
+def link_dossiers(uow, merged_id: str, survivor_id: str, *, actor: str = Actor.HUB,
+                  message_id: str | None = None, why: str = "") -> Merge | None:
+    """Merge dossier `merged_id` (the legacy form's) into `survivor_id` and journal it on both;
+    None, with no event, when the two already are one dossier."""
+    merge = uow.patients.merge_ids(merged_id, survivor_id)
+    if merge is None:
+        return None
+    said = f" ({why})" if why else ""
+    uow.audit.record_many([
+        AuditEvent(actor=actor, action=AuditAction.PATIENT_MERGED, patient_id=merge.merged_id,
+                   message_id=message_id, reason=f"{REASON}{said}: {merge.moved} entries moved "
+                   f"into dossier {merge.survivor_id}"),
+        AuditEvent(actor=actor, action=AuditAction.PATIENT_MERGED, patient_id=merge.survivor_id,
+                   message_id=message_id, reason=f"{REASON}{said}: {merge.moved} entries moved "
+                   f"from dossier {merge.merged_id}"),
+    ])
+    return merge
+
+
+def link_forms(uow, legacy: str, matricule: str, *, actor: str = Actor.HUB,
+               message_id: str | None = None, why: str = "") -> Merge | None:
+    """Link the dossier of `legacy` (11 digits) into the one of `matricule` (13 digits), both
+    validated; each is created empty when never mentioned before."""
+    own = uow.patients.ids_for([legacy, matricule])
+    return link_dossiers(uow, own[legacy], own[matricule], actor=actor,
+                         message_id=message_id, why=why)
+
+
+def link_all_legacy(uow) -> list[Merge]:
+    """Merge every dossier created under a legacy matricule into its 13-digit successor's:
+    what turning `[identity] link_legacy_forms` on asks of a store that has both."""
+    merges = []
+    for patient_id, legacy in uow.patients.legacy_dossiers():
+        twin = uow.patients.id_for(successor(legacy))
+        merge = link_dossiers(uow, patient_id, twin, why="link_legacy_forms")
+        if merge is not None:
+            merges.append(merge)
+    return merges
+
+
+@dataclass(frozen=True)
+class LegacyLinkAction:
+    """A message carried both forms of one person's matricule in PID-3: link their dossiers."""
+
+    legacy: str = field(repr=False)
+    matricule: str = field(repr=False)
+
+    def apply(self, uow, record: MessageRecord, lookups) -> None:
+        """Link the two dossiers; the consent of the 13-digit one decides from now on."""
+        merge = link_forms(uow, self.legacy, self.matricule, message_id=record.id,
+                           why="both forms in PID-3")
+        if merge is not None:
+            lookups.forget(merge.merged_id)
+            lookups.forget(merge.survivor_id)

@@ -13,12 +13,6 @@ import unicodedata
 
 # Explicit direction marks, embeddings, overrides and isolates (Unicode UAX #9).
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-# After a backslash these would start a Python escape: such a backslash is written twice so
-# that the rendering reads back exactly (codecs "unicode_escape", which sees characters beyond
-# Latin-1 as escapes too). Any other backslash (HL7's \X0D\, \.br\, a stray one) is shown as
-# it is.
-_ESCAPE_STARTS = frozenset("\\'\"abfnrtvxuUN01234567")
 
 
 def _unsafe(char: str) -> bool:
@@ -28,19 +22,19 @@ def _unsafe(char: str) -> bool:
 
 def _notation(char: str) -> str:
     code = ord(char)
-    if char in _NAMED:
-        return _NAMED[char]
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def inert(text: str) -> str:
-    """`text` with every control character written as a Python-style escape, on one line.
+    """`text` on one line with every control character written as an escape a person can read.
 
-    C0 controls (TAB, LF and CR included: a table cell stays one line), DEL, C1 controls, lone
-    surrogates and bidirectional controls become `\\t` `\\n` `\\r`, `\\x1b`, `\\u202e`; a
-    backslash that would read as the start of such an escape is doubled. Everything else,
-    accented letters included, is kept. Lossless: Python's "unicode_escape" codec reads the
-    result back to `text`. Text with nothing to change is returned as it is.
+    C0 controls (TAB, LF and CR too: a table cell stays one line), DEL, C1 controls, lone
+    surrogates and bidirectional controls become `\\xhh` (`\\x1b`, `\\x0a`) or `\\uhhhh`
+    (`\\u202e`). A backslash is doubled only where it would read as one of these (before `x`,
+    `u` or another backslash), so HL7's own escapes (`\\X0D\\`, `\\.br\\`, `\\S\\`) show as
+    they are. Everything else, accented letters included, is kept. Lossless: `\\\\` reads
+    back as one backslash and `\\xhh`, `\\uhhhh` as their character. Text with nothing to change
+    is returned as it is.
     """
     if text.isprintable() and "\\" not in text:
         return text
@@ -49,8 +43,7 @@ def inert(text: str) -> str:
     for i, char in enumerate(text):
         if _unsafe(char):
             out.append(_notation(char))
-        elif char == "\\" and (i == last or text[i + 1] in _ESCAPE_STARTS
-                               or ord(text[i + 1]) > 0xFF or _unsafe(text[i + 1])):
+        elif char == "\\" and i < last and (text[i + 1] in "\\xu" or _unsafe(text[i + 1])):
             out.append("\\\\")
         else:
             out.append(char)

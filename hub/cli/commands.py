@@ -12,6 +12,7 @@ from hub.hl7.message import Message
 from hub.hl7.split import split_messages
 from hub.mllp.client import MLLPClient
 from hub.settings import Settings
+from hub.text import inert
 
 ACCEPTED = {"AA", "CA"}
 
@@ -38,7 +39,9 @@ def send(args: argparse.Namespace, settings: Settings) -> int:
                 for ack in _acks(client.send(payload)):
                     code, control_id, text = _ack_summary(ack)
                     failures += code not in ACCEPTED
-                    print(f"{name}\t{control_id}\t{code}\t{text}".rstrip())
+                    # The ACK is the peer's text: shown inert, tab-separated for scripts.
+                    print("\t".join(inert(part) for part in (name, control_id, code, text))
+                          .rstrip())
     return 1 if failures else 0
 
 

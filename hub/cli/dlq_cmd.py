@@ -18,10 +18,11 @@ from rich.table import Table
 
 from hub.bootstrap import Hub
 from hub.cli.interrupt import ctrl_c_noted
-from hub.cli.output import positive_count, print_json
+from hub.cli.output import PeopleConsole, positive_count, print_json
 from hub.errors import HubError
 from hub.ops import dlq
 from hub.settings import Settings
+from hub.text import inert
 
 EXIT_INTERRUPTED = 130
 
@@ -92,10 +93,11 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     raw = row.pop("raw", None)
     row["replays"] = ", ".join(f"{r['id']} ({r['state']})" for r in row["replays"])
     for key, value in row.items():
-        print(f"{key:16} {value if value is not None else ''}")
+        print(f"{key:16} {inert(str(value)) if value is not None else ''}")
     if raw is not None:
         print("raw:")
-        print(raw.replace("\r", "\n").rstrip("\n"))
+        for line in raw.replace("\r\n", "\r").replace("\n", "\r").rstrip("\r").split("\r"):
+            print(inert(line))
     return 0
 
 
@@ -143,9 +145,9 @@ def _run(hub: Hub, ids: list[str], stop: threading.Event, quiet: bool) -> dict:
 
 def people_console() -> Console:
     """A console for tables: no markup (reasons and senders are data and may hold square
-    brackets), and wide when piped so that ids are never cut."""
-    console = Console(markup=False, highlight=False)
-    return console if console.is_terminal else Console(markup=False, highlight=False, width=200)
+    brackets), control characters shown inert, and wide when piped so that ids are never cut."""
+    console = PeopleConsole()
+    return console if console.is_terminal else PeopleConsole(width=200)
 
 
 def short_time(value: str | None) -> str:

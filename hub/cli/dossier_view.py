@@ -27,10 +27,14 @@ from hub.errors import HubError, UnknownMatricule
 from hub.routing import access
 from hub.settings import Settings
 from hub.store.unit_of_work import UnitOfWork
+from hub.text import inert
 
 _DOSSIER = EntryView(Confidentiality.NORMAL)  # access to the dossier at all: its demographics
 _ENTRY_FIELDS = ("id", "kind", "confidentiality", "hidden", "effective_at", "message_id",
                  "created_at")
+_LEAD = ("value", "unit", "abnormal_flag", "reference_range")  # shown first, never cut off
+_VALUE_WIDTH = 80   # a longer value (a text report) is cut in the table: --json has it whole
+_WIDTH = 160        # the whole summary of one entry
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def professional_document(read: ProfessionalRead, matricule: str) -> dict:
 
 
 def _print(document: dict) -> None:
-    p = document["patient"]
+    p = {k: inert(v) if isinstance(v, str) else v for k, v in document["patient"].items()}
     if "viewer" in document:
         print(f"as {document['viewer']}: {document['access']['reason']}")
     if "merged_into" in document:
@@ -187,5 +191,24 @@ def _journal(uow: UnitOfWork, events: list[AuditEvent]) -> None:
 
 
 def _summary(entry: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in entry.items()
-                     if k not in _ENTRY_FIELDS and v not in ("", None))[:100]
+    """One line for a table cell: what a reader needs first (value, unit, abnormal flag, range;
+    an overlong value cut to `_VALUE_WIDTH`), then the other fields up to `_WIDTH`; every cut
+    ends with "…". Control characters are left to print_table, which shows them inert."""
+    shown = {k: _plain(v) for k, v in entry.items()
+             if k not in _ENTRY_FIELDS and v not in ("", None, [], {})}
+    lead = ", ".join(f"{k}={_cut(shown.pop(k), _VALUE_WIDTH)}" for k in _LEAD if k in shown)
+    line = ", ".join(part for part in (lead, *(f"{k}={v}" for k, v in shown.items())) if part)
+    return line if len(line) <= max(_WIDTH, len(lead)) else _cut(line, max(_WIDTH, len(lead) + 1))
+
+
+def _plain(value: object) -> str:
+    """A payload value as words: a name or address by its parts, a list by its items."""
+    if isinstance(value, dict):
+        return " ".join(_plain(v) for v in value.values() if v not in ("", None))
+    if isinstance(value, list):
+        return "; ".join(_plain(v) for v in value if v not in ("", None))
+    return str(value)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"

@@ -1,4 +1,8 @@
-"""Printing for the CLI: one JSON document on stdout for scripts, plain columns for people."""
+"""Printing for the CLI: one JSON document on stdout for scripts, plain columns for people.
+
+What people see goes through `hub.text.inert` (control characters a sender put in a value are
+shown as escapes, never sent to the terminal); JSON needs nothing more, `json.dump` escapes them.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +11,11 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
+
+from rich.console import Console
+from rich.text import Text
+
+from hub.text import inert
 
 
 def _default(value: object) -> object:
@@ -26,8 +35,9 @@ def print_json(document: object) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Left-aligned columns, as wide as their widest cell."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    """Left-aligned columns, as wide as their widest cell; every cell shown through `inert`."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else inert(str(c)) for c in row]
+                                           for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -43,3 +53,16 @@ def positive_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
     return value
+
+
+class PeopleConsole(Console):
+    """A rich console for people: no markup (senders' values may hold square brackets), no
+    highlighting, and every string it prints, table cells included, shown through `inert`
+    (so a line break inside one string is shown as \\x0a: print lines one by one)."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(markup=False, highlight=False, **options)
+
+    def render_str(self, text: str, **options: object) -> Text:
+        """Rich turns every plain string into Text here, cells and titles alike."""
+        return super().render_str(inert(text), **options)

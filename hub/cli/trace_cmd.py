@@ -16,6 +16,7 @@ from hub.cli.output import positive_count, print_json
 from hub.domain.models import MessageState
 from hub.ops import trace as ops
 from hub.settings import Settings
+from hub.text import inert
 
 
 def register(subparsers) -> None:
@@ -50,8 +51,8 @@ def trace(args: argparse.Namespace, settings: Settings) -> int:
                 document = ops.trace(uow, args.key, args.sender)
     except ops.Ambiguous as exc:
         for row in exc.candidates:
-            print(f"  {row['id']}  {row['sender']}  {row['type']}  {row['state']}  "
-                  f"{row['received_at']}", file=sys.stderr)
+            print(inert(f"  {row['id']}  {row['sender']}  {row['type']}  {row['state']}  "
+                        f"{row['received_at']}"), file=sys.stderr)
         raise
     finally:
         hub.close()

@@ -1,4 +1,5 @@
-"""The dashboard's HTML, rendered on the server; every value is escaped.
+"""The dashboard's HTML, rendered on the server; every value is escaped, and what came from a
+sender or the store is shown through `hub.text.inert` (a control character as `\x1b`).
 
 Numbers carry `data-stat="section.name"` attributes: the overview's script updates them in
 place, and tests read them.
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from html import escape
+
+from hub.text import inert
 
 HTML = "text/html; charset=utf-8"
 NAV = [("", "Overview"), ("parked", "Parked"), ("destinations", "Destinations"),
@@ -39,7 +42,12 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], id: str = "
 def _cell(value: object) -> str:
     if isinstance(value, _Raw):
         return value.html
-    return escape("" if value is None else str(value))
+    return _text("" if value is None else value)
+
+
+def _text(value: object) -> str:
+    """Data for the page: control characters shown as escapes, then HTML-escaped."""
+    return escape(inert(str(value)))
 
 
 class _Raw:
@@ -143,7 +151,7 @@ def trace(query: str, found: dict | None) -> str:
     or the messages that share the MSH-10 searched for."""
     form = (f'<form method="get" action="/dashboard/trace" role="search">'
             f'<label for="q">MSH-10 or message id</label> '
-            f'<input id="q" name="q" value="{escape(query)}" required autofocus> '
+            f'<input id="q" name="q" value="{_text(query)}" required autofocus> '
             f'<button type="submit">Trace</button></form>')
     if found is None:
         return _page("Trace", "trace", form)
@@ -152,17 +160,17 @@ def trace(query: str, found: dict | None) -> str:
                        [(_trace_link(m["id"]), m["sender"], m["control_id"], m["type"], m["state"],
                          _t(m["received_at"])) for m in found["candidates"]], id="candidates")
         return _page("Trace", "trace", f'{form}<p>{len(found["candidates"])} messages carry '
-                                       f'MSH-10 <code>{escape(query)}</code>: choose one.</p>{table}')
+                                       f'MSH-10 <code>{_text(query)}</code>: choose one.</p>{table}')
     if "trace" not in found:
         return _page("Trace", "trace", f'{form}<p id="not-found">no message with id or MSH-10 '
-                                       f'<code>{escape(query)}</code></p>')
+                                       f'<code>{_text(query)}</code></p>')
     t = found["trace"]
     m = t["message"]
     fields = [("id", m["id"]), ("sender", m["sender"]), ("MSH-10", m["control_id"]),
               ("type", m["type"]), ("version", m["version"]), ("state", m["state"]),
               ("ACK", m["ack_code"]), ("reason", m["reason"]), ("received", _t(m["received_at"])),
               ("processed", _t(m["processed_at"])), ("replay of", m["replay_of"])]
-    record = "".join(f'<dt>{escape(k)}</dt><dd data-field="{escape(k)}">{escape(str(v))}</dd>'
+    record = "".join(f'<dt>{escape(k)}</dt><dd data-field="{escape(k)}">{_text(v)}</dd>'
                      for k, v in fields if v)
     story = _table(["at", "event", "detail"], [(_t(e["at"]), e["event"], e["detail"]) for e in t["story"]],
                    id="story")

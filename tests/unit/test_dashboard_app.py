@@ -91,6 +91,27 @@ def test_texts_from_the_store_are_escaped():
     assert "<img" not in trace
 
 
+def test_control_characters_from_senders_are_shown_inert():
+    sender = "LAB\x1b]0;owned\x07^HOSP\x9b2J"
+    row = {"id": "m1", "received_at": "2026-11-26T04:00:00", "sender": sender,
+           "control_id": "C\x001", "type": "ORU^R01", "reason_class": "conflict",
+           "reason": "r\u202e21", "status": "open"}
+    html = pages.parked({"messages": [row], "deliveries": []})
+    message = {"id": "m1", "sender": sender, "control_id": "C1", "type": "ORU^R01",
+               "version": "2.5", "state": "stored", "ack_code": "AA", "reason": None,
+               "received_at": "2026-11-26T04:00:00", "processed_at": None, "replay_of": None}
+    story = [{"at": "2026-11-26T04:00:00", "event": "received", "detail": f"from {sender}"}]
+    trace = pages.trace("C\x1b1", {"trace": {"message": message, "story": story, "entries": [],
+                                             "deliveries": [], "audit": []}})
+    missing = pages.trace("C\x1b1", {"missing": True})
+    for page in (html, trace, missing):
+        assert not any(c in page for c in "\x00\x07\x1b\x9b\u202e")
+    assert "LAB\\x1b]0;owned\\x07^HOSP\\x9b2J" in html and "C\\x001" in html
+    assert "r\\u202e21" in html
+    assert '<dd data-field="sender">LAB\\x1b]0;owned\\x07^HOSP\\x9b2J</dd>' in trace
+    assert "from LAB\\x1b" in trace and "<code>C\\x1b1</code>" in missing
+
+
 def test_the_dashboard_is_off_without_a_hash_and_a_bad_hash_stops_the_hub(monkeypatch):
     monkeypatch.delenv("HUB_DASHBOARD__PASSWORD_HASH", raising=False)
     stop = threading.Event()

@@ -20,6 +20,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from hub.text import inert
+
 LIFECYCLE = "hub.lifecycle"
 # Every attribute a bare LogRecord has: whatever else a record carries came in through `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -65,7 +67,8 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def _plain(value: object) -> str:
-    text = str(value)
+    # A sender's MSH-3 or MSH-10 may hold control characters: a tailed log must not run them.
+    text = inert(str(value))
     return json.dumps(text, ensure_ascii=False) if (" " in text or not text) else text
 
 

@@ -60,6 +60,14 @@ def test_the_plain_format_appends_the_ids_as_key_value_pairs():
                          "step=parked")
 
 
+def test_the_plain_format_shows_control_characters_inert():
+    record = logging.LogRecord("hub.lifecycle", logging.INFO, __file__, 1, "message stored", (),
+                               None)
+    record.__dict__.update(sender="LAB\x1b]0;owned\x07^HOSP", control_id="C\x9b2J")
+    line = KeyValueFormatter().format(record)
+    assert line.endswith("sender=LAB\\x1b]0;owned\\x07^HOSP control_id=C\\x9b2J")
+
+
 def test_a_bounded_label_counts_values_past_its_limit_as_other():
     label = BoundedLabel(2)
     assert [label(v) for v in ("A^B", "C^D", "E^F", "A^B", None)] == [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import threading
 
 from rich.console import Console
@@ -101,8 +100,11 @@ def retry(args: argparse.Namespace, settings: Settings) -> int:
         _print_summary(summary)
     if summary["interrupted"]:
         return EXIT_INTERRUPTED
-    if summary["refused"] or summary["failed"]:
-        raise HubError(f"{len(summary['refused']) + len(summary['failed'])} not retried")
+    not_retried = summary["refused"] + summary["failed"]
+    if len(not_retried) == 1:
+        raise HubError(f"not retried: {not_retried[0]['id']}: {not_retried[0]['reason']}")
+    if not_retried:
+        raise HubError(f"{len(not_retried)} not retried (listed above)")
     return 0
 
 
@@ -117,8 +119,8 @@ def _print_summary(summary: dict) -> None:
         print(f"  {item['id']}" + (f" -> {item['retry_id']}" if item["retry_id"] else ""))
     for item in summary["still_rejected"]:
         print(f"  {item['id']}: {item['ack_code']} {item['err_code']} {item['reason']}")
-    for item in summary["refused"] + summary["failed"]:
-        print(f"  {item['id']}: {item['reason']}", file=sys.stderr)
+    for item in summary["refused"] + summary["failed"]:  # the error line on stderr counts them
+        print(f"  {item['id']}: {item['reason']}")
 
 
 def _run(hub: Hub, ids: list[str], stop: threading.Event, *, dry_run: bool,

@@ -142,14 +142,21 @@ def test_a_message_refused_under_an_old_rule_is_retried_stored_once_and_routed_o
     assert scene.env.hub_json("audit", "verify")["ok"] is True
 
 
-def test_retry_names_a_bad_id_in_one_line_and_exits_1(scene):
-    scene.env.hub("db", "upgrade")
+def test_a_fresh_rejection_keeps_its_err_3_and_a_bad_id_is_one_line_exit_1(scene):
+    scene.start()
+    frame = oru(person(OLD_RULE_BASES[0], 4), "NEW-1", "510009-99").replace(b"|2.5|", b"|2.9|", 1)
+    assert scene.send(frame) == ["AR"]
+    assert scene.settled(1), scene.env.logs()
+    [row] = scene.env.hub_json("rejected", "list", "--code", "203")["rejected"]
+    assert (row["control_id"], row["ack_code"], row["err_code"], row["status"]) == (
+        "NEW-1", "AR", 203, "open")
+    assert "MSH-12" in row["reason"]
     for json_flag in ([], ["--json"]):
         done = scene.env.hub("rejected", "retry", "NO-SUCH-ID", *json_flag, check=False)
         assert done.returncode == 1
         assert done.stderr.splitlines() == ["hub: not retried: NO-SUCH-ID: no such message"]
-    listed = scene.env.hub("rejected", "list", "--json")
-    assert json.loads(listed.stdout) == {"rejected": []}
+    shown = scene.env.hub("rejected", "list")
+    assert shown.returncode == 0 and "NEW-1" in shown.stdout and "AR 203" in shown.stdout
 
 
 def test_ctrl_c_retries_each_record_once_or_not_at_all(scene, database_url):

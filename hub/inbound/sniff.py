@@ -14,6 +14,7 @@ from hub.errors import HL7Error
 from hub.hl7.charset import decode
 from hub.hl7.escape import unescape
 from hub.hl7.message import Message, Separators
+from hub.text import inert
 
 # Control bytes HL7 text may not carry raw (v2.5 section 2.7: a non-printable character travels
 # as a \Xhh\ escape). TAB, LF and CR belong in text, and so does FF: real reports carry page
@@ -53,8 +54,11 @@ class Header:
 
     @property
     def sender(self) -> str:
-        """"APP^FACILITY" from MSH-3.1 and MSH-4.1 (HD universal id when the namespace is empty)."""
-        return f"{self._hd_name(self.sending_app)}^{self._hd_name(self.sending_facility)}"
+        """"APP^FACILITY" from MSH-3.1 and MSH-4.1 (HD universal id when the namespace is empty).
+
+        A key kept in clear and listed everywhere: a control character decoded from a \\Xhh\\
+        escape is written as hub.text.inert writes it (losslessly), never kept raw."""
+        return inert(f"{self._hd_name(self.sending_app)}^{self._hd_name(self.sending_facility)}")
 
     @property
     def type(self) -> str:
@@ -156,13 +160,16 @@ def _reject(header: Header | None, err: int, location: str, text: str) -> Sniffe
 
 
 def _control_rejection(body: bytes) -> Sniffed:
-    """AR 102 for a raw control byte. When MSH reads, the ACK echoes MSH-10 and ERR-2 names the
-    field of the first control byte; its text names the byte, never the value around it."""
+    """AR 102 for a raw control byte. When MSH reads, ERR-2 names the field of the first control
+    byte and the text names the byte, never the value around it; the ACK echoes MSH-10 unless
+    the byte is in MSH itself (its fields are kept and mirrored: PostgreSQL text takes no NUL)."""
     index = next(i for i, byte in enumerate(body) if byte in _BINARY)
     header = _header_from_bytes(body) if body.startswith(b"MSH") else None
     if header is None:
         return _reject(None, 102, "", "binary content (control bytes such as NUL); send HL7 text")
-    location, where = _control_location(body[:index].decode("latin-1"), header.field_sep)
+    if index < len(_first_line(body)):
+        header = None
+    location, where = _control_location(body[:index].decode("latin-1"), body[3:4].decode("latin-1"))
     return _reject(header, 102, location,
                    f"control character 0x{body[index]:02X} in {where}: HL7 text carries no raw "
                    "control characters; send them as \\Xhh\\ escapes")

@@ -3,9 +3,11 @@ commands and the dashboard people use.
 
 A raw ESC in a field is refused as a data type error of that field, and its ACK (read by
 python-hl7) echoes MSH-10; a raw form feed (a page break) is accepted. `\\X1B\\` escapes are
-decoded and stored as the sender sent them, and no human output sends them to a terminal or a
-page: `hub dossier show`, `hub trace` and the dashboard's trace page show `\\x1b`, while `--json`
-carries the character escaped as JSON does.
+decoded and stored in entries as the sender sent them (NUL and FS included), and no human output
+sends them to a terminal or a page: `hub dossier show` shows `\\x1b`, while `--json` carries the
+character escaped as JSON does. A sender (MSH-3/MSH-4, a key kept in clear) decoded to control
+characters is kept in hub.text.inert's notation: a NUL there once made PostgreSQL refuse the
+message forever after its AA.
 """
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ from tests.fixtures.messages import oru_r01, patient
 
 USER, PASSWORD = "ops", "a test password, not a real one"
 CLEAR = "\x1b[2J"                      # clear the screen
-TITLE = "\x1b]0;owned\x07"             # set the terminal's title
 LEAD = "value=4.1, unit=mmol/L, abnormal_flag=N, reference_range=3.0-5.0"
 
 
@@ -46,7 +47,8 @@ def test_control_characters_are_refused_raw_and_shown_inert_once_decoded(hub_env
     raw_esc = _message("CTL-RAW", 81, "OBX|2|ST|8251-1^Note||before\x1b[2Jafter||||||F")
     page_break = _message("CTL-FF", 82, "OBX|2|ST|8251-1^Report||page 1\x0cpage 2||||||F")
     escaped = _message("CTL-ESC", 83, "OBX|2|ST|8251-1^Note||\\X1B\\[2J||||||F",
-                       sending_app="LAB\\X1B\\]0;owned\\X07\\")
+                       "OBX|3|ST|8251-1^Note||a\\X00\\b\\X1C\\c||||||F",
+                       sending_app="LAB\\X1B\\]0;owned\\X07\\\\X00\\")
     hub_env.start(HUB_DASHBOARD__PASSWORD_HASH=hash_password(PASSWORD, n=2**10),
                   HUB_DASHBOARD__USER=USER)
 
@@ -67,20 +69,22 @@ def test_control_characters_are_refused_raw_and_shown_inert_once_decoded(hub_env
     # The stored entry keeps what the sender sent; --json escapes it as JSON does.
     shown = hub_env.hub("dossier", "show", patient(83).matricule, "--json").stdout
     assert "\x1b" not in shown and "\\u001b[2J" in shown
-    assert [e["value"] for e in json.loads(shown)["entries"]] == ["4.1", CLEAR]
+    assert [e["value"] for e in json.loads(shown)["entries"]] == ["4.1", CLEAR, "a\x00b\x1cc"]
 
     human = hub_env.hub("dossier", "show", patient(83).matricule).stdout
     assert not _controls(human), repr(human)
-    assert "value=\\x1b[2J, code=8251-1" in human
+    assert "value=\\x1b[2J, code=8251-1" in human and "value=a\\x00b\\x1cc, " in human
     first = next(line for line in human.splitlines() if "value=4.1" in line)
     assert LEAD in first and first.rstrip().endswith("…")   # cut after what matters, marked
 
+    # The sender as kept (its backslashes shown doubled where they would read as an escape).
+    sender = "LAB\\x1b]0;owned\\x07\\x00^CHL"
+    assert json.loads(hub_env.hub("trace", "CTL-ESC", "--json").stdout)["message"]["sender"] \
+        == sender
     story = hub_env.hub("trace", "CTL-ESC").stdout
     assert not _controls(story), repr(story)
-    assert "LAB\\x1b]0;owned\\x07^CHL" in story
-    assert json.loads(hub_env.hub("trace", "CTL-ESC", "--json").stdout)["message"]["sender"] \
-        == f"LAB{TITLE}^CHL"
+    assert "from LAB\\\\x1b]0;owned\\\\x07\\\\x00^CHL" in story
 
     page = _page(hub_env, "trace?q=CTL-ESC")
     assert not _controls(page)
-    assert '<dd data-field="sender">LAB\\x1b]0;owned\\x07^CHL</dd>' in page
+    assert '<dd data-field="sender">LAB\\\\x1b]0;owned\\\\x07\\\\x00^CHL</dd>' in page

@@ -108,10 +108,20 @@ def test_the_location_is_the_first_control_byte(segments, location):
         assert str(ack_of(sniffed).segment("MSA")[2]) == "CTRL-1"
 
 
-def test_a_control_byte_in_msh_still_echoes_msh10():
-    sniffed = run(frame(msh_with(3, "LAB\x07")))
-    assert (sniffed.rejection.err_code, sniffed.rejection.location) == (102, "MSH^1^3")
-    assert sniffed.header.control_id == "CTRL-1"
+def test_a_control_byte_in_msh_is_located_but_nothing_of_msh_is_kept_or_echoed():
+    # MSH's fields are stored in clear and mirrored into the ACK: a NUL there would reach
+    # PostgreSQL text (which refuses it) and the sender's parser.
+    for field, value in ((3, "LAB\x07"), (10, "CTRL\x00-1"), (5, "DSP\x1b")):
+        sniffed = run(frame(msh_with(field, value)))
+        assert (sniffed.rejection.err_code, sniffed.rejection.location) == (102, f"MSH^1^{field}")
+        assert sniffed.header is None
+        assert str(ack_of(sniffed).segment("MSA")[2]) == ""
+
+
+def test_a_sender_decoded_to_control_characters_is_kept_inert():
+    sniffed = run(frame(msh_with(4, "HO\\X00\\SP", msh_with(3, "LAB\\X1B\\[2J^1.2.3^ISO"))))
+    assert sniffed.rejection is None
+    assert sniffed.header.sender == "LAB\\x1b[2J^HO\\x00SP"
 
 
 def test_binary_content_without_a_readable_msh_has_no_header():

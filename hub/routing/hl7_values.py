@@ -6,6 +6,7 @@ absent, so the mapper can treat "nothing there" uniformly. HL7's explicit null `
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,17 +28,25 @@ def iso_timestamp(text: str) -> str | None:
     """HL7 TS/DTM `YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]` as ISO 8601, as precise as given.
 
     A bare date gives "YYYY-MM-DD" (or "YYYY-MM", "YYYY"); an hour without minutes gets ":00".
-    Returns None when the text is not such a timestamp or a part is out of range.
+    Returns None when the text is not such a timestamp or a part is out of range (a day its
+    month lacks, second 60, an offset outside -12:00..+14:00): the verdict of hl7apy's DTM,
+    which tests/reference/test_timestamps.py checks.
     """
     match = _TS.fullmatch(text.strip())
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    if (month and not 1 <= int(month) <= 12) or (day and not 1 <= int(day) <= 31) or (
-            hour and int(hour) > 23) or (minute and int(minute) > 59) or (
-            second and int(second) > 60):
+    try:
+        # A day its month does not have (Feb 29 of 2023) or year 0000 is no date.
+        date(int(year), int(month or 1), int(day or 1))
+    except ValueError:
         return None
-    if zone and (int(zone[1:3]) > 14 or int(zone[3:]) > 59):
+    # No 60th second: HL7's SS is 00-59, and neither hl7apy nor datetime reads a leap second.
+    if (hour and int(hour) > 23) or (minute and int(minute) > 59) or (
+            second and int(second) > 59):
+        return None
+    # Offsets in use run from -12:00 to +14:00.
+    if zone and (int(zone[1:3]) > (14 if zone[0] == "+" else 12) or int(zone[3:]) > 59):
         return None
     out = year + (f"-{month}" if month else "") + (f"-{day}" if day else "")
     if hour:

@@ -214,6 +214,11 @@ def test_a_document_mapping_with_confidentiality_lists_and_numbers(tmp_path):
     ("20240115083015.25-0500", "2024-01-15T08:30:15.25-05:00"),
     ("20240115083015+0100", "2024-01-15T08:30:15+01:00"),
     ("20241315", None), ("2024-01-15", None), ("DOB", None), ("2024011508301", None),
+    # As hl7apy's DTM reads them (tests/reference/test_timestamps.py): a day its month does not
+    # have, a 60th second, year 0000 and offsets west of -12:00 are no timestamps.
+    ("20240229", "2024-02-29"), ("20230229", None), ("202404311200", None),
+    ("20240115083060", None), ("0000", None), ("202401150830-1300", None),
+    ("202401150830+1345", "2024-01-15T08:30+13:45"), ("202401150830-1200", "2024-01-15T08:30-12:00"),
 ])
 def test_hl7_timestamps_become_iso_8601(hl7, iso):
     assert iso_timestamp(hl7) == iso

@@ -89,15 +89,17 @@ def _msh(
     encoding = seps.component + seps.repetition + seps.escape + seps.subcomponent
     encoding += seps.truncation or ""
     timestamp = now.strftime("%Y%m%d%H%M%S") + (now.strftime("%z") if now.tzinfo else "")
+    # MSH-9.3 (message structure) exists from v2.3.1, where it is required (ACK whatever the
+    # event, even an unknown one: ACK^^ACK); strict v2.3 readers reject it.
+    event = header.trigger_event if header is not None else ""
+    if _version_tuple(version) >= (2, 3, 1):
+        message_type = seps.component.join(("ACK", event, "ACK"))
+    else:
+        message_type = seps.component.join(("ACK", event)) if event else "ACK"
     if header is None:
-        fields = ["MSH", encoding, *ours, "", "", timestamp, "", "ACK",
+        fields = ["MSH", encoding, *ours, "", "", timestamp, "", message_type,
                   escape(control_id, seps), "P", version]
         return _join(fields, seps)
-    message_type = "ACK"
-    if header.trigger_event:
-        # MSH-9.3 (message structure) exists from v2.3.1; strict v2.3 readers reject it.
-        parts = ("ACK", header.trigger_event, "ACK")
-        message_type = seps.component.join(parts if _version_tuple(version) >= (2, 3, 1) else parts[:2])
     fields = [
         "MSH", encoding,
         header.receiving_app or ours[0], header.receiving_facility or ours[1],

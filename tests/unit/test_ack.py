@@ -98,7 +98,7 @@ def test_delimiters_in_texts_are_escaped():
 def test_garbage_frame_gets_a_standard_ack():
     error = Rejection("AR", 100, "", "no MSH segment")
     assert segments(ack(None, "AR", error)) == [
-        "MSH|^~\\&|DSP-HUB|DSP|||20240305140709+0100||ACK|ACK-1|P|2.5",
+        "MSH|^~\\&|DSP-HUB|DSP|||20240305140709+0100||ACK^^ACK|ACK-1|P|2.5",
         "MSA|AR||no MSH segment",
         "ERR|||100^Segment sequence error^HL70357|E||||no MSH segment",
     ]
@@ -132,3 +132,12 @@ def test_parsers_read_the_ack(version, error):
     garbage = ack(None, "AR", Rejection("AR", 102, "", "binary content"))
     assert parse_message(garbage, find_groups=False).msa.msa_1.to_er7() == "AR"
     assert str(hl7.parse(garbage).segment("ERR")[3][0][0]) == "102"
+
+
+@pytest.mark.parametrize("version, expected", [("2.5", "ACK^^ACK"), ("2.3.1", "ACK^^ACK"),
+                                               ("2.3", "ACK")])
+def test_msh9_names_the_ack_structure_even_without_a_trigger_event(version, expected):
+    # v2.5 MSG.3 (message structure) is required: hl7apy's strict validation cannot place an
+    # ACK whose MSH-9 is only "ACK" (tests/reference/test_acks.py).
+    h = header(f"MSH|^~\\&|LAB|HOSP|HUB|DSP|20240101||ORU|C-9|P|{version}")
+    assert segments(ack(h))[0].split("|")[8] == expected

@@ -81,3 +81,23 @@ def test_the_dossier_view_prints_no_control_character(capsys):
     out = capsys.readouterr().out
     assert not controls(out)
     assert "value=\\x1b[2J, unit=mmol/L" in out and "Mül\\x1bler, Jean\\x07" in out
+
+
+def test_hub_map_shows_a_decoded_escape_inert_and_json_escaped(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.fixtures.messages import oru_r01, patient
+
+    path = tmp_path / "esc.hl7"
+    path.write_text(oru_r01(patient(1), "C\\X1B\\[2J", n_obx=1))
+    env = {**os.environ, "HUB_ENV_FILE": str(tmp_path / "none.env")}
+
+    def hub_map(*extra: str) -> str:
+        return subprocess.run([sys.executable, "-m", "hub.cli.main", "map", str(path), *extra],
+                              env=env, capture_output=True, text=True, check=True).stdout
+
+    human = hub_map()
+    assert not controls(human) and "C\\x1b[2J" in human
+    assert json.loads(hub_map("--json"))[0]["control_id"] == "C\x1b[2J"

@@ -6,6 +6,8 @@ raw bytes come decrypted from the store's repositories.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from hub.domain.models import MessageRecord
@@ -28,3 +30,25 @@ def message_row(record: MessageRecord) -> dict:
             "type": record.type, "state": record.state.value,
             "received_at": iso(record.received_at), "reason": record.reason,
             "replay_of": record.replay_of}
+
+
+def run_each(ids: list[str], one: Callable[[str], dict], summary: dict, *,
+             stop: threading.Event | None = None,
+             progress: Callable[[dict], None] | None = None) -> dict:
+    """Call `one` on each id in order and file its result in `summary` under the result's
+    "outcome"; `stop` set (Ctrl-C) ends the run between two ids, a result marked "broker_away"
+    ends it after that id, and either way `summary["not_done"]` names the rest. `progress` is
+    called after each id. Returns `summary`."""
+    for n, id in enumerate(ids):
+        if stop is not None and stop.is_set():
+            summary["interrupted"], summary["not_done"] = True, list(ids[n:])
+            break
+        result = one(id)
+        broker_away = result.pop("broker_away", False)
+        summary[result.pop("outcome")].append(result)
+        if progress is not None:
+            progress(result)
+        if broker_away:
+            summary["not_done"] = list(ids[n + 1:])  # the broker is away: stop, say what is left
+            break
+    return summary

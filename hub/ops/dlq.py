@@ -25,7 +25,7 @@ from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.delivery import DeliveryState
 from hub.domain.models import MessageRecord, MessageState
 from hub.errors import BrokerError
-from hub.ops import NotFound, iso, message_row
+from hub.ops import NotFound, iso, message_row, run_each
 from hub.store.tables import new_id
 
 OPEN, REPLAYED, RESOLVED = "open", "replayed", "resolved"
@@ -121,19 +121,8 @@ def replay_messages(uow_factory: Callable, broker: Broker, queue: str, ids: list
     "failed": [{"id", "reason"}], "interrupted": bool, "not_done": [ids]}."""
     summary: dict = {"requested": len(ids), "replayed": [], "refused": [], "failed": [],
                      "interrupted": False, "not_done": []}
-    for n, id in enumerate(ids):
-        if stop is not None and stop.is_set():
-            summary["interrupted"], summary["not_done"] = True, list(ids[n:])
-            break
-        result = _replay_one(uow_factory, broker, queue, id, timeout)
-        broker_away = result.pop("broker_away", False)
-        summary[result.pop("outcome")].append(result)
-        if progress is not None:
-            progress(result)
-        if broker_away:
-            summary["not_done"] = list(ids[n + 1:])  # the broker is away: stop, say what is left
-            break
-    return summary
+    return run_each(ids, lambda id: _replay_one(uow_factory, broker, queue, id, timeout),
+                    summary, stop=stop, progress=progress)
 
 
 def _replay_one(uow_factory: Callable, broker: Broker, queue: str, id: str,

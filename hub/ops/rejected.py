@@ -38,7 +38,7 @@ from hub.errors import BrokerError, RawCopyPurged
 from hub.inbound.batch import BatchProblem, read_batch
 from hub.inbound.intake import BATCH_TYPE, IntakePolicy, check
 from hub.inbound.sniff import Header, Rejection
-from hub.ops import iso, message_row
+from hub.ops import iso, message_row, run_each
 from hub.ops.dlq import _later_replays as later_replays
 from hub.ops.dlq import reason_matches
 from hub.store.tables import new_id
@@ -132,19 +132,8 @@ def retry_messages(uow_factory: Callable, broker: Broker, queue: str, policy: In
     summary: dict = {"requested": len(ids), "dry_run": dry_run, "passed": [],
                      "still_rejected": [], "refused": [], "failed": [], "interrupted": False,
                      "not_done": []}
-    for n, id in enumerate(ids):
-        if stop is not None and stop.is_set():
-            summary["interrupted"], summary["not_done"] = True, list(ids[n:])
-            break
-        result = _retry_one(uow_factory, broker, queue, policy, id, dry_run, timeout)
-        broker_away = result.pop("broker_away", False)
-        summary[result.pop("outcome")].append(result)
-        if progress is not None:
-            progress(result)
-        if broker_away:
-            summary["not_done"] = list(ids[n + 1:])  # the broker is away: stop, say what is left
-            break
-    return summary
+    return run_each(ids, lambda id: _retry_one(uow_factory, broker, queue, policy, id, dry_run,
+                                                timeout), summary, stop=stop, progress=progress)
 
 
 def _retry_one(uow_factory: Callable, broker: Broker, queue: str, policy: IntakePolicy,

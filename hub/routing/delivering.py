@@ -84,7 +84,8 @@ class Routed:
 
     message_id: str
     recipient: str | None
-    outcome: str                  # queued, denied, no_destination, cannot_readdress
+    outcome: str                  # queued, denied, no_destination, cannot_readdress,
+                                  # already_queued (the message had one to this recipient)
     reason: str | None = None     # the consent reason of a denial
     destination: str | None = None
     delivery_id: str | None = None
@@ -132,10 +133,14 @@ def queue_routed(lookups: BatchLookups) -> None:
     their queues in the order they were routed) and the audit events; `lookups.routed` gets
     the delivery ids."""
     if lookups.deliveries:
-        added = iter(lookups.uow.deliveries.add_many(lookups.deliveries, lookups.at))
+        added = {(d.message_id, d.recipient): d
+                 for d in lookups.uow.deliveries.add_many(lookups.deliveries, lookups.at)}
         for n, routed in enumerate(lookups.routed):
             if routed.outcome == "queued" and routed.delivery_id is None:
-                delivery = next(added)
+                delivery = added.get((routed.message_id, routed.recipient))
+                if delivery is None:  # the message had one to this recipient already
+                    lookups.routed[n] = replace(routed, outcome="already_queued")
+                    continue
                 lookups.routed[n] = replace(routed, destination=delivery.destination,
                                             delivery_id=delivery.id)
         lookups.deliveries = []

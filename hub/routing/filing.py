@@ -4,6 +4,11 @@ Duplicates are settled here because only the store knows what came before: the s
 MSH-10 with the same bytes is discarded (nothing doubled), with other bytes it is parked as a
 conflict (nothing silently overwritten). A batch is filed with a few statements, not a few per
 message: the resend check, the message rows and the entry rows each go in one round trip.
+
+The check alone cannot see a copy another worker is filing at the same moment; the store holds
+one stored message per sender and MSH-10 (a unique index), and a message it turns away is
+settled as a resend of the one stored first, exactly as if the check had seen it: entries and
+deliveries are made only for the rows that really are stored.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from datetime import datetime, timezone
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.consent import EntryView
 from hub.domain.models import MessageRecord, MessageState
+from hub.errors import StoreConflict
 from hub.registry.mfn import apply_mfn_changes
 from hub.routing.batch_lookups import BatchLookups
 from hub.routing.delivering import queue_routed, route_message
@@ -40,7 +46,10 @@ def file_batch(uow, outcomes: list[Outcome], policy: RoutingPolicy | None = None
     _prefetch(uow, filed, lookups)
     for item in filed:
         _settle_patient(uow, item, lookups)
-    uow.messages.add_many((item.record, item.outcome.raw) for item in filed)
+    turned_away = uow.messages.add_unless_stored((item.record, item.outcome.raw)
+                                                 for item in filed)
+    if turned_away:
+        _settle_late_resends(uow, [item for item in filed if item.record.id in turned_away])
     discarded = [AuditEvent(actor=Actor.HUB, action=AuditAction.MESSAGE_DISCARDED,
                             patient_id=item.record.patient_id, message_id=item.record.id,
                             reason=DOSSIER_CLOSED)
@@ -133,6 +142,22 @@ def _settle_resends(uow, filed: list[_Filed]) -> None:
                              bytes(first.outcome.raw) == bytes(item.outcome.raw))
         if record.state is not MessageState.REJECTED and record.control_id:
             in_batch.setdefault(key, item)
+
+
+def _settle_late_resends(uow, late: list[_Filed]) -> None:
+    """Messages the store turned away because another transaction stored a copy after our
+    resend check (two workers, or two threads, filing one resend at once): resends of that copy
+    after all, added in their settled state."""
+    first = uow.messages.first_of({(item.record.sender, item.record.control_id)
+                                   for item in late}, stored_only=True)
+    for item in late:
+        record = item.record
+        found = first.get((record.sender, record.control_id))
+        if found is None:  # the copy that turned it away is no longer stored: try again
+            raise StoreConflict(f"message {record.id}: its stored copy changed while filing")
+        record.patient_id = item.outcome.record.patient_id  # a resend names no dossier
+        _mark_resend(record, found[0], uow.messages.same_content(found[1], item.outcome.raw))
+    uow.messages.add_many((item.record, item.outcome.raw) for item in late)
 
 
 def _mark_resend(record: MessageRecord, first_id: str, identical: bool) -> None:

@@ -1,26 +1,28 @@
 """Outbound deliveries: their state in clear, their re-addressed bytes encrypted.
 
 Order is kept per patient and destination by `sequence` (hub/store/delivery_queue.py: what is
-due, claiming). Parked and denied deliveries leave the queue, so one message the recipient
-refuses does not hold back the patient's next ones.
+due, claiming). A parked delivery holds its queue until it is replayed; denied deliveries leave
+it (nothing of theirs will ever be sent).
 """
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.consent import EntryView
 from hub.domain.delivery import Delivery, DeliveryState
 from hub.domain.models import Confidentiality
-from hub.errors import StoreError
+from hub.errors import StoreConflict, StoreError
 from hub.store.delivery_queue import CLEAR_COLUMNS, PENDING, DeliveryQueue, delivery_from_row
 from hub.store.repository import chunks
 from hub.store.tables import deliveries, entries, new_id, utc_now
 
 TABLE = "deliveries"
 ERROR_LENGTH = 500
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class DeliveryRepository(DeliveryQueue):
@@ -33,16 +35,22 @@ class DeliveryRepository(DeliveryQueue):
 
         It goes to the back of its patient's queue for that destination. Two transactions
         adding to the same queue at the same time collide on the sequence: the later one gets
-        StoreConflict and is to be retried.
+        StoreConflict and is to be retried. StoreConflict too when the message already has a
+        delivery to this recipient.
         """
-        return self.add_many([dict(message_id=message_id, patient_id=patient_id,
-                                   recipient=recipient, destination=destination,
-                                   control_id=control_id, payload=payload,
-                                   entry_id=entry_id)], now)[0]
+        added = self.add_many([dict(message_id=message_id, patient_id=patient_id,
+                                    recipient=recipient, destination=destination,
+                                    control_id=control_id, payload=payload,
+                                    entry_id=entry_id)], now)
+        if not added:
+            raise StoreConflict(f"message {message_id} already has a delivery to {recipient}")
+        return added[0]
 
     def add_many(self, items: Iterable[Mapping], now: datetime | None = None) -> list[Delivery]:
         """`add` for many deliveries (each a mapping of `add`'s keyword arguments but `now`),
-        in order, with one statement to number them and one to insert them."""
+        in order, with one statement to number them and one to insert them. Returns those
+        added: one the message already has for its recipient (`uq_deliveries_message_id_
+        recipient`) is left out, not raised, as filing a resend twice must not send it twice."""
         items, now = list(items), now or utc_now()
         if not items:
             return []
@@ -64,8 +72,14 @@ class DeliveryRepository(DeliveryQueue):
             }
             rows.append({**row, "payload_key_id": key_id, "payload_ct": ciphertext})
             added.append(Delivery(**{**row, "state": DeliveryState.PENDING}))
-        self._execute("adding deliveries", insert(deliveries), rows)
-        return added
+        dialect_insert = _INSERTS.get(self._connection.dialect.name)
+        if dialect_insert is None:
+            raise StoreError(f"unsupported database {self._connection.dialect.name}")
+        statement = (dialect_insert(deliveries)
+                     .on_conflict_do_nothing(index_elements=["message_id", "recipient"])
+                     .returning(deliveries.c.id))
+        inserted = set(self._execute("adding deliveries", statement, rows).scalars())
+        return [delivery for delivery in added if delivery.id in inserted]
 
     def _last_sequences(self, queues: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         # The patients' queues to the batch's few destinations, read through the unique index.
@@ -108,27 +122,30 @@ class DeliveryRepository(DeliveryQueue):
                      last_error=None)
 
     def mark_retry(self, id: str, next_at: datetime, error: str,
-                   ack_code: str | None = None) -> None:
-        """An attempt failed in a way worth retrying; the next one is due at `next_at`."""
+                   ack_code: str | None = None, *, message_failure: bool = True) -> None:
+        """An attempt failed in a way worth retrying; the next one is due at `next_at`.
+        `message_failure`: it counts toward `max_attempts` (not when nobody answered)."""
         self._finish(id, DeliveryState.PENDING, attempts=1, next_attempt_at=next_at,
-                     last_error=error, ack_code=ack_code)
+                     last_error=error, ack_code=ack_code, failures=int(message_failure))
 
     def mark_parked(self, id: str, reason: str, ack_code: str | None = None) -> None:
-        """An attempt was refused (AR/CR) or the last one allowed failed: park it."""
+        """An attempt was refused (AR/CR) or the last one allowed failed: park it. It holds
+        its patient+destination queue until it is replayed."""
         self._finish(id, DeliveryState.PARKED, attempts=1, last_error=reason,
-                     ack_code=ack_code)
+                     ack_code=ack_code, failures=1)
 
     def mark_denied(self, id: str, reason: str) -> None:
         """Consent no longer allows it: nothing was sent and nothing will be."""
         self._finish(id, DeliveryState.DENIED, attempts=0, last_error=reason)
 
     def _finish(self, id: str, state: DeliveryState, *, attempts: int,
-                next_attempt_at: datetime | None = None, **values) -> None:
+                next_attempt_at: datetime | None = None, failures: int = 0, **values) -> None:
         if values.get("last_error") is not None:
             values["last_error"] = values["last_error"][:ERROR_LENGTH]
         statement = (update(deliveries)
                      .where(deliveries.c.id == id, deliveries.c.state == PENDING)
                      .values(state=state.value, attempts=deliveries.c.attempts + attempts,
+                             message_failures=deliveries.c.message_failures + failures,
                              next_attempt_at=next_attempt_at, updated_at=utc_now(), **values))
         if self._execute(f"marking a delivery {state.value}", statement).rowcount == 0:
             raise StoreError(f"no pending delivery {id}")
@@ -136,15 +153,30 @@ class DeliveryRepository(DeliveryQueue):
     def replay(self, id: str, now: datetime | None = None) -> bool:
         """Put a parked delivery back in its queue, due at once, with its attempts reset.
 
-        It keeps its sequence, so it goes before any later message of the same queue still
-        pending. False when it is not parked.
+        It keeps its sequence, so it goes before every later message of the same queue (which
+        it held back while parked). False when it is not parked.
         """
         statement = (update(deliveries)
                      .where(deliveries.c.id == id,
                             deliveries.c.state == DeliveryState.PARKED.value)
-                     .values(state=PENDING, attempts=0, next_attempt_at=now or utc_now(),
-                             ack_code=None, updated_at=utc_now()))
+                     .values(state=PENDING, attempts=0, message_failures=0,
+                             next_attempt_at=now or utc_now(), ack_code=None,
+                             updated_at=utc_now()))
         return self._execute("replaying a delivery", statement).rowcount == 1
+
+    def replay_many(self, ids: Collection[str], now: datetime | None = None) -> list[str]:
+        """`replay` for several deliveries, all due at the same `now` and put back queue by
+        queue in sequence order; returns the ids that were not parked (nothing done to them)."""
+        now = now or utc_now()
+        order = {}
+        for chunk in chunks(sorted(set(ids))):
+            query = (select(deliveries.c.id, deliveries.c.destination, deliveries.c.patient_id,
+                            deliveries.c.sequence).where(deliveries.c.id.in_(chunk)))
+            for row in self._execute("reading deliveries to replay", query):
+                order[row.id] = (row.destination, row.patient_id, row.sequence)
+        known = sorted((i for i in ids if i in order), key=order.__getitem__)
+        refused = [i for i in ids if i not in order]
+        return refused + [i for i in known if not self.replay(i, now)]
 
     def payload(self, id: str) -> bytes:
         """The re-addressed bytes (decrypted); StoreError if the delivery is unknown."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.models import MessageRecord, MessageState
 from hub.errors import RawCopyPurged, StoreError
 from hub.store.repository import Repository, chunks
-from hub.store.tables import PURGED_KEY_ID, messages, utc_now
+from hub.store.tables import PURGED_KEY_ID, STORED_WITH_CONTROL_ID, messages, utc_now
 
 TABLE = "messages"
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 CONTENT_PURPOSE = "message-content"
 
 _RECORD_COLUMNS = (
@@ -47,6 +49,27 @@ class MessageRepository(Repository):
         rows = [self._row(record, raw) for record, raw in items]
         if rows:
             self._execute("adding messages", insert(messages), rows)
+
+    def add_unless_stored(self, items: Iterable[tuple[MessageRecord, bytes]]) -> set[str]:
+        """`add_many`, except that a stored message whose sender and control id are those of a
+        message already stored (the unique index `uq_messages_stored_sender_control_id`; on
+        PostgreSQL a concurrent insert is waited for) is not inserted. Returns the ids of the
+        messages turned away, for the caller to settle as resends and add in their new state.
+        One statement; rows go in key order, so that two batches holding the same keys wait for
+        each other rather than deadlock."""
+        rows = sorted((self._row(record, raw) for record, raw in items),
+                      key=lambda row: (row["sender"], row["control_id"], row["id"]))
+        if not rows:
+            return set()
+        dialect_insert = _INSERTS.get(self._connection.dialect.name)
+        if dialect_insert is None:
+            raise StoreError(f"unsupported database {self._connection.dialect.name}")
+        statement = (dialect_insert(messages)
+                     .on_conflict_do_nothing(index_elements=["sender", "control_id"],
+                                             index_where=text(STORED_WITH_CONTROL_ID))
+                     .returning(messages.c.id))
+        added = set(self._execute("adding messages", statement, rows).scalars())
+        return {row["id"] for row in rows} - added
 
     def _row(self, record: MessageRecord, raw: bytes) -> dict:
         key_id, ciphertext = self._keyring.encrypt(bytes(raw), table=TABLE, row_id=record.id)

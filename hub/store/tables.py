@@ -29,6 +29,8 @@ HASH_LENGTH = 64
 KEY_ID_LENGTH = 64
 # The key id of a raw message copy emptied by retention (hub/store/job_store.py): no key opens it.
 PURGED_KEY_ID = "purged"
+# The rows `uq_messages_stored_sender_control_id` covers: resends are told by sender and MSH-10.
+STORED_WITH_CONTROL_ID = "state = 'stored' AND control_id <> ''"
 
 
 def new_id() -> str:
@@ -107,6 +109,11 @@ messages = Table(
     Column("raw_key_id", String(KEY_ID_LENGTH), nullable=False),
     Column("raw_ct", LargeBinary, nullable=False),
     Index("ix_messages_sender_control_id", "sender", "control_id"),
+    # One stored message per sender and MSH-10 (migration 0015): two workers filing copies of
+    # one message at once cannot both store it; filing settles the one turned away as a resend.
+    Index("uq_messages_stored_sender_control_id", "sender", "control_id", unique=True,
+          sqlite_where=text(STORED_WITH_CONTROL_ID),
+          postgresql_where=text(STORED_WITH_CONTROL_ID)),
     Index("ix_messages_state", "state"),
     Index("ix_messages_received_at", "received_at"),
     # Replays only (few): a parked message's replays are found without reading every message.
@@ -243,6 +250,9 @@ deliveries = Table(
     Column("control_id", String(32), nullable=False),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
+    # The failed attempts that were the message's own fault (AE/CE, a wrong or unreadable ACK):
+    # `[outbound] max_attempts` counts these; a send nobody answered is not one (0016).
+    Column("message_failures", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime),
     Column("last_error", Text),
     Column("ack_code", String(2)),
@@ -256,9 +266,28 @@ deliveries = Table(
           "sequence", unique=True),
     Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     Index("ix_deliveries_message_id", "message_id"),
+    # One delivery per message and recipient (migration 0015); a recipient has one destination.
+    Index("uq_deliveries_message_id_recipient", "message_id", "recipient", unique=True),
     # Pending rows only, in queue order: each queue's head is found without an anti-join.
     Index("ix_deliveries_pending_queue", "destination", "patient_id", "sequence",
           sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
+    # Parked rows only, in queue order: a parked delivery holds its queue (0016).
+    Index("ix_deliveries_parked_queue", "destination", "patient_id", "sequence",
+          sqlite_where=text("state = 'parked'"), postgresql_where=text("state = 'parked'")),
+)
+
+# Destinations whose last connection attempt failed (hub/outbound/batch.py): the whole
+# destination waits until `retry_at` (its own backoff), and `hub status` alerts once `since` is
+# old enough. The row goes when a connection succeeds again.
+unreachable_destinations = Table(
+    "unreachable_destinations",
+    metadata,
+    Column("destination", Text, primary_key=True),
+    Column("since", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("retry_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # One row per send of a delivery (denials send nothing), so that `hub trace` can tell each

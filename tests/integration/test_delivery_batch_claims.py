@@ -14,11 +14,12 @@ NOW = T0 + timedelta(minutes=1)
 LEASE_END = NOW + timedelta(seconds=120)
 
 
-def queues(uow_factory, sizes, destination=A):
-    """Queues of `sizes` deliveries to `destination`, one per patient; a list of lists."""
+def queues(uow_factory, sizes, destination=A, first=1):
+    """Queues of `sizes` deliveries to `destination`, one per patient (the `first`-th on); a
+    list of lists."""
     made = []
     with uow_factory() as uow:
-        for n, size in enumerate(sizes, start=1):
+        for n, size in enumerate(sizes, start=first):
             message_id, patient_id, raw = store_message(uow, n)
             made.append([queue(uow, message_id, patient_id, raw, destination)
                          for _ in range(size)])
@@ -39,7 +40,7 @@ def ids(*runs):
 
 def test_a_batch_is_each_due_queue_head_with_what_is_right_behind_it(uow_factory):
     first, second = queues(uow_factory, [3, 2])
-    queues(uow_factory, [2], destination=B)
+    queues(uow_factory, [2], destination=B, first=3)
     taken = claim(uow_factory)
     assert taken in (ids(first, second), ids(second, first))  # queue by queue, in order
     with uow_factory() as uow:

@@ -55,7 +55,7 @@ def test_a_batch_is_numbered_behind_each_queue_in_the_order_given(uow_factory):
     with uow_factory() as uow:
         wanted = [(m1, p1, A), (m2, p2, A), (m1, p1, B), (m1, p1, A), (m2, p2, A)]
         added = uow.deliveries.add_many(
-            [dict(message_id=m, patient_id=p, recipient="123456-78", destination=d,
+            [dict(message_id=m, patient_id=p, recipient=f"{n}23456-78", destination=d,
                   control_id=f"C{n}", payload=b"MSH|x") for n, (m, p, d) in enumerate(wanted)],
             T0)
         uow.commit()

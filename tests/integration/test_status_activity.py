@@ -52,7 +52,7 @@ def fill(hub: Hub, now: datetime) -> None:
                                            ago(received), processed_at=ago(filed),
                                            patient_id=pid), b"MSH|^~\\&|\r")
         for n, (destination, queued) in enumerate([(A, 500), (A, 50), (B, 10), (A, 5)]):
-            delivery = uow.deliveries.add(message_id="m0", patient_id=pid, recipient="123456-78",
+            delivery = uow.deliveries.add(message_id="m0", patient_id=pid, recipient=f"{n}23456-78",
                                           destination=destination, control_id=f"c{n}",
                                           payload=b"MSH|^~\\&|\r", now=ago(queued))
         uow.deliveries.mark_delivered(delivery.id, "AA")

@@ -22,6 +22,11 @@ class StoreError(HubError):
     """The database failed."""
 
 
+class DatabaseUnavailable(StoreError):
+    """The database could not be reached, or dropped the connection, or is busy (SQLite's lock):
+    the surroundings' fault, never a message's. Retry later; the same work will go through."""
+
+
 class DecryptionError(StoreError):
     """A ciphertext failed authentication: wrong key, wrong row, or tampered bytes."""
 

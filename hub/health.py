@@ -15,10 +15,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
+from hub.errors import DatabaseUnavailable
+
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's verdict; `detail` names an exception type or a timeout, never data."""
+    """One check's verdict; `detail` names an exception type or a timeout, never data, or says
+    "unreachable" for a database that is away (DatabaseUnavailable)."""
 
     ok: bool
     detail: str = "ok"
@@ -74,6 +77,9 @@ class Health:
         except FutureTimeout:
             self._values.pop(name, None)
             return CheckResult(False, f"no answer within {self.timeout:g} s")
+        except DatabaseUnavailable:
+            self._values.pop(name, None)
+            return CheckResult(False, "unreachable")
         except Exception as exc:  # noqa: BLE001 - a failing check means "not ready", never a 500
             self._values.pop(name, None)
             return CheckResult(False, f"failed: {type(exc).__name__}")

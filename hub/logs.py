@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 
 from hub.text import inert
@@ -80,15 +81,24 @@ def configure_logging(level: str = "INFO", json_lines: bool = False,
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_level(level))
-    # apscheduler logs every run at INFO: two lines a second that would bury the hub's own.
-    for noisy in ("pika", "alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
     # Neither format shows the caller, thread or process: not looking them up saves about a
     # quarter of a record's cost, which a line per message step pays (the logging docs' own advice).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if lifecycle_level is not None:
         set_lifecycle_level(lifecycle_level)
+
+
+def quiet_libraries() -> None:
+    """The levels of the libraries' loggers that would bury the hub's own lines."""
+    # apscheduler logs every run at INFO: two lines a second.
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pika logs every failed connection attempt at ERROR with a traceback (150-190 lines per
+    # process in a broker outage). Every pika failure reaches the hub as an exception that the
+    # hub reports in its own words, once per outage (OutageLog), so pika's own lines add nothing.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 
 def set_lifecycle_level(level: str) -> None:
@@ -109,6 +119,45 @@ def lifecycle(subject: str, step: str, /, level: int = logging.INFO, **ids: obje
     if logger.isEnabledFor(level):
         ids["step"] = step
         logger.log(level, "%s %s", subject, step, extra=ids)
+
+
+class OutageLog:
+    """Reports one connection's outages in two lines: a WARNING at the first failure, an INFO
+    when it works again with the count of failed attempts and the time it took; the attempts
+    in between say nothing. One per connection (a worker thread's broker, its database...)::
+
+        outage = OutageLog(log, "database", "the worker holds its batch and retries")
+        try: ...; outage.recovered()
+        except DatabaseUnavailable as exc: outage.failed(str(exc))
+
+    `reason` must be an error's own words (they name no patient data) and is logged once."""
+
+    def __init__(self, logger: logging.Logger, what: str, meanwhile: str = "retrying") -> None:
+        self._logger = logger
+        self._what = what
+        self._meanwhile = meanwhile
+        self.attempts = 0
+        self.since: float | None = None  # time.monotonic() of the first failure
+
+    @property
+    def down(self) -> bool:
+        return self.attempts > 0
+
+    def failed(self, reason: str) -> None:
+        """One more failed attempt; the first of an outage is logged."""
+        self.attempts += 1
+        if self.attempts == 1:
+            self.since = time.monotonic()
+            self._logger.warning("%s unreachable (%s); %s", self._what, reason, self._meanwhile)
+
+    def recovered(self) -> None:
+        """It worked: logs the end of the outage, if there was one."""
+        if not self.attempts:
+            return
+        took = time.monotonic() - (self.since or time.monotonic())
+        self._logger.info("%s reachable again after %d failed attempt%s in %.1f s", self._what,
+                          self.attempts, "" if self.attempts == 1 else "s", took)
+        self.attempts, self.since = 0, None
 
 
 def _level(name: str) -> int:

@@ -26,6 +26,7 @@ from hub.metrics import Metrics
 from hub.outbound.dispatcher import Dispatcher
 from hub.outbound.scheduler import DeliveryScheduler
 from hub.routing.worker import RoutingWorker
+from hub.store.repository import translated_errors
 
 log = logging.getLogger(__name__)
 ROLES = ("all", "listener", "worker", "sender", "scheduler")
@@ -182,8 +183,9 @@ def _wait_for_signal(stop: threading.Event) -> None:
 
 def _ready_checks(hub: Hub, role: str) -> Health:
     def database() -> bool:
-        with hub.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with translated_errors("checking the database"):  # away: DatabaseUnavailable
+            with hub.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
         return True
 
     checks = {"database": database}

@@ -7,6 +7,7 @@ consuming is blocking and pull-style (a worker thread fetches a batch, commits, 
 """
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -63,6 +64,11 @@ class Consumer(ABC):
         """Give a delivery back (requeue=True) or dead-letter it (requeue=False).
         Each requeue counts towards the queue's delivery limit; past it the broker
         dead-letters the message."""
+
+    def idle(self, seconds: float) -> None:
+        """Wait `seconds` holding what was fetched, unacknowledged, while the connection stays
+        alive (heartbeats). Raises `BrokerError` on connection loss, as `fetch` does."""
+        time.sleep(seconds)
 
     @abstractmethod
     def close(self) -> None:

@@ -69,6 +69,15 @@ class RabbitConsumer(Consumer):
             raise BrokerError(f"lost the consumer of {self._queue}: {exc!r}") from exc
         return [self._buffer.popleft() for _ in range(min(max_count, len(self._buffer)))]
 
+    def idle(self, seconds: float) -> None:
+        if self._connection is None:
+            raise BrokerError(f"the consumer of {self._queue} is closed")
+        try:
+            # Deliveries that arrive meanwhile (up to the prefetch) wait in the buffer, unacked.
+            self._connection.process_data_events(time_limit=max(0.0, seconds))
+        except PIKA_ERRORS as exc:
+            raise BrokerError(f"lost the consumer of {self._queue}: {exc!r}") from exc
+
     def ack(self, deliveries: list[Delivery]) -> None:
         tags = {delivery.tag for delivery in deliveries}
         if not tags:

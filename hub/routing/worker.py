@@ -1,6 +1,11 @@
 """The routing worker: fetch a batch, decide each message, file them in one transaction, commit,
 and only then ack the broker. A crash anywhere before the ack means a redelivery, and a
-redelivered message whose row already exists is acked without being filed twice."""
+redelivered message whose row already exists is acked without being filed twice.
+
+An unreachable database is an outage, not a message's fault: the worker keeps the batch it
+holds unacked (a requeue would count toward the queue's delivery limit and park healthy
+messages), takes nothing new, retries the same batch with a backoff and goes on by itself.
+Only a row the database refuses sends a batch down the one-by-one path."""
 from __future__ import annotations
 
 import logging
@@ -12,8 +17,8 @@ from datetime import datetime, timezone
 from hub.broker.port import Broker, Consumer, Delivery
 from hub.broker.topology import Topology
 from hub.domain.models import MessageState
-from hub.errors import BrokerError, StoreError
-from hub.logs import lifecycle
+from hub.errors import BrokerError, DatabaseUnavailable, StoreError
+from hub.logs import OutageLog, lifecycle
 from hub.metrics import Metrics
 from hub.routing.batch_lookups import BatchLookups
 from hub.routing.filing import file_batch
@@ -22,6 +27,15 @@ from hub.routing.outcome import Outcome, RoutingPolicy, decide, record_for
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE = 1.0
+# Filing a held batch again while the database is away: 0.5 s, doubling, at most 10 s.
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 10.0
+# How long one wait on the broker's connection lasts, so that a stop is noticed soon enough.
+IDLE_SLICE = 0.5
+
+
+class _Stopped(Exception):
+    """The hub stops while the worker waits for the database; what it holds goes back unacked."""
 
 
 class RoutingWorker:
@@ -41,25 +55,38 @@ class RoutingWorker:
         self._batch_size = batch_size
         self._batch_wait = batch_wait
         self._prefetch = prefetch
+        self._stop = threading.Event()
+        self._consumers: tuple[Consumer, ...] = ()  # every connection to keep alive in a wait
+        self.database = OutageLog(log, "database",
+                                  "the worker holds its batch unacked and retries with backoff")
+        self.broker = OutageLog(log, "broker", "the worker reconnects")
 
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set, reconnecting to the broker when it goes away."""
+        self._stop = stop
         while not stop.is_set():
             try:
                 inbound = self._broker.open_consumer(self._topology.inbound, prefetch=self._prefetch)
                 dead = self._broker.open_consumer(self._topology.dead, prefetch=self._batch_size)
             except BrokerError as exc:
-                log.warning("worker cannot reach the broker: %s", exc)
+                self.broker.failed(str(exc))
                 stop.wait(RETRY_PAUSE)
                 continue
+            self.broker.recovered()
+            self._consumers = (inbound, dead)
             try:
                 while not stop.is_set():
                     self.work_once(inbound, self._decide)
                     self.work_once(dead, self._decide_dead, wait=0.0)
             except BrokerError as exc:
-                log.warning("worker lost the broker: %s", exc)
+                # What this worker held and had not acked goes back to the queue with the
+                # connection (RabbitMQ redelivers it); a row already filed is not filed twice.
+                self.broker.failed(f"lost the connection: {exc}")
                 stop.wait(RETRY_PAUSE)
+            except _Stopped:
+                pass
             finally:
+                self._consumers = ()
                 for consumer in (inbound, dead):
                     try:
                         consumer.close()
@@ -74,8 +101,10 @@ class RoutingWorker:
         started = time.perf_counter()
         outcomes = [decide_one(d) for d in deliveries]
         try:
-            states = self._file(outcomes)
-        except Exception as exc:  # store down, or one row the database refuses
+            states = self._file_held(consumer, outcomes)
+        except _Stopped:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one row the database refuses, or a bug
             log.error("batch of %d not filed (%s); filing one by one", len(deliveries), _kind(exc))
             self._file_singly(consumer, deliveries, outcomes)
         else:
@@ -89,8 +118,10 @@ class RoutingWorker:
         failed = 0
         for delivery, outcome in zip(deliveries, outcomes):
             try:
-                states = self._file([outcome])
-            except Exception as exc:
+                states = self._file_held(consumer, [outcome])
+            except _Stopped:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this message's own fault
                 failed += 1
                 log.error("message %s not filed, returned to the queue: %s", outcome.record.id, _kind(exc))
                 consumer.reject(delivery, requeue=True)
@@ -98,6 +129,36 @@ class RoutingWorker:
                 self._settle(consumer, [delivery], states, [outcome])
         if failed:
             time.sleep(RETRY_PAUSE)
+
+    def _file_held(self, consumer: Consumer, outcomes: list[Outcome]) -> list[MessageState | None]:
+        """File `outcomes`, waiting out an unreachable database: the deliveries stay unacked on
+        `consumer` (kept alive meanwhile) and the same outcomes are filed again after a backoff.
+        Filing again is safe: a message committed before the connection dropped is found by
+        its id and not filed twice. Raises `_Stopped` when the hub stops first."""
+        backoff = FIRST_BACKOFF
+        while True:
+            try:
+                states = self._file(outcomes)
+            except DatabaseUnavailable as exc:
+                self.database.failed(str(exc).removeprefix("database unreachable "))
+                self._hold(consumer, backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            self.database.recovered()
+            return states
+
+    def _hold(self, consumer: Consumer, seconds: float) -> None:
+        # Each consumer has its own connection: one left unserviced past the heartbeat timeout
+        # would be closed by RabbitMQ, and what it held would go back counted as a delivery.
+        consumers = self._consumers or (consumer,)
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            for each in consumers:
+                each.idle(min(IDLE_SLICE, remaining) / len(consumers))
+        raise _Stopped()
 
     def _settle(self, consumer: Consumer, deliveries: list[Delivery], states: list, outcomes: list[Outcome]) -> None:
         consumer.ack(deliveries)

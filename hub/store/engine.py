@@ -5,7 +5,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 from hub.errors import ConfigError
 
@@ -14,6 +14,15 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_POOL_SIZE = 10
 POSTGRES_MAX_OVERFLOW = 10
 POSTGRES_POOL_RECYCLE_S = 1800
+# A server that does not answer at all (a partition, not a refusal) fails a connect this soon.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+# SQLite's operational errors that pass by themselves; the others (no such table...) do not.
+_SQLITE_TRANSIENT = ("database is locked", "database is busy", "disk i/o error",
+                     "unable to open database file")
+# PostgreSQL's SQLSTATE classes that are the surroundings': connection exception, insufficient
+# resources (disk full, too many connections), transaction rollback (deadlock, serialization),
+# operator intervention by shutdown (57P, not 57014 a cancelled statement), system error.
+_PG_TRANSIENT_SQLSTATES = ("08", "53", "40", "57P", "58")
 
 
 def make_engine(url: str) -> Engine:
@@ -31,6 +40,31 @@ def make_engine(url: str) -> Engine:
     except NoSuchModuleError as exc:
         raise ConfigError(f"database driver not available: {exc}") from None
     raise ConfigError(f"unsupported database backend {backend!r} (use sqlite or postgresql)")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a database error is the surroundings' (server down, connection lost, SQLite's
+    lock held too long) rather than the statement's: those pass, and the same work will go
+    through later. A refused row (a constraint, a value) is never one of them.
+
+    psycopg raises OperationalError with no SQLSTATE for a refused or lost connection; the
+    server's SQLSTATE says the rest (an index row too large is OperationalError too, and is
+    the row's fault). sqlite3 raises OperationalError for schema mistakes too, so only its
+    transient texts count.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    origin = exc.orig
+    module = type(origin).__module__ or ""
+    if module.startswith("psycopg"):
+        sqlstate = getattr(origin, "sqlstate", None)
+        return sqlstate is None or sqlstate.startswith(_PG_TRANSIENT_SQLSTATES)
+    if module.startswith("sqlite3"):
+        text = str(origin).lower()
+        return any(transient in text for transient in _SQLITE_TRANSIENT)
+    return False
 
 
 def _sqlite_engine(url) -> Engine:
@@ -67,5 +101,6 @@ def _postgres_engine(url) -> Engine:
         # Parameters hold ciphertexts and hashes: keep them out of error messages and logs.
         hide_parameters=True,
         pool_recycle=POSTGRES_POOL_RECYCLE_S,
-        connect_args={"application_name": "dsp-hub"},
+        connect_args={"application_name": "dsp-hub",
+                      "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
     )

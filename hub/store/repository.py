@@ -11,7 +11,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from hub.errors import StoreConflict, StoreError
+from hub.errors import DatabaseUnavailable, StoreConflict, StoreError
+from hub.store.engine import unreachable
 from hub.store.keyring import Keyring
 
 # Stays under SQLite's and PostgreSQL's bound-parameter limits for `IN (...)` lists.
@@ -31,7 +32,8 @@ def describe(exc: SQLAlchemyError) -> str:
 
 @contextmanager
 def translated_errors(doing: str) -> Iterator[None]:
-    """Turn SQLAlchemy exceptions raised inside the block into StoreConflict / StoreError.
+    """Turn SQLAlchemy exceptions raised inside the block into StoreConflict / StoreError, or
+    DatabaseUnavailable when the database is away rather than refusing (store.engine.unreachable).
 
     A Ctrl-C inside a statement leaves the driver mid-transaction, and the rollback on the way
     out then fails too: that failure is dropped and the KeyboardInterrupt goes on, so the
@@ -43,6 +45,8 @@ def translated_errors(doing: str) -> Iterator[None]:
             raise exc.__context__ from None
         if isinstance(exc, IntegrityError):
             raise StoreConflict(f"{doing}: {describe(exc)}") from None
+        if unreachable(exc):
+            raise DatabaseUnavailable(f"database unreachable while {doing}: {describe(exc)}") from None
         raise StoreError(f"{doing}: {describe(exc)}") from None
 
 

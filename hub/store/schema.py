@@ -11,8 +11,8 @@ from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.errors import StoreError
-from hub.store.engine import make_engine
+from hub.errors import DatabaseUnavailable, StoreError
+from hub.store.engine import make_engine, unreachable
 from hub.store.repository import describe
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -44,6 +44,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except SQLAlchemyError as exc:
+        if unreachable(exc):
+            raise DatabaseUnavailable(f"database unreachable: {describe(exc)}") from exc
         raise StoreError(f"schema upgrade failed: {describe(exc)}") from exc
     except CommandError as exc:
         raise StoreError(f"schema upgrade failed: {exc}") from exc

@@ -18,6 +18,7 @@ from pika.spec import Basic
 
 from hub.broker.port import Publisher
 from hub.errors import PublishNotConfirmed
+from hub.logs import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ class RabbitPublisher(Publisher):
         self._backoff = 0.0
         self._retry_at = 0.0
         self._closing = False
+        # The publishes that fail meanwhile are answered AE by the listener, each on its own.
+        self._outage = OutageLog(log, "broker", "the publisher reconnects on the next publish")
 
     async def connect(self) -> None:
         """Open the connection now rather than on the first publish."""
@@ -162,13 +165,15 @@ class RabbitPublisher(Publisher):
         try:
             await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
             session = await self._open_session()
-        except PublishNotConfirmed:
+        except PublishNotConfirmed as exc:
             self._backoff = min(_MAX_BACKOFF, max(_FIRST_BACKOFF, self._backoff * 2))
             self._retry_at = time.monotonic() + self._backoff
+            self._outage.failed(str(exc))
             raise
         finally:
             self._opening = None
         self._backoff = 0.0
+        self._outage.recovered()
         self._session = session
         return session
 
@@ -202,6 +207,11 @@ class RabbitPublisher(Publisher):
                 connection.close()
 
         def on_connection_closed(_connection, reason: Exception) -> None:
+            # `alive` is already false here when pika closed the channel first: whether the
+            # session had opened says whether this is the loss of a working connection.
+            was_open = opened.done() and not opened.cancelled() and opened.exception() is None
+            if was_open and not self._closing:
+                self._outage.failed(f"lost the connection ({reason!r})")
             session.fail_all(f"connection lost ({reason!r})")
             fail_open(repr(reason))
             if not session.closed.done():

@@ -48,6 +48,7 @@ def test_a_database_outage_parks_no_healthy_message(fault_hub, fault_report):
         postgres.stop()
         stopped_at = time.monotonic()
         ready = poll(lambda: _ready(worker_http), timeout=15)
+        status = env.hub("status", check=False)
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))
         postgres.start()
         restarted_at = time.monotonic()
@@ -72,6 +73,8 @@ def test_a_database_outage_parks_no_healthy_message(fault_hub, fault_report):
     assert tally["stored"] == SENDERS * PER_SENDER
     # The readiness of the worker's process said so while the database was down.
     assert ready and ready[0] == 503 and "unreachable" in ready[1]["checks"]["database"], ready
+    assert status.returncode == 1 and status.stderr.startswith("hub: database unreachable"), \
+        status.stderr
     # One WARNING when the outage began, one INFO when it ended, and no traceback.
     assert log.count("database unreachable") == 1, _lines(log, "database")
     assert log.count("database reachable again") == 1, _lines(log, "database")

@@ -21,8 +21,10 @@ def write_dossiers(uow_factory, count: int = 3, *, received_at: datetime = T0,
             patient_id = uow.patients.id_for(matricule)
             uow.patients.save_demographics(patient_id, Patient(matricule, f"Weber-{n}", "Léa",
                                                                "1980-01-01", "F"))
-            raw = f"MSH|^~\\&|LAB|ACME|DSP|HUB|20260301||ORU^R01|C{n}|P|2.5\rPID|||{matricule}\r"
-            message = MessageRecord(new_id(), "LAB^ACME", f"C{n}", "ORU^R01", "2.5", state,
+            control_id = f"C{first + n}"  # one stored message per sender and MSH-10
+            raw = (f"MSH|^~\\&|LAB|ACME|DSP|HUB|20260301||ORU^R01|{control_id}|P|2.5\r"
+                   f"PID|||{matricule}\r")
+            message = MessageRecord(new_id(), "LAB^ACME", control_id, "ORU^R01", "2.5", state,
                                     received_at, patient_id=patient_id)
             uow.messages.add(message, raw.encode())
             entry_id = uow.entries.add(patient_id, message.id, 0, Entry(

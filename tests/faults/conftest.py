@@ -11,6 +11,7 @@ import pytest
 from hub.broker.rabbitmq import RabbitBroker
 from hub.broker.topology import Topology
 from tests.faults.private_postgres import PrivatePostgres
+from tests.faults.private_rabbitmq import PrivateRabbit
 from tests.fixtures.hub_process import DEFAULT_AMQP_URL, HubEnv
 
 _REPORTS = pytest.StashKey[list]()
@@ -64,3 +65,14 @@ def fault_hub(tmp_path, private_postgres):
             broker.purge_topology()
         finally:
             broker.close()
+
+
+@pytest.fixture
+def private_rabbitmq():
+    """A started private RabbitMQ node; stopped and removed afterwards."""
+    node = PrivateRabbit()
+    try:
+        node.start()
+        yield node
+    finally:
+        node.destroy()

@@ -165,6 +165,8 @@ class Hub:
         return Dispatcher(
             self.unit_of_work, self.destination_sender, self.recheck_delivery, self.clock,
             o.max_attempts, backoff=partial(next_attempt, base=o.backoff_base, cap=o.backoff_cap),
+            unreachable_backoff=partial(next_attempt, base=o.backoff_base,
+                                        cap=o.unreachable_backoff_cap),
             lease=o.lease, journal=journal_outcome, observe=observe,
         )
 
@@ -181,7 +183,8 @@ class Hub:
         with self.unit_of_work() as uow:
             tls = uses_tls(uow.professionals.list(), host, port)
         return DestinationSender(host, port, timeout=self.settings.outbound.timeout,
-                                 ssl_context=self.outbound_tls if tls else None)
+                                 ssl_context=self.outbound_tls if tls else None,
+                                 patience=self.settings.outbound.ack_patience)
 
     def close(self) -> None:
         """Release the broker and database connections this hub opened."""

@@ -84,6 +84,8 @@ class OutboundSettings(BaseModel):
     interval: float = Field(gt=0)
     backoff_base: float = Field(gt=1)
     backoff_cap: float = Field(gt=0)
+    unreachable_backoff_cap: float = Field(default=60.0, gt=0)
+    ack_patience: float = Field(default=2.0, gt=0)
     lease: float = Field(gt=0)
     tls_ca_file: str = ""
     tls_cert_file: str = ""
@@ -97,6 +99,7 @@ class StatusSettings(BaseModel):
     max_pending_age: float = Field(default=900.0, gt=0)
     max_parked_messages: int = Field(default=0, ge=0)
     max_parked_deliveries: int = Field(default=0, ge=0)
+    max_unreachable: float = Field(default=300.0, gt=0)
 
 
 class DashboardSettings(BaseModel):

@@ -1,8 +1,10 @@
 """`hub deliveries list|replay`: where stored messages went, and a second chance for parked ones.
 
 A delivery names the patient by internal id and the recipient by CNS code: nothing here prints
-patient data. Replaying puts a parked delivery back at its place in its queue; consent is
-checked again before it is sent, as for every delivery.
+patient data. Replaying puts a parked delivery back at its place in its queue: a parked
+delivery held back everything behind it (same patient, same destination), so once replayed it
+goes first and the rest follow in their original order. Consent is checked again before it is
+sent, as for every delivery.
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
         with hub.unit_of_work() as uow:
             ids = args.ids or [d.id for d in uow.deliveries.search(DeliveryState.PARKED,
                                                                    limit=1_000_000)]
-            refused = [id for id in ids if not uow.deliveries.replay(id)]
+            refused = uow.deliveries.replay_many(ids)
             uow.commit()
     finally:
         hub.close()

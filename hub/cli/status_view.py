@@ -59,16 +59,18 @@ def render(document: dict, console: Console) -> None:
     console.print()
     states = [state.value for state in DeliveryState]
     destinations = document["destinations"]
-    table = _table(["deliveries to", *states, "delivered/s 1m", "5m", "oldest pending s"])
+    table = _table(["deliveries to", *states, "delivered/s 1m", "5m", "oldest pending s",
+                    "unreachable s"])
     for name, counts in document["deliveries_by_destination"].items():
         figures = destinations.get(name, {})
         rate = figures.get("delivered_per_s", {})
         table.add_row(name, *(str(counts.get(s, 0)) for s in states), _text(rate.get("1m")),
-                      _text(rate.get("5m")), _text(figures.get("oldest_pending_age_s")))
+                      _text(rate.get("5m")), _text(figures.get("oldest_pending_age_s")),
+                      _text(figures.get("unreachable_s")))
     table.add_row("all", *(str(document["deliveries"][s]) for s in states),
                   *(_text(document["rates"]["delivered_per_s"][w]) for w in ("1m", "5m")),
                   _text((document["oldest_unacknowledged"]["pending_delivery"] or {})
-                        .get("age_s")), style="bold")
+                        .get("age_s")), "", style="bold")
     console.print(table)
     console.print()
     table = _table(["queue", "depth", "consumers", "in/s 1m", "5m", "out/s 1m", "5m"])

@@ -39,9 +39,11 @@ class Delivery:
     """One delivery as stored (its payload, encrypted, is read apart).
 
     `sequence` orders the deliveries of one patient to one destination: only the pending one
-    with the lowest sequence is ever due, so a recipient receives a patient's messages in the
-    order the hub filed them. `control_id` is the MSH-10 of the re-addressed copy, the same on
-    every attempt, so a recipient can recognise a resend.
+    with the lowest sequence is ever due, and none while a parked one is ahead of it, so a
+    recipient receives a patient's messages in the order the hub filed them. `control_id` is
+    the MSH-10 of the re-addressed copy, the same on every attempt, so a recipient can
+    recognise a resend. `attempts` counts every send; `message_failures` only those that failed
+    for the message's own sake (AE/CE, a wrong or unreadable ACK), which `max_attempts` limits.
     """
 
     id: str
@@ -59,6 +61,7 @@ class Delivery:
     sequence: int
     created_at: datetime
     updated_at: datetime
+    message_failures: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ _RECV_SIZE = 65536
 _DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 
 
+class ResponseOverdue(Exception):
+    """No response within the shorter `wait` a caller asked for; the connection stays open and
+    the response can still be read (``receive``)."""
+
+
 class MLLPClient:
     """Connect to an MLLP peer, send framed payloads and read framed responses.
 
@@ -72,8 +77,9 @@ class MLLPClient:
             except OSError:
                 pass
 
-    def send(self, payload: bytes) -> bytes:
-        """Send ``payload`` as one MLLP frame and return the next complete response payload."""
+    def send(self, payload: bytes, *, wait: float | None = None) -> bytes:
+        """Send ``payload`` as one MLLP frame and return the next complete response payload
+        (``wait``: as for ``receive``)."""
         sock = self._require_socket()
         try:
             sock.settimeout(self.timeout)
@@ -81,14 +87,18 @@ class MLLPClient:
         except OSError as exc:
             self.close()
             raise MLLPError(f"sending to {self.host}:{self.port} failed: {_why(exc)}") from exc
-        return self.receive()
+        return self.receive(wait=wait)
 
-    def receive(self) -> bytes:
-        """Return the next complete response payload, waiting at most ``timeout`` seconds."""
+    def receive(self, *, wait: float | None = None) -> bytes:
+        """Return the next complete response payload, waiting at most ``timeout`` seconds.
+
+        With ``wait`` (shorter than ``timeout``), give up after ``wait`` seconds by raising
+        ``ResponseOverdue`` instead, the connection left open for a later ``receive``."""
         if self._pending:
             return self._pending.popleft()
         sock = self._require_socket()
-        deadline = time.monotonic() + self.timeout
+        overdue = wait is not None and wait < self.timeout
+        deadline = time.monotonic() + (wait if overdue else self.timeout)
         while not self._pending:
             remaining = deadline - time.monotonic()
             try:
@@ -97,6 +107,9 @@ class MLLPClient:
                 sock.settimeout(remaining)
                 chunk = sock.recv(_RECV_SIZE)
             except OSError as exc:
+                if overdue and isinstance(exc, TimeoutError):
+                    raise ResponseOverdue(
+                        f"no response from {self.host}:{self.port} in {wait:g} s") from exc
                 self.close()
                 raise MLLPError(
                     f"no response from {self.host}:{self.port}: {_why(exc)}"

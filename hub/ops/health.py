@@ -16,7 +16,8 @@ def assess(document: dict, limits: StatusSettings) -> dict:
     (`inbound_queue`) has no consumer even while empty (no worker runs); more parked messages
     are open (no replay filed for them yet) than `max_parked_messages`; a destination has more
     parked deliveries than `max_parked_deliveries`, or its oldest pending delivery waited
-    longer than `max_pending_age` seconds."""
+    longer than `max_pending_age` seconds, or every connection to it failed for longer than
+    `max_unreachable` seconds."""
     problems: list[str] = []
     if not document["broker"]["reachable"]:
         problems.append("broker unreachable")
@@ -46,6 +47,11 @@ def assess(document: dict, limits: StatusSettings) -> dict:
         if age is not None and age > limits.max_pending_age:
             problems.append(f"oldest pending delivery for {destination} waiting {age:.0f} s "
                             f"(more than {limits.max_pending_age:g})")
+        down = figures.get("unreachable_s")
+        if down is not None and down > limits.max_unreachable:
+            failures = _count(figures.get("connection_failures", 0), "connection attempt")
+            problems.append(f"destination {destination} unreachable for {down:.0f} s "
+                            f"({failures} failed in a row)")
     summary = "unhealthy: " + "; ".join(problems) if problems else "healthy"
     return {"healthy": not problems, "summary": summary, "problems": problems}
 

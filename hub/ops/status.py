@@ -49,6 +49,7 @@ def collect_status(hub: Hub, now: datetime | None = None) -> dict:
         filed = dict(zip(WINDOWS, uow.activity.filed_counts(since)))
         by_window = uow.activity.delivered_counts(since)
         oldest = uow.activity.oldest_pending()
+        unreachable = uow.deliveries.unreachable()
         last = uow.activity.last_filed()
         resumes = uow.resumes.counts(now)
     # The watchdog's last verdicts (recorded by a hub with the scheduler role; none otherwise).
@@ -80,8 +81,9 @@ def collect_status(hub: Hub, now: datetime | None = None) -> dict:
         "deliveries_by_destination": by_destination,
         "destinations": {
             name: {"delivered_per_s": _per_s(dict(zip(WINDOWS, by_window.get(name, none)))),
-                   "oldest_pending_age_s": _age(now, oldest.get(name))}
-            for name in by_destination},
+                   "oldest_pending_age_s": _age(now, oldest.get(name)),
+                   **_reachability(now, unreachable.get(name))}
+            for name in sorted(set(by_destination) | set(unreachable))},
         "queues": queues,
         "inbound_queue": inbound,
         "stalled_queues": stalled,
@@ -110,6 +112,15 @@ def _per_s(counts: dict[str, int]) -> dict[str, float]:
 
 def _age(now: datetime, since: datetime | None) -> float | None:
     return None if since is None else round(max((now - since).total_seconds(), 0.0), 3)
+
+
+def _reachability(now: datetime, down: dict | None) -> dict:
+    # A destination whose last connection attempt failed: since when, how many in a row, and
+    # the socket's words (an address and an errno text, no patient data).
+    if down is None:
+        return {"unreachable_s": None, "connection_failures": 0, "connection_error": None}
+    return {"unreachable_s": _age(now, down["since"]), "connection_failures": down["failures"],
+            "connection_error": down["last_error"]}
 
 
 def _oldest(now: datetime, oldest: dict[str, datetime], waiting: int | None, last) -> dict:

@@ -20,6 +20,8 @@ REJECTED = frozenset({"AR", "CR"})
 MISMATCH = "mismatch"
 UNREADABLE = "unreadable"
 NO_ANSWER = "no-answer"
+# Not an outcome yet: the ACK is late and is awaited aside (hub.outbound.sender).
+OVERDUE = "overdue"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class AckResult:
     text: str = ""
     error_code: str = ""    # ERR-3.1 (table 0357) when the recipient gave one
     drop_connection: bool = False
+    reached: bool = True    # False: no connection could be made (refused, timed out, TLS)
 
     @property
     def correlated(self) -> bool:
@@ -52,9 +55,16 @@ class AckResult:
         return f"{self.code} (ERR-3 {self.error_code})" if self.error_code else self.code
 
 
-def no_answer(why: str) -> AckResult:
-    """The result of a send that got no ACK (timeout, refused, closed, broken framing)."""
-    return AckResult(NO_ANSWER, accepted=False, retryable=True, text=why, drop_connection=True)
+def no_answer(why: str, *, reached: bool = True) -> AckResult:
+    """The result of a send that got no ACK (timeout, refused, closed, broken framing);
+    `reached` False when not even a connection could be made."""
+    return AckResult(NO_ANSWER, accepted=False, retryable=True, text=why, drop_connection=True,
+                     reached=reached)
+
+
+def overdue() -> AckResult:
+    """The ACK is late: the sender waits for it aside and reports it later."""
+    return AckResult(OVERDUE, accepted=False, retryable=True)
 
 
 def _unreadable(why: str) -> AckResult:

@@ -11,7 +11,15 @@ The guarantees of one delivery at a time still hold:
 - consent is re-checked before each send: in the claim transaction, at most `recheck_window`
   seconds before it; what a slow batch has not sent by then is released and re-checked anew;
 - order per patient+destination: a queue's run stops at its first attempt that is to be
-  retried (the rest is released and waits behind it); a `no-answer` stops the whole batch;
+  retried or was parked (the rest is released and waits behind it: a parked delivery holds
+  its queue until it is replayed), and at a late ACK awaited aside (the delivery stays claimed
+  until its outcome is recorded, so nothing behind it is due); a `no-answer` stops the whole
+  batch;
+- whose fault: AR/CR parks at once; AE/CE and an ACK that is not for the message or cannot be
+  read count toward `max_attempts` (`message_failures`). A send nobody answered (a read
+  timeout, a closed connection) is retried without counting; a connection that could not be
+  made at all is the destination's: it is recorded against the destination
+  (`unreachable_destinations`), whose deliveries all wait for its own capped backoff;
 - at least once, same MSH-10: should recording fail (or the process die), every claimed
   delivery is due again when its lease ends, and is sent again, in order, as it was.
 """
@@ -22,10 +30,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from hub.domain.delivery import Delivery, DeliveryAttempt, DeliveryState
 from hub.logs import lifecycle
-from hub.outbound.ack_reader import NO_ANSWER, AckResult
+from hub.outbound.ack_reader import NO_ANSWER, OVERDUE, AckResult
 from hub.outbound.backoff import should_park
 from hub.outbound.batch_views import JournalView, RecheckView
 from hub.outbound.report import Outcome
@@ -40,6 +49,8 @@ class Attempt:
     outcome: Outcome
     ack_code: str | None = None
     next_at: datetime | None = None
+    message_failure: bool = True   # a failure that counts toward max_attempts
+    unreachable: bool = False      # no connection: next_at is the destination's backoff
 
     @property
     def delivery(self) -> Delivery:
@@ -49,8 +60,8 @@ class Attempt:
 class BatchRunner:
     """Sends the due deliveries of one destination in batches; see the module docstring.
 
-    `config` is the Dispatcher: its uow_factory, recheck, clock, max_attempts, backoff, batch,
-    lease, recheck_window, journal and stopping event.
+    `config` is the Dispatcher: its uow_factory, recheck, clock, max_attempts, backoff,
+    unreachable_backoff, batch, lease, recheck_window, journal and stopping event.
     """
 
     def __init__(self, config) -> None:
@@ -62,16 +73,18 @@ class BatchRunner:
         deliveries queued meanwhile go out in this same drain."""
         retried: set[str] = set()
         while not self._c.stopping.is_set():
-            outcomes, go_on = self.run(sender, destination, max(now, self._c.clock()), retried)
+            outcomes, go_on = self.run(sender, destination, max(now, self._c.clock()), retried,
+                                       emit)
             emit(outcomes)
             # A retry may come due again within this drain; it waits for a later round.
             retried.update(o.delivery.id for o in outcomes if o.state is DeliveryState.PENDING)
             if not go_on:
                 return
 
-    def run(self, sender, destination: str, now: datetime,
-            retried: set[str]) -> tuple[list[Outcome], bool]:
-        """One batch; its recorded outcomes and whether to go on with another."""
+    def run(self, sender, destination: str, now: datetime, retried: set[str],
+            emit=None) -> tuple[list[Outcome], bool]:
+        """One batch; its recorded outcomes and whether to go on with another. `emit`, when
+        given, receives the outcome of a late ACK awaited aside once it is recorded."""
         c = self._c
         failed: Delivery | None = None
         try:
@@ -101,12 +114,12 @@ class BatchRunner:
                                   ack_code=None, retryable=True)
             return self.save([attempt]), True
         checked = time.monotonic()
-        attempts, unsent, stop = self._send(sender, batch, denials, payloads, checked)
+        attempts, unsent, stop = self._send(sender, batch, denials, payloads, checked, emit)
         return self.save(attempts, unsent), not stop
 
     def _send(self, sender, batch: list[Delivery], denials: dict[str, Attempt],
-              payloads: dict[str, bytes],
-              checked: float) -> tuple[list[Attempt], list[Delivery], bool]:
+              payloads: dict[str, bytes], checked: float,
+              emit=None) -> tuple[list[Attempt], list[Delivery], bool]:
         # A denial is an outcome in its queue's order like any other: one behind a delivery
         # to be retried is released, not recorded, and decided again when its turn comes.
         attempts: list[Attempt] = []
@@ -125,9 +138,16 @@ class BatchRunner:
             if payload is None:
                 unsent.append(delivery)
                 continue
-            attempt = self.judge(delivery, sender.send(payload, delivery.control_id))
+            result = (sender.send(payload, delivery.control_id,
+                                  on_late=partial(self._late, delivery, emit))
+                      if emit is not None else sender.send(payload, delivery.control_id))
+            if result.code == OVERDUE:
+                # Awaited aside, still claimed: its queue waits for it; the others go on.
+                stopped.add(delivery.patient_id)
+                continue
+            attempt = self.judge(delivery, result)
             attempts.append(attempt)
-            if attempt.outcome.state is DeliveryState.PENDING:
+            if attempt.outcome.state is not DeliveryState.DELIVERED:
                 stopped.add(delivery.patient_id)
                 stop = attempt.outcome.code == NO_ANSWER
         # Freshly re-checked deliveries left over by a slow recipient: go on with a new batch.
@@ -138,23 +158,35 @@ class BatchRunner:
         if result.accepted:
             return Attempt(Outcome(delivery, DeliveryState.DELIVERED, result.code, result.reason),
                            ack_code=result.code)
+        if result.code == NO_ANSWER and not result.reached:
+            # The destination's fault: its backoff is decided when it is recorded (_apply).
+            return Attempt(Outcome(delivery, DeliveryState.PENDING, result.code, result.reason),
+                           message_failure=False, unreachable=True)
         ack_code = result.code if result.correlated else None
         return self.settle(delivery, result.reason, ack_code=ack_code,
-                           retryable=result.retryable, code=result.code)
+                           retryable=result.retryable, code=result.code,
+                           message_failure=result.code != NO_ANSWER)
 
     def settle(self, delivery: Delivery, reason: str, *, ack_code: str | None,
-               retryable: bool, code: str = "error") -> Attempt:
-        """A failed attempt: to be retried with backoff, or parked when refused or worn out."""
-        attempts = delivery.attempts + 1
+               retryable: bool, code: str = "error", message_failure: bool = True) -> Attempt:
+        """A failed attempt: to be retried with backoff, or parked when refused or when its
+        message failures reach `max_attempts` (one that is not a `message_failure` never
+        parks it)."""
+        failures = delivery.message_failures + message_failure
         if not retryable:
             outcome = Outcome(delivery, DeliveryState.PARKED, code, f"refused: {reason}")
-        elif should_park(attempts, self._c.max_attempts):
+        elif message_failure and should_park(failures, self._c.max_attempts):
             outcome = Outcome(delivery, DeliveryState.PARKED, code,
-                              f"gave up after {attempts} attempts: {reason}")
+                              f"gave up after {failures} attempts: {reason}")
         else:
             return Attempt(Outcome(delivery, DeliveryState.PENDING, code, reason), ack_code,
-                           self._c.backoff(attempts, self._c.clock()))
+                           self._c.backoff(delivery.attempts + 1, self._c.clock()),
+                           message_failure=message_failure)
         return Attempt(outcome, ack_code)
+
+    def _late(self, delivery: Delivery, emit, result: AckResult) -> None:
+        # In the sender's thread for the connection set aside: record what came, as any send.
+        emit(self.save([self.judge(delivery, result)]))
 
     def save(self, attempts: list[Attempt], unsent: list[Delivery] = ()) -> list[Outcome]:
         """Record `attempts` (with their journal events, in send order) and release `unsent`,
@@ -164,6 +196,10 @@ class BatchRunner:
             with self._c.uow_factory() as uow:
                 self._apply(uow, attempts)
                 uow.deliveries.release(unsent)
+                reached = {a.delivery.destination for a in attempts
+                           if a.outcome.sent and not a.unreachable}
+                for destination in reached:
+                    uow.deliveries.record_reachable(destination)
                 uow.commit()
         except Exception:  # noqa: BLE001
             log.exception("outbound: cannot record a batch of %d; one by one", len(attempts))
@@ -203,8 +239,13 @@ class BatchRunner:
             elif outcome.state is DeliveryState.DENIED:
                 uow.deliveries.mark_denied(d.id, outcome.reason)
             elif outcome.state is DeliveryState.PENDING:
-                uow.deliveries.mark_retry(d.id, attempt.next_at, outcome.reason,
-                                          attempt.ack_code)
+                next_at = attempt.next_at
+                if attempt.unreachable:
+                    next_at = uow.deliveries.record_unreachable(
+                        d.destination, self._c.clock(), outcome.reason,
+                        self._c.unreachable_backoff)
+                uow.deliveries.mark_retry(d.id, next_at, outcome.reason, attempt.ack_code,
+                                          message_failure=attempt.message_failure)
             else:
                 uow.deliveries.mark_parked(d.id, outcome.reason, attempt.ack_code)
         for ack_code, ids in delivered.items():

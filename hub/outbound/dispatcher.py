@@ -76,7 +76,10 @@ class Dispatcher:
     see the unit of work through hub.outbound.batch_views (reads shared by the batch, and
     `audit.record` appended in order with one `record_many` before the commit).
     `observe(outcomes)`, when given, is called in the lane's thread as soon as a batch's
-    outcomes are committed (the hub's metrics), not when a later round reports them.
+    outcomes are committed (the hub's metrics), not when a later round reports them (for a
+    late ACK awaited aside, in that connection's thread). `backoff(attempts, now)` spaces the
+    retries of one delivery; `unreachable_backoff(failures, now)` (default: `backoff`) those of
+    a destination that refused or timed out `failures` connection attempts in a row.
     """
 
     def __init__(self, uow_factory: Callable[[], object],
@@ -85,13 +88,15 @@ class Dispatcher:
                  backoff: Callable[[int, datetime], datetime] = next_attempt,
                  batch: int = 100, wait: float = 0.9, lease: float = 120.0,
                  journal: Journal | None = None, recheck_window: float = 1.0,
-                 observe: Observe | None = None) -> None:
+                 observe: Observe | None = None,
+                 unreachable_backoff: Callable[[int, datetime], datetime] | None = None) -> None:
         # Public to hub.outbound.batch.BatchRunner, which does each lane's work.
         self.uow_factory = uow_factory
         self.recheck = recheck
         self.clock = clock
         self.max_attempts = max_attempts
         self.backoff = backoff
+        self.unreachable_backoff = unreachable_backoff or backoff
         self.batch = batch
         self.recheck_window = recheck_window
         self.journal = journal

@@ -5,25 +5,51 @@ lowest sequence of its queue is ever due, and a batch takes, queue by queue, a h
 deliveries right behind it. Claiming is a lease on `next_attempt_at`, so a dispatcher that dies
 mid-send leaves its deliveries due again when the lease ends, and two dispatchers never send
 the same delivery at once.
+
+A parked delivery holds its queue: nothing of the same patient and destination with a higher
+sequence is due while it stays parked (`hub status` counts it, and its queue's oldest pending
+age grows). `hub deliveries replay` makes it pending again at its own sequence, so it goes first
+and the rest follow in order. Delivered and denied deliveries have left their queue.
+
+A destination whose last connection attempt failed (`unreachable_destinations`) has nothing
+due until its `retry_at`: the whole destination backs off, not one message.
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from itertools import takewhile
 
-from sqlalchemy import and_, bindparam, func, literal_column, select, union_all, update
+from sqlalchemy import (
+    and_, bindparam, delete, exists, func, insert, literal_column, select, union_all, update,
+)
 
 from hub.domain.delivery import Delivery, DeliveryState
 from hub.store.repository import Repository
-from hub.store.tables import deliveries, utc_now
+from hub.store.tables import deliveries, unreachable_destinations, utc_now
 
 PENDING = DeliveryState.PENDING.value
+PARKED = DeliveryState.PARKED.value
+ERROR_LENGTH = 500
 
 # Spelled as a literal, not a bound parameter, so that SQLite and PostgreSQL (even with a
 # generic prepared plan) can match it with the partial index of pending deliveries.
 _IS_PENDING = deliveries.c.state == literal_column(f"'{PENDING}'")
+
+# A parked delivery ahead in the same queue (read through the partial index of parked ones).
+_ahead = deliveries.alias("ahead")
+_NOT_HELD = ~exists().where(_ahead.c.destination == deliveries.c.destination,
+                            _ahead.c.patient_id == deliveries.c.patient_id,
+                            _ahead.c.state == literal_column(f"'{PARKED}'"),
+                            _ahead.c.sequence < deliveries.c.sequence)
+
+
+def _not_backing_off(now: datetime):
+    """The delivery's destination is not waiting out a failed connection attempt."""
+    down = unreachable_destinations
+    return ~exists().where(down.c.destination == deliveries.c.destination,
+                           down.c.retry_at > now)
 
 # Every column but the encrypted payload: what a Delivery holds.
 CLEAR_COLUMNS = [column for column in deliveries.c
@@ -62,7 +88,8 @@ def _runs_query(queues: int):
     subqueries anew for every batch cost the sender a fifth of its CPU."""
     runs_read = [select(*CLEAR_COLUMNS).where(_IS_PENDING,
                                          deliveries.c.destination == bindparam("destination"),
-                                         deliveries.c.patient_id == bindparam(f"patient_{n}"))
+                                         deliveries.c.patient_id == bindparam(f"patient_{n}"),
+                                         _NOT_HELD)
                  .order_by(deliveries.c.sequence).limit(bindparam("per_queue")).subquery()
                  for n in range(queues)]
     return union_all(*(select(*run.c) for run in runs_read))
@@ -73,9 +100,11 @@ class DeliveryQueue(Repository):
 
     def due(self, now: datetime, limit: int, *, destination: str | None = None) -> list[Delivery]:
         """Pending deliveries whose time has come and that head their patient+destination
-        queue, the longest waiting first; only those for `destination` when it is given."""
+        queue (no parked one ahead of them), the longest waiting first, of destinations not
+        backing off; only those for `destination` when it is given."""
         query = (select(*CLEAR_COLUMNS).select_from(_queue_heads(destination))
-                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now)
+                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now, _NOT_HELD,
+                        _not_backing_off(now))
                  .order_by(deliveries.c.next_attempt_at, deliveries.c.sequence, deliveries.c.id)
                  .limit(limit))
         return [delivery_from_row(row) for row in self._execute("finding due deliveries", query)]
@@ -87,7 +116,8 @@ class DeliveryQueue(Repository):
         that a destination with a long backlog cannot crowd the others out of one `limit`.
         """
         query = (select(deliveries.c.destination).select_from(_queue_heads())
-                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now)
+                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now, _NOT_HELD,
+                        _not_backing_off(now))
                  .distinct().order_by(deliveries.c.destination))
         return list(self._execute("finding due destinations", query).scalars())
 
@@ -168,3 +198,39 @@ class DeliveryQueue(Repository):
                      .values(next_attempt_at=bindparam("was_due"), updated_at=utc_now()))
         self._execute("releasing deliveries", statement,
                       [{"released_id": d.id, "was_due": d.next_attempt_at} for d in claimed])
+
+    def record_unreachable(self, destination: str, now: datetime, error: str,
+                           backoff: Callable[[int, datetime], datetime]) -> datetime:
+        """A connection attempt to `destination` failed: count it and return when the next one
+        is due (`backoff(failures in a row, now)`); nothing to it is due before then."""
+        down = unreachable_destinations
+        row = self._execute("reading an unreachable destination",
+                            select(down.c.failures).where(down.c.destination == destination)
+                            ).first()
+        failures = 1 if row is None else row.failures + 1
+        retry_at = backoff(failures, now)
+        values = {"failures": failures, "retry_at": retry_at,
+                  "last_error": error[:ERROR_LENGTH], "updated_at": now}
+        if row is None:
+            self._execute("recording an unreachable destination", insert(down),
+                          {"destination": destination, "since": now, **values})
+        else:
+            self._execute("recording an unreachable destination",
+                          update(down).where(down.c.destination == destination).values(**values))
+        return retry_at
+
+    def record_reachable(self, destination: str) -> None:
+        """A connection to `destination` succeeded: it is no longer backing off."""
+        down = unreachable_destinations
+        self._execute("clearing an unreachable destination",
+                      delete(down).where(down.c.destination == destination))
+
+    def unreachable(self) -> dict[str, dict]:
+        """Each destination whose last connection attempt failed: {"since", "failures",
+        "retry_at", "last_error"} (the error names the address and the socket's words)."""
+        down = unreachable_destinations
+        query = select(down.c.destination, down.c.since, down.c.failures, down.c.retry_at,
+                       down.c.last_error).order_by(down.c.destination)
+        return {row.destination: {"since": row.since, "failures": row.failures,
+                                  "retry_at": row.retry_at, "last_error": row.last_error}
+                for row in self._execute("reading unreachable destinations", query)}

@@ -92,21 +92,43 @@ def test_only_the_head_of_each_queue_is_due(uow_factory):
         assert second.id in [d.id for d in uow.deliveries.due(T0 + timedelta(minutes=1), 10)]
 
 
-@pytest.mark.parametrize("leave", ["parked", "denied"])
-def test_a_parked_or_denied_head_leaves_its_queue(uow_factory, leave):
+def test_a_denied_head_leaves_its_queue(uow_factory):
     with uow_factory() as uow:
         m1, p1, raw1 = store_message(uow, 1)
         head, nxt = queue(uow, m1, p1, raw1, A), queue(uow, m1, p1, raw1, A)
-        if leave == "parked":
-            uow.deliveries.mark_parked(head.id, "AR", ack_code="AR")
-        else:
-            uow.deliveries.mark_denied(head.id, "grant revoked")
+        uow.deliveries.mark_denied(head.id, "grant revoked")
         uow.commit()
     with uow_factory() as uow:
         assert [d.id for d in uow.deliveries.due(T0, 10)] == [nxt.id]
         left = uow.deliveries.get(head.id)
-    assert left.state == leave and left.next_attempt_at is None
-    assert left.attempts == (1 if leave == "parked" else 0)
+    assert left.state == "denied" and left.next_attempt_at is None and left.attempts == 0
+
+
+def test_a_parked_delivery_holds_its_queue_until_it_is_replayed(uow_factory):
+    with uow_factory() as uow:
+        head, middle, last = (queue(uow, *store_message(uow, n, patient_n=1), A)
+                              for n in (11, 12, 13))
+        other = queue(uow, *store_message(uow, 2), A)
+        uow.deliveries.mark_parked(middle.id, "AR", ack_code="AR")
+        uow.commit()
+    with uow_factory() as uow:
+        # The head is due alone: the run behind it stops at the parked one.
+        assert {d.id for d in uow.deliveries.due(T0, 10)} == {head.id, other.id}
+        claimed = uow.deliveries.claim_batch(A, T0, T0 + timedelta(seconds=60), 10)
+        assert sorted(d.id for d in claimed) == sorted([head.id, other.id])
+        uow.deliveries.mark_delivered_many([head.id, other.id], "AA")
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.deliveries.due(T0, 10) == []  # `last` waits behind the parked one
+        assert uow.deliveries.due_destinations(T0) == []
+        parked = uow.deliveries.get(middle.id)
+        assert (parked.state, parked.attempts, parked.next_attempt_at) == ("parked", 1, None)
+        assert uow.deliveries.replay_many([last.id, middle.id, "nope"], T0) == ["nope", last.id]
+        uow.commit()
+    with uow_factory() as uow:
+        claimed = uow.deliveries.claim_batch(A, T0, T0 + timedelta(seconds=60), 10)
+    assert [d.id for d in claimed] == [middle.id, last.id]
+    assert (claimed[0].attempts, claimed[0].message_failures) == (0, 0)
 
 
 def test_a_retry_waits_for_its_time_and_keeps_the_queue_behind_it(uow_factory):

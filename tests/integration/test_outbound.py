@@ -163,21 +163,30 @@ def test_a_delivery_claimed_by_a_hub_that_died_is_sent_when_its_lease_ends(
     assert recipient.control_ids() == [delivery.control_id]
 
 
-def test_a_rejection_parks_the_message_and_the_queue_moves_on(uow_factory, recipients,
-                                                              dispatchers):
+def test_a_rejection_parks_the_message_and_holds_its_queue_until_it_is_replayed(
+        uow_factory, recipients, dispatchers):
     recipient = recipients(lambda n, payload: Reply(code="AR") if n == 0 else Reply())
     journal = Journal()
     refused, behind = enqueue(uow_factory, recipient, 2)
     dispatcher = dispatchers(journal=journal)
     report = dispatcher.run_due(utc_now(), wait=10)
-    assert (report.parked, report.delivered) == (1, 1)
+    assert (report.parked, report.delivered) == (1, 0)
     parked = state(uow_factory, refused)
     assert (parked.state, parked.ack_code, parked.attempts) == (DeliveryState.PARKED, "AR", 1)
     assert parked.last_error == "refused: AR (ERR-3 207)"
-    assert state(uow_factory, behind).state is DeliveryState.DELIVERED
+    held = state(uow_factory, behind)
+    assert (held.state, held.attempts) == (DeliveryState.PENDING, 0)  # held behind it
     assert dispatcher.run_due(utc_now() + LATER, wait=10).attempted == 0  # not retried, ever
-    assert recipient.control_ids() == [refused.control_id, behind.control_id]
-    assert [e[1] for e in journal.events] == [DeliveryState.PARKED, DeliveryState.DELIVERED]
+    assert recipient.control_ids() == [refused.control_id]
+
+    with uow_factory() as uow:
+        assert uow.deliveries.replay_many([refused.id]) == []
+        uow.commit()
+    assert dispatcher.run_due(utc_now(), wait=10).delivered == 2
+    assert recipient.control_ids() == [refused.control_id, refused.control_id,
+                                       behind.control_id]
+    assert [e[1] for e in journal.events] == [DeliveryState.PARKED, DeliveryState.DELIVERED,
+                                              DeliveryState.DELIVERED]
 
 
 def test_an_application_error_is_retried_with_backoff_then_delivered(uow_factory, recipients,

@@ -149,19 +149,19 @@ def test_a_refusal_parks_and_journals_the_code_only(hubs, recipients):
 
 
 def test_running_out_of_attempts_parks_with_our_words(hubs, recipients):
+    # An application error counts toward max_attempts (nobody listening does not: that is the
+    # destination's fault, tests/integration/test_delivery_order.py).
     hub = hubs(max_attempts=1)
-    recipient = recipients()
-    port = recipient.port
-    recipient.stop()  # nobody listens: no answer
-    register(hub, port)
-    delivery = queue_granted(hub, port)
+    recipient = recipients(lambda n, payload: Reply(code="AE"))
+    register(hub, recipient.port)
+    delivery = queue_granted(hub, recipient.port)
 
     report = run_once(hub)
 
     assert report.parked == 1
     _, [event] = state_and_journal(hub, delivery)
     assert (event.action, str(event.outcome), event.reason) == (
-        "deliver", "failed", "gave up after 1 attempts: last no-answer")
+        "deliver", "failed", "gave up after 1 attempts: last AE")
 
 
 def tls_recipient(recipients, pki, *, require_client_cert):

@@ -89,10 +89,12 @@ def test_collect_status_reports_rates_ages_and_the_health_line(hub):
     assert doc["rates"]["received_per_s"] == {"1m": round(1 / 60, 3), "5m": round(2 / 300, 3)}
     assert doc["rates"]["filed_per_s"] == {"1m": round(1 / 60, 3), "5m": round(2 / 300, 3)}
     assert doc["rates"]["delivered_per_s"] == {"1m": round(1 / 60, 3), "5m": round(1 / 300, 3)}
+    reachable = {"unreachable_s": None, "connection_failures": 0, "connection_error": None}
     assert doc["destinations"] == {
         A: {"delivered_per_s": {"1m": round(1 / 60, 3), "5m": round(1 / 300, 3)},
-            "oldest_pending_age_s": 500.0},
-        B: {"delivered_per_s": {"1m": 0.0, "5m": 0.0}, "oldest_pending_age_s": 10.0}}
+            "oldest_pending_age_s": 500.0, **reachable},
+        B: {"delivered_per_s": {"1m": 0.0, "5m": 0.0}, "oldest_pending_age_s": 10.0,
+            **reachable}}
     oldest = doc["oldest_unacknowledged"]
     assert oldest["pending_delivery"] == {"age_s": 500.0, "destination": A,
                                           "since": (now - timedelta(seconds=500)).isoformat()}

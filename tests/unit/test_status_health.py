@@ -75,3 +75,14 @@ def test_a_queue_the_watchdog_flagged_is_named_while_it_still_holds_messages():
         "queue hub.inbound has 42 messages and made no progress in 5 checks"]
     assert assess({**drained, "stalled_queues": flagged}, LIMITS)["healthy"] is True
     assert assess(stuck, LIMITS)["healthy"] is True
+
+
+def test_a_destination_unreachable_past_its_threshold_is_named():
+    doc = document(by_destination={DEST: {"pending": 3}})
+    figures = doc["destinations"][DEST]
+    limits = StatusSettings(max_unreachable=300.0)
+    figures.update(unreachable_s=300.0, connection_failures=7)
+    assert assess(doc, limits)["healthy"] is True
+    figures.update(unreachable_s=301.0, connection_failures=8)
+    assert assess(doc, limits)["problems"] == [
+        f"destination {DEST} unreachable for 301 s (8 connection attempts failed in a row)"]

@@ -133,3 +133,33 @@ def test_tls_destination(recipients, tmp_path):
     refused = untrusting.send(outbound(2, "OUT2"), "OUT2")
     assert refused.code == NO_ANSWER and not refused.accepted
     assert recipient.control_ids() == ["OUT0", "OUT1"]
+
+
+def test_an_ack_past_patience_is_awaited_aside_while_the_next_message_goes_on_a_new_connection(
+        recipients):
+    # OUT0's AA comes after 1 s: past the 0.2 s patience, within the 3 s timeout. OUT1 answers
+    # at once, on a second connection, and OUT0's AA still reaches on_late, credited to OUT0.
+    recipient = recipients(lambda n, payload: Reply(delay=1.0) if n == 0 else Reply(code="AE"))
+    sender = DestinationSender("127.0.0.1", recipient.port, timeout=3, patience=0.2)
+    late = []
+    try:
+        first = sender.send(outbound(0, "OUT0"), "OUT0", on_late=late.append)
+        second = sender.send(outbound(1, "OUT1"), "OUT1", on_late=late.append)
+        assert (first.code, second.code) == ("overdue", "AE") and late == []
+    finally:
+        sender.close()  # waits for the ACK awaited aside
+    assert [(r.code, r.accepted) for r in late] == [("AA", True)]
+    assert recipient.connections == 2
+
+
+def test_a_refused_connection_is_told_apart_from_a_send_nobody_answered(recipients):
+    recipient = recipients(lambda n, payload: Reply(silent=True))
+    sender = DestinationSender("127.0.0.1", recipient.port, timeout=0.3)
+    try:
+        unanswered = sender.send(outbound(0, "OUT0"), "OUT0")
+        recipient.stop()
+        refused = sender.send(outbound(1, "OUT1"), "OUT1")
+    finally:
+        sender.close()
+    assert (unanswered.code, unanswered.reached) == (NO_ANSWER, True)
+    assert (refused.code, refused.reached) == (NO_ANSWER, False)

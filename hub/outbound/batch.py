@@ -33,6 +33,7 @@ from datetime import datetime
 from functools import partial
 
 from hub.domain.delivery import Delivery, DeliveryAttempt, DeliveryState
+from hub.errors import DatabaseUnavailable
 from hub.logs import lifecycle
 from hub.outbound.ack_reader import NO_ANSWER, OVERDUE, AckResult
 from hub.outbound.backoff import should_park
@@ -107,6 +108,10 @@ class BatchRunner:
         except Exception as exc:  # noqa: BLE001 - a lane must outlive any one delivery
             # Rolled back: nothing of the batch is claimed. The delivery whose re-check failed
             # waits for a retry; the others are taken again at once.
+            if isinstance(exc, DatabaseUnavailable):  # the surroundings' fault, not a message's
+                log.warning("outbound: database unreachable, batch to %s not claimed: %s",
+                            destination, exc)
+                return [], False
             log.exception("outbound: a batch to %s failed before sending", destination)
             if failed is None:
                 return [], False

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.domain.delivery import DeliveryState, destination_key, parse_destination_key
+from hub.errors import DatabaseUnavailable
 from hub.hl7.message import Message
 from hub.outbound.backoff import next_attempt
 from hub.outbound.dispatcher import Dispatcher
@@ -266,6 +267,20 @@ def test_a_failing_recheck_sends_nothing_and_retries(uow_factory, recipients, di
     retry = state(uow_factory, delivery)
     assert retry.state is DeliveryState.PENDING and retry.attempts == 1
     assert retry.last_error == "failed before sending: RuntimeError"
+    assert recipient.received == []
+
+
+def test_a_recheck_that_finds_the_database_away_counts_nothing_against_the_delivery(
+        uow_factory, recipients, dispatchers):
+    recipient = recipients()
+
+    def away(uow, delivery, at):
+        raise DatabaseUnavailable("database unreachable (connection refused)")
+
+    (delivery,) = enqueue(uow_factory, recipient)
+    dispatchers(away, max_attempts=1).run_due(utc_now(), wait=10)
+    after = state(uow_factory, delivery)
+    assert (after.state, after.attempts, after.last_error) == (DeliveryState.PENDING, 0, None)
     assert recipient.received == []
 
 

@@ -23,6 +23,7 @@ from hub.cli.trace_cmd import instant
 from hub.errors import HubError
 from hub.ops import rejected
 from hub.settings import Settings
+from hub.text import inert
 
 
 def register(subparsers) -> None:
@@ -118,9 +119,9 @@ def _print_summary(summary: dict) -> None:
     for item in summary["passed"]:
         print(f"  {item['id']}" + (f" -> {item['retry_id']}" if item["retry_id"] else ""))
     for item in summary["still_rejected"]:
-        print(f"  {item['id']}: {item['ack_code']} {item['err_code']} {item['reason']}")
+        print(inert(f"  {item['id']}: {item['ack_code']} {item['err_code']} {item['reason']}"))
     for item in summary["refused"] + summary["failed"]:  # the error line on stderr counts them
-        print(f"  {item['id']}: {item['reason']}")
+        print(inert(f"  {item['id']}: {item['reason']}"))
 
 
 def _run(hub: Hub, ids: list[str], stop: threading.Event, *, dry_run: bool,

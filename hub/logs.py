@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -138,6 +139,7 @@ class OutageLog:
         self._meanwhile = meanwhile
         self.attempts = 0
         self.since: float | None = None  # time.monotonic() of the first failure
+        self._lock = threading.Lock()  # a dispatcher's lanes share one
 
     @property
     def down(self) -> bool:
@@ -145,19 +147,26 @@ class OutageLog:
 
     def failed(self, reason: str) -> None:
         """One more failed attempt; the first of an outage is logged."""
-        self.attempts += 1
-        if self.attempts == 1:
-            self.since = time.monotonic()
+        with self._lock:
+            self.attempts += 1
+            first = self.attempts == 1
+            if first:
+                self.since = time.monotonic()
+        if first:
             self._logger.warning("%s unreachable (%s); %s", self._what, reason, self._meanwhile)
 
     def recovered(self) -> None:
         """It worked: logs the end of the outage, if there was one."""
         if not self.attempts:
             return
-        took = time.monotonic() - (self.since or time.monotonic())
+        with self._lock:
+            attempts, since = self.attempts, self.since
+            self.attempts, self.since = 0, None
+        if not attempts:
+            return
+        took = time.monotonic() - (since or time.monotonic())
         self._logger.info("%s reachable again after %d failed attempt%s in %.1f s", self._what,
-                          self.attempts, "" if self.attempts == 1 else "s", took)
-        self.attempts, self.since = 0, None
+                          attempts, "" if attempts == 1 else "s", took)
 
 
 def _level(name: str) -> int:

@@ -16,7 +16,9 @@ from urllib.parse import parse_qs
 from hub.bootstrap import Hub
 from hub.dashboard import pages, sources
 from hub.dashboard.auth import BasicAuth
-from hub.dashboard.samples import Sampler, StatusRing
+from hub.dashboard.samples import Sampler, StatusRing, dashboard_outage
+from hub.errors import DatabaseUnavailable
+from hub.logs import OutageLog
 
 log = logging.getLogger(__name__)
 PREFIX = "/dashboard"
@@ -33,10 +35,12 @@ _HEADERS = [
 class Dashboard:
     """The dashboard of one hub: its login, its status ring and its pages."""
 
-    def __init__(self, hub: Hub, auth: BasicAuth, ring: StatusRing) -> None:
+    def __init__(self, hub: Hub, auth: BasicAuth, ring: StatusRing,
+                 outage: OutageLog | None = None) -> None:
         self._hub = hub
         self._auth = auth
         self._ring = ring
+        self._database = outage or dashboard_outage()
         self._routes: dict[str, Callable[[dict], tuple[str, str, str]]] = {
             "/": self._overview, "/parked": self._parked, "/destinations": self._destinations,
             "/errors": self._errors, "/trace": self._trace, "/api/overview": self._api_overview,
@@ -60,10 +64,15 @@ class Dashboard:
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         try:
             status, content_type, body = handler(query)
-        except Exception:  # a store or broker failure is a 503 page, never a traceback
-            log.warning("dashboard: %s failed", path, exc_info=True)
+        except Exception as exc:  # a store or broker failure is a 503 page, never a traceback
+            if isinstance(exc, DatabaseUnavailable):  # an outage: reported once, not per page
+                self._database.failed(str(exc).removeprefix("database unreachable "))
+            else:
+                log.warning("dashboard: %s failed", path, exc_info=True)
             return _reply(start_response, "503 Service Unavailable", "text/plain; charset=utf-8",
                           "the hub's store or broker did not answer; see the hub's log\n")
+        if path not in ("/", "/api/overview"):  # these two read the sampler's ring, not the store
+            self._database.recovered()
         return _reply(start_response, status, content_type, body)
 
     def _status(self) -> dict:
@@ -111,10 +120,11 @@ def build_dashboard(hub: Hub, stop: threading.Event) -> Dashboard | None:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     ring = StatusRing(s.sample_interval, s.history)
-    Sampler(ring, lambda: sources.status(hub), stop).start()
+    outage = dashboard_outage()
+    Sampler(ring, lambda: sources.status(hub), stop, outage).start()
     log.info("dashboard on http://%s:%d%s/ (user %s)", hub.settings.http.host,
              hub.settings.http.port, PREFIX, s.user)
-    return Dashboard(hub, auth, ring)
+    return Dashboard(hub, auth, ring, outage)
 
 
 def _reply(start_response, status: str, content_type: str, body: str, extra: list | None = None):

@@ -14,6 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from hub.errors import DatabaseUnavailable
+from hub.logs import OutageLog
+
 log = logging.getLogger(__name__)
 
 
@@ -57,13 +60,21 @@ class StatusRing:
         return points
 
 
+def dashboard_outage() -> OutageLog:
+    """The dashboard's report of database outages (shared by its sampler and its pages)."""
+    return OutageLog(log, "database", "the dashboard skips its status samples and answers 503")
+
+
 class Sampler:
     """Fills a ring from `collect` every interval, in a daemon thread, until `stop` is set."""
 
-    def __init__(self, ring: StatusRing, collect: Callable[[], dict], stop: threading.Event) -> None:
+    def __init__(self, ring: StatusRing, collect: Callable[[], dict], stop: threading.Event,
+                 outage: OutageLog | None = None) -> None:
         self._ring = ring
         self._collect = collect
         self._stop = stop
+        # An unreachable database is two lines per outage, not a traceback per sample.
+        self.database = outage or dashboard_outage()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -74,8 +85,13 @@ class Sampler:
     def _run(self) -> None:
         while True:
             try:
-                self._ring.add(time.time(), self._collect())
-            except Exception:  # a database or broker hiccup skips a sample, never the sampler
+                status = self._collect()
+            except DatabaseUnavailable as exc:
+                self.database.failed(str(exc).removeprefix("database unreachable "))
+            except Exception:  # anything else skips a sample, never the sampler
                 log.warning("dashboard: could not sample the status", exc_info=True)
+            else:
+                self.database.recovered()
+                self._ring.add(time.time(), status)
             if self._stop.wait(self._ring.interval):
                 return

@@ -109,8 +109,7 @@ class BatchRunner:
             # Rolled back: nothing of the batch is claimed. The delivery whose re-check failed
             # waits for a retry; the others are taken again at once.
             if isinstance(exc, DatabaseUnavailable):  # the surroundings' fault, not a message's
-                log.warning("outbound: database unreachable, batch to %s not claimed: %s",
-                            destination, exc)
+                c.database.failed(_reason(exc))
                 return [], False
             log.exception("outbound: a batch to %s failed before sending", destination)
             if failed is None:
@@ -206,8 +205,8 @@ class BatchRunner:
                 for destination in reached:
                     uow.deliveries.record_reachable(destination)
                 uow.commit()
-        except Exception:  # noqa: BLE001
-            log.exception("outbound: cannot record a batch of %d; one by one", len(attempts))
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc, "outbound: cannot record a batch of %d; one by one", len(attempts))
             return self._save_each(attempts, unsent)
         for attempt in attempts:
             self._log(attempt.outcome)
@@ -220,10 +219,10 @@ class BatchRunner:
                 with self._c.uow_factory() as uow:
                     self._apply(uow, [attempt])
                     uow.commit()
-            except Exception:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001
                 # The lease runs out and the delivery is sent again: at least once, never lost.
-                log.exception("outbound: cannot record %s of delivery %s",
-                              attempt.outcome.state.value, attempt.delivery.id)
+                self._failed(exc, "outbound: cannot record %s of delivery %s",
+                             attempt.outcome.state.value, attempt.delivery.id)
                 continue
             self._log(attempt.outcome)
             recorded.append(attempt.outcome)
@@ -231,9 +230,17 @@ class BatchRunner:
             with self._c.uow_factory() as uow:
                 uow.deliveries.release(unsent)
                 uow.commit()
-        except Exception:  # noqa: BLE001 - they are due again when their lease ends
-            log.exception("outbound: cannot release %d unsent deliveries", len(unsent))
+        except Exception as exc:  # noqa: BLE001 - they are due again when their lease ends
+            self._failed(exc, "outbound: cannot release %d unsent deliveries", len(unsent))
         return recorded
+
+    def _failed(self, exc: Exception, text: str, *args: object) -> None:
+        # An outage goes to the dispatcher's OutageLog (no traceback, once); anything else is
+        # unexpected and keeps its traceback.
+        if isinstance(exc, DatabaseUnavailable):
+            self._c.database.failed(_reason(exc))
+        else:
+            log.error(text, *args, exc_info=exc)
 
     def _apply(self, uow, attempts: list[Attempt]) -> None:
         delivered = defaultdict(list)
@@ -284,3 +291,7 @@ def _attempt(attempt: Attempt) -> DeliveryAttempt:
     state = "retry" if outcome.state is DeliveryState.PENDING else outcome.state.value
     return DeliveryAttempt(d.id, d.attempts + 1, state, outcome.code, attempt.ack_code,
                            None if outcome.state is DeliveryState.DELIVERED else outcome.reason)
+
+
+def _reason(exc: DatabaseUnavailable) -> str:
+    return str(exc).removeprefix("database unreachable ")

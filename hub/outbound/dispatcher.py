@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from hub.domain.delivery import Delivery
-from hub.errors import HubError
+from hub.errors import DatabaseUnavailable, HubError
+from hub.logs import OutageLog
 from hub.outbound.backoff import next_attempt
 from hub.outbound.batch import BatchRunner
 from hub.outbound.report import DispatchReport, Outcome
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 Recheck = Callable[[object, Delivery, datetime], tuple[bool, str]]
 Journal = Callable[[object, Delivery, Outcome], None]
 Observe = Callable[[list[Outcome]], None]
+
+
+def unreachable_reason(exc: DatabaseUnavailable) -> str:
+    """The words an OutageLog line quotes for `exc` (its own "database unreachable" dropped)."""
+    return str(exc).removeprefix("database unreachable ")
 
 
 class _Lane:
@@ -109,6 +115,8 @@ class Dispatcher:
         # the same delivery.
         self.lease = timedelta(seconds=lease)
         self._runner = BatchRunner(self)
+        # Rounds and lanes that find the database away: one WARNING and one INFO per outage.
+        self.database = OutageLog(log, "database", "outbound deliveries wait for it")
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
 
@@ -126,9 +134,13 @@ class Dispatcher:
             try:
                 with self.uow_factory() as uow:
                     destinations = uow.deliveries.due_destinations(now)
+            except DatabaseUnavailable as exc:
+                self.database.failed(unreachable_reason(exc))
+                return report
             except HubError as exc:
                 log.error("outbound: cannot read due deliveries: %s", exc)
                 return report
+            self.database.recovered()
             started = []
             for destination in destinations:
                 lane = self._lanes.get(destination)

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from hub.outbound.dispatcher import Dispatcher
+from hub.errors import DatabaseUnavailable
+from hub.outbound.dispatcher import Dispatcher, unreachable_reason
 
 log = logging.getLogger(__name__)
 JOB_ID = "outbound-run-due"
@@ -71,6 +72,9 @@ class DeliveryScheduler:
             began = time.monotonic()
             try:
                 report = self._dispatcher.run_due(self._clock(), wait=wait)
+            except DatabaseUnavailable as exc:  # an outage: the dispatcher's two lines, no traceback
+                self._dispatcher.database.failed(unreachable_reason(exc))
+                return
             except Exception:  # noqa: BLE001 - the next tick must still come
                 log.exception("outbound: dispatch round failed")
                 return

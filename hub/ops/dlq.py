@@ -158,7 +158,7 @@ def _replay_headers(record: MessageRecord) -> dict[str, str]:
 def _with_status(uow, records: list[MessageRecord]) -> list[dict]:
     ids = [r.id for r in records]
     replays = uow.messages.replays_of(ids) if ids else {}
-    later = _later_replays(uow, replays)
+    later = later_replays(uow, replays)
     events = uow.audit.for_messages(ids, AuditAction.MESSAGE_REPLAYED) if ids else {}
     rows = []
     for record in records:
@@ -175,7 +175,7 @@ def _with_status(uow, records: list[MessageRecord]) -> list[dict]:
     return rows
 
 
-def _later_replays(uow, replays: dict[str, list[MessageRecord]]) -> dict[str, list[MessageRecord]]:
+def later_replays(uow, replays: dict[str, list[MessageRecord]]) -> dict[str, list[MessageRecord]]:
     """Replays of replays (a replay parked again, then replayed), by the first message: the
     chain resolves its first message too. One query per generation, a few at most."""
     found: dict[str, list[MessageRecord]] = {}

@@ -39,7 +39,7 @@ from hub.inbound.batch import BatchProblem, read_batch
 from hub.inbound.intake import BATCH_TYPE, IntakePolicy, check
 from hub.inbound.sniff import Header, Rejection
 from hub.ops import iso, message_row, run_each
-from hub.ops.dlq import _later_replays as later_replays
+from hub.ops.dlq import later_replays
 from hub.ops.dlq import reason_matches
 from hub.store.tables import new_id
 

@@ -16,8 +16,8 @@ from hl7apy.parser import parse_message
 
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
-from hub.routing.mapper import map_message
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.mapper import map_message
+from hub.mapping.loader import load_mappings
 from hub.settings import REPO_ROOT
 
 RUNS = 5

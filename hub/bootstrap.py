@@ -25,8 +25,8 @@ from hub.outbound.journal import journal_outcome
 from hub.outbound.sender import DestinationSender
 from hub.outbound.tls import client_ssl_context
 from hub.registry.mfn import MESSAGE_TYPE as MFN_TYPE
-from hub.routing.access import delivery_decision
-from hub.routing.mapping_loader import MappingSet, load_mappings
+from hub.domain.access import delivery_decision
+from hub.mapping.loader import MappingSet, load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import Routes, load_routes
 from hub.settings import REPO_ROOT, Settings

@@ -18,8 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hub.routing.mapping_loader import MappingSet  # noqa: E402
-from hub.routing.preview import preview  # noqa: E402
+from hub.mapping.loader import MappingSet  # noqa: E402
+from hub.mapping.preview import preview  # noqa: E402
 from hub.settings import load_settings  # noqa: E402
 from tests.fixtures.corpus import CorpusFile, corpus_files, corpus_root  # noqa: E402
 from hub.bootstrap import Hub  # noqa: E402

@@ -64,7 +64,7 @@ def _acks(answer: bytes) -> list[bytes]:
 
 def map_files(args: argparse.Namespace, settings: Settings) -> int:
     """Print what the hub would make of each message; stores nothing, publishes nothing."""
-    from hub.routing.preview import preview
+    from hub.mapping.preview import preview
 
     hub = Hub(settings)
     results = []

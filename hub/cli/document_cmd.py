@@ -6,7 +6,7 @@ ED encoding (`encoding`, ED.4). Base64 and Hex give back the original bytes; any
 (A, or none: a text document) gives the content as UTF-8 text.
 
 Without --as it is the patient's own read, like `hub dossier show`. With --as the professional
-gets the bytes only when the consent question routing asks (hub.routing.access.may_receive)
+gets the bytes only when the consent question routing asks (hub.domain.access.may_receive)
 allows them this entry; the read, allowed or denied, is journaled and committed before a byte
 is written, so nobody holds a document whose read is not in the journal.
 """
@@ -27,7 +27,7 @@ from hub.domain.matricule import validate
 from hub.domain.models import StoredEntry
 from hub.domain.professional import validate_cns_code
 from hub.errors import HubError, UnknownMatricule
-from hub.routing import access
+from hub.domain import access
 from hub.settings import Settings
 
 DOCUMENT = "document"

@@ -4,7 +4,7 @@ view names the surviving matricule (`"merged_into"`), a professional's only that
 (`"merged": true`). Both carry the CNS summary of the prestations shown (`"cns_summary"`).
 
 A professional's read is decided and journaled in one transaction, at one instant: each entry
-goes through the same consent decision as routing (hub.routing.access, hub.domain.consent), and
+goes through the same consent decision as routing (hub.domain.access, hub.domain.consent), and
 each entry shown becomes a "read" event in the patient's journal; a read that shows nothing is
 journaled as denied. The events are committed before anything is printed, so nobody sees an entry
 whose read is not in the journal.
@@ -24,7 +24,7 @@ from hub.domain.matricule import validate
 from hub.domain.models import Confidentiality, Patient, StoredEntry
 from hub.domain.professional import validate_cns_code
 from hub.errors import HubError, UnknownMatricule
-from hub.routing import access
+from hub.domain import access
 from hub.settings import Settings
 from hub.store.unit_of_work import UnitOfWork
 from hub.text import inert

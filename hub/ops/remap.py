@@ -21,8 +21,8 @@ from hub.domain.models import Entry, MessageState, StoredEntry
 from hub.errors import MappingError, RawCopyPurged, StoreError
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
-from hub.routing.mapper import map_message
-from hub.routing.mapping_loader import MappingSet
+from hub.mapping.mapper import map_message
+from hub.mapping.loader import MappingSet
 from hub.routing.outcome import RoutingPolicy, safe_reason
 from hub.store.repository import from_json_bytes, to_json_bytes
 

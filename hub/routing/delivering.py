@@ -23,7 +23,7 @@ from hub.domain.delivery import destination_key
 from hub.domain.professional import validate_cns_code
 from hub.errors import HL7Error, InvalidCnsCode
 from hub.outbound.readdress import new_control_id, readdress
-from hub.routing.access import NOT_REGISTERED, decide_all
+from hub.domain.access import NOT_REGISTERED, decide_all
 from hub.routing.batch_lookups import BatchLookups
 from hub.routing.routes import REFERENT, Candidate
 

@@ -19,8 +19,8 @@ from hub.hl7.charset import decode
 from hub.hl7.message import Message
 from hub.registry.mfn import professionals_from_mfn
 from hub.routing.legacy_link import LegacyLinkAction
-from hub.routing.mapper import map_message
-from hub.routing.mapping_loader import MappingSet
+from hub.mapping.mapper import map_message
+from hub.mapping.loader import MappingSet
 from hub.routing.patient_actions import PatientAction, actions_for
 from hub.routing.routes import Candidate, Routes
 

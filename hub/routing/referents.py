@@ -25,7 +25,7 @@ from hub.domain.models import MessageRecord
 from hub.domain.professional import validate_cns_code
 from hub.errors import InvalidCnsCode, MappingError
 from hub.hl7.message import Message, Segment
-from hub.routing.hl7_values import iso_timestamp
+from hub.mapping.values import iso_timestamp
 
 REFERENT_TYPE = "ADT^A31"
 SOURCE = "cns-feed"

@@ -22,7 +22,7 @@ from hub.logs import OutageLog, lifecycle
 from hub.metrics import Metrics
 from hub.routing.batch_lookups import BatchLookups
 from hub.routing.filing import file_batch
-from hub.routing.mapping_loader import MappingSet
+from hub.mapping.loader import MappingSet
 from hub.routing.outcome import Outcome, RoutingPolicy, decide, record_for
 
 log = logging.getLogger(__name__)

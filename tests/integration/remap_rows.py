@@ -8,7 +8,7 @@ from pathlib import Path
 from hub.broker import headers as h
 from hub.broker.port import Delivery
 from hub.routing.filing import file_batch
-from hub.routing.mapping_loader import MappingSet, load_mappings
+from hub.mapping.loader import MappingSet, load_mappings
 from hub.routing.outcome import RoutingPolicy, decide
 from hub.store.tables import new_id
 from tests.fixtures.hub_process import REPO

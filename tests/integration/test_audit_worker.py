@@ -7,7 +7,7 @@ import pytest
 from hub.broker.memory import MemoryBroker
 from hub.broker.topology import Topology
 from hub.metrics import Metrics
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT

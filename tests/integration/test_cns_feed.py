@@ -15,7 +15,7 @@ from hub.domain.models import MessageState
 from hub.domain.resume import add_months
 from hub.jobs.resume_clock import flag_overdue_resumes
 from hub.metrics import Metrics
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT

@@ -12,7 +12,7 @@ from hub.domain.consent import Reason
 from hub.domain.delivery import DeliveryState
 from hub.domain.models import Confidentiality, Entry, MessageRecord, MessageState, Patient
 from hub.domain.professional import Professional
-from hub.routing.access import NOT_REGISTERED
+from hub.domain.access import NOT_REGISTERED
 from hub.store.tables import new_id
 from tests.fixtures.deliveries import queue, store_message
 from tests.fixtures.messages import patient

@@ -13,7 +13,7 @@ from hub.broker.topology import Topology
 from hub.inbound.intake import Intake, IntakePolicy
 from hub.jobs.watchdog import check_queues, stalled_queues
 from hub.metrics import Metrics
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT

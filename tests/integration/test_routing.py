@@ -12,7 +12,7 @@ from hub.domain.professional import Destination, Professional, ProfessionalStatu
 from hub.hl7.message import Message
 from hub.inbound.intake import Intake, IntakePolicy
 from hub.metrics import Metrics
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import load_routes
 from hub.routing.worker import RoutingWorker

@@ -15,7 +15,7 @@ from hub.errors import PublishNotConfirmed
 from hub.inbound.intake import Intake
 from hub.inbound.spool import CnsSpool
 from hub.metrics import Metrics
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT

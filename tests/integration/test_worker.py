@@ -11,7 +11,7 @@ from hub.broker.memory import MemoryBroker
 from hub.broker.topology import DELIVERY_LIMIT, Topology
 from hub.inbound.intake import Intake, IntakePolicy
 from hub.metrics import Metrics
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT

@@ -18,7 +18,7 @@ from hub.broker.rabbitmq import RabbitBroker
 from hub.broker.topology import Topology
 from hub.logs import quiet_libraries
 from hub.metrics import Metrics
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT

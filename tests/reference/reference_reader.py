@@ -17,8 +17,8 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from hub.hl7.split import split_messages
-from hub.routing.mapping_loader import MappingSet, load_mappings
-from hub.routing.mapping_spec import Mapping
+from hub.mapping.loader import MappingSet, load_mappings
+from hub.mapping.spec import Mapping
 from tests.fixtures.corpus import corpus_files
 
 REPO = Path(__file__).resolve().parents[2]

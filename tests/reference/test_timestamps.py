@@ -1,4 +1,4 @@
-"""The hub's HL7 timestamp reading (hub.routing.hl7_values.iso_timestamp / iso_date, used for every
+"""The hub's HL7 timestamp reading (hub.mapping.values.iso_timestamp / iso_date, used for every
 TS/DTM and date the mappings read) against hl7apy's DTM datatype (hl7apy.factories
 .datetime_factory): every precision HL7 allows, `YYYY` to `YYYYMMDDHHMMSS.SSSS`, with and without
 every kind of `+/-ZZZZ` offset, valid and invalid, generated and from the corpus. Both must give
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
-from hub.routing.hl7_values import iso_date, iso_timestamp
+from hub.mapping.values import iso_date, iso_timestamp
 
 # Documented divergences: input -> why the hub deliberately differs from hl7apy.
 DIVERGENCES = {

@@ -87,8 +87,8 @@ def test_txa_5_stands_in_for_an_empty_txa_9():
 
 
 def test_hub_map_reports_an_unreadable_declaration_as_a_mapping_error(tmp_path):
-    from hub.routing.mapping_loader import load_mappings
-    from hub.routing.preview import preview
+    from hub.mapping.loader import load_mappings
+    from hub.mapping.preview import preview
     from hub.settings import REPO_ROOT
     mappings = load_mappings(REPO_ROOT / "mappings")
     good = adt_a31(PERSON, "A31-OK", pd1="123456-78").encode()

@@ -9,9 +9,9 @@ from hub.domain.models import Confidentiality
 from hub.errors import MappingError
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
-from hub.routing.mapper import map_message
-from hub.routing.mapping_loader import load_mappings
-from hub.routing.hl7_values import iso_timestamp, number
+from hub.mapping.mapper import map_message
+from hub.mapping.loader import load_mappings
+from hub.mapping.values import iso_timestamp, number
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 

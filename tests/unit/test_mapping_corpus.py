@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.routing.mapping_loader import load_mappings
-from hub.routing.preview import preview
+from hub.mapping.loader import load_mappings
+from hub.mapping.preview import preview
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPED = ("ADT^A01", "ADT^A03", "ADT^A04", "ADT^A08", "ADT^A28", "ADT^A31", "ADT^A40", "ORU^R01",

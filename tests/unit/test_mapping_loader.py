@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hub.errors import ConfigError
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 

@@ -8,9 +8,9 @@ import pytest
 from hub.domain.models import Confidentiality
 from hub.errors import MappingError
 from hub.hl7.message import Message
-from hub.routing.mapper import map_message
-from hub.routing.mapping_loader import load_mappings
-from hub.routing.preview import preview
+from hub.mapping.mapper import map_message
+from hub.mapping.loader import load_mappings
+from hub.mapping.preview import preview
 from tests.fixtures.messages import SyntheticPatient, patient
 
 REPO = Path(__file__).resolve().parents[2]

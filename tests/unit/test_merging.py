@@ -7,11 +7,11 @@ import pytest
 
 from hub.errors import MappingError
 from hub.hl7.message import Message
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping.loader import load_mappings
 from hub.routing.merging import MergeAction, merges_in
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.patient_actions import actions_for
-from hub.routing.preview import preview
+from hub.mapping.preview import preview
 from tests.fixtures.messages import adt_a40, patient
 
 SURVIVOR, MERGED = patient(41), patient(42)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.routing import preview as preview_module
-from hub.routing.mapping_loader import load_mappings
+from hub.mapping import preview as preview_module
+from hub.mapping.loader import load_mappings
 from hub.hl7.split import split_messages
-from hub.routing.preview import preview
+from hub.mapping.preview import preview
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 FILE = Path("in/sample.hl7")

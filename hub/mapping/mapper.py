@@ -1,7 +1,7 @@
 """Applies a compiled mapping to a parsed message: demographics and dossier entries. Hot path.
 
 Pure: no I/O, no hl7apy, nothing kept between calls. Every rule is already a tuple of indexes
-(see `mapping_spec`), so mapping a message is a walk over its segments and direct reads.
+(see `hub.mapping.spec`), so mapping a message is a walk over its segments and direct reads.
 Errors name the entry kind, the field and the path, never a value: values are patient data.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 from hub.domain.models import Entry, Patient
 from hub.errors import MappingError
 from hub.hl7.message import Message, Segment
-from hub.routing import hl7_values
-from hub.routing.hl7_values import NULL
-from hub.routing.mapping_spec import Accessor, EntryRule, FieldRule, Mapping
+from hub.mapping import values as hl7_values
+from hub.mapping.values import NULL
+from hub.mapping.spec import Accessor, EntryRule, FieldRule, Mapping
 
 Context = dict[str, Segment]
 

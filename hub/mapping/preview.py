@@ -15,8 +15,8 @@ from hub.errors import HubError
 from hub.hl7.charset import decode
 from hub.hl7.message import Message
 from hub.hl7.split import split_messages
-from hub.routing.mapper import Mapped, map_message
-from hub.routing.mapping_loader import MappingSet
+from hub.mapping.mapper import Mapped, map_message
+from hub.mapping.loader import MappingSet
 from hub.routing.merging import MERGE_TYPE, merges_in
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.referents import DECLARING_SENDERS, REFERENT_TYPE, read_referents

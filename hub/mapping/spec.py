@@ -1,7 +1,7 @@
 """What a mapping file says (pydantic models of the TOML) and what it compiles to (plain rules).
 
 The pydantic models only check shape: unknown keys and wrong types. Paths, the HL7 structure and
-the cross-references between keys are checked by `mapping_loader`, which builds the rules below.
+the cross-references between keys are checked by `hub.mapping.loader`, which builds the rules below.
 The rules are frozen, slotted and made of tuples so that the mapper does no lookups by name.
 """
 from __future__ import annotations

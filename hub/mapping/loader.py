@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from hub.domain.models import Confidentiality
 from hub.errors import ConfigError
 from hub.hl7.path import Path
-from hub.routing.hl7_structure import PathProblem, StructureChecker
-from hub.routing.mapping_spec import (RESERVED_FIELDS, Accessor, ConfidentialityRule, EntryRule,
+from hub.mapping.structure import PathProblem, StructureChecker
+from hub.mapping.spec import (RESERVED_FIELDS, Accessor, ConfidentialityRule, EntryRule,
                                       EntrySpec, FieldRule, FieldType, Mapping, MappingFile,
                                       PathSpec)
-from hub.routing.source_lines import PATIENT, SourceLines
+from hub.mapping.source_lines import PATIENT, SourceLines
 
 _TYPE = re.compile(r"[A-Z0-9]{3}\^[A-Z0-9]{3}|[A-Z0-9]{3}_[A-Z0-9]{3}")
 # Data types each conversion can read, whatever the version calls them ("" = a Z-segment field).

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test services bench conformance clean
+.PHONY: run test typecheck services bench conformance clean
 
 run: $(VENV)/.installed
 	@scripts/services.sh rabbitmq || echo "hint: HUB_BROKER_URL=memory:// make run  runs without RabbitMQ"
@@ -12,7 +12,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	scripts/services.sh
 	scripts/browser.sh
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/python -m mypy
 
 services:
 	scripts/services.sh

@@ -85,7 +85,8 @@ def test_any_exception_is_a_safe_refusal_naming_its_type_not_its_text(mappings, 
     monkeypatch.setattr(module, "map_message", explode)
     reading = interpret(oru(), mappings, RoutingPolicy())
     assert reading.refusal.stage is Stage.MAPPING
-    assert reading.refusal.reason.startswith("KeyError at ") and MATRICULE not in reading.refusal.reason
+    reason = reading.refusal.reason
+    assert reason.startswith("KeyError at ") and MATRICULE not in reason
 
 
 def test_both_forms_of_a_matricule_make_a_legacy_link_action_first(mappings):

@@ -65,6 +65,7 @@ def _acks(answer: bytes) -> list[bytes]:
 def map_files(args: argparse.Namespace, settings: Settings) -> int:
     """Print what the hub would make of each message; stores nothing, publishes nothing."""
     from hub.mapping.preview import preview
+    from hub.routing.outcome import RoutingPolicy
 
     hub = Hub(settings)
     results = []
@@ -74,6 +75,11 @@ def map_files(args: argparse.Namespace, settings: Settings) -> int:
             fallback_charset=settings.hl7.fallback_charset,
             authorities=frozenset(settings.identity.matricule_authorities),
             referent_senders=tuple(settings.consent.referent_senders),
+            policy=RoutingPolicy(
+                fallback_charset=settings.hl7.fallback_charset,
+                authorities=frozenset(settings.identity.matricule_authorities),
+                referent_senders=tuple(settings.consent.referent_senders),
+                resume_document_type=settings.resume.document_type),
         )
     if args.json:
         print_json(results)

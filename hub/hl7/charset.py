@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 from hub.errors import HL7Error
+from hub.hl7.constants import BOM
+from hub.hl7.header import msh_line, parse_header
 
-_BOM = b"\xef\xbb\xbf"
-_SEGMENT_ENDS = (b"\r", b"\n")
 
 _CODECS = {
     "": "ascii",
@@ -59,42 +59,18 @@ def codec_for(msh18: str) -> str:
         raise HL7Error("MSH-18: unsupported character set") from None
 
 
-def _msh_start(raw: bytes, at: int) -> int:
-    """Offset of the first MSH segment: at `at` or right after a segment end."""
-    first = at
-    while True:
-        at = raw.find(b"MSH", at)
-        if at < 0:
-            raise HL7Error("no MSH segment")
-        if at == first or raw[at - 1:at] in _SEGMENT_ENDS:
-            return at
-        at += 3
-
-
-def _header_fields(raw: bytes) -> list[bytes]:
-    """The MSH segment's fields as bytes, up to MSH-18; element n - 1 is MSH-n (n >= 2)."""
-    start = _msh_start(raw, len(_BOM) if raw.startswith(_BOM) else 0)
-    if len(raw) < start + 4:
-        raise HL7Error("MSH-1: no field separator")
-    separator = raw[start + 3:start + 4]
-    end = len(raw)
-    for segment_end in _SEGMENT_ENDS:
-        found = raw.find(segment_end, start, end)
-        if found >= 0:
-            end = found
-    return raw[start:end].split(separator, 18)[:18]
-
-
 def _msh18_fields(raw: bytes) -> tuple[str, str]:
     """(MSH-18 as sent, the repetition separator) read from the raw header."""
-    fields = _header_fields(raw)
-    if len(fields) < 18:
-        return "", "~"
-    repetition = fields[1][1:2].decode("latin-1") or "~"
-    try:
-        return fields[17].decode("ascii"), repetition
-    except UnicodeDecodeError:
-        raise HL7Error("MSH-18: unsupported character set") from None
+    line = msh_line(raw)
+    if line is None:
+        raise HL7Error("no MSH segment")
+    header = parse_header(line)
+    if header is None:
+        raise HL7Error("MSH-1: no field separator")
+    charset = header.charset
+    if not charset.isascii():
+        raise HL7Error("MSH-18: unsupported character set")
+    return charset, header.repetition_sep
 
 
 def read_msh18(raw: bytes) -> str:
@@ -115,7 +91,7 @@ def decode(raw: bytes, fallback: str = "utf-8") -> tuple[str, str]:
     are all ASCII. A leading UTF-8 byte order mark is dropped. Raises HL7Error naming MSH-18 and
     the offset of the first bad byte, or "MSH-18: unsupported character set".
     """
-    skipped = len(_BOM) if raw.startswith(_BOM) else 0
+    skipped = len(BOM) if raw.startswith(BOM) else 0
     msh18, repetition = _msh18_fields(raw)
     # HL7 2.5 2.15.9.18: the first repetition is the message's character set; the others are
     # alternates that only escape sequences switch to, and this hub does not switch.

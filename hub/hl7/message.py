@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.errors import HL7Error
+from hub.hl7.constants import BOM_TEXT
 from hub.hl7.escape import unescape
 from hub.hl7.path import Path
 
@@ -166,7 +167,7 @@ class Message:
         """
         if "\n" in text:
             text = text.replace("\r\n", "\r").replace("\n", "\r")
-        lines = [line for line in text.lstrip("\ufeff").split("\r") if line and not line.isspace()]
+        lines = [line for line in text.lstrip(BOM_TEXT).split("\r") if line and not line.isspace()]
         if not lines or not lines[0].startswith("MSH"):
             raise HL7Error("no MSH segment")
         seps = Separators.from_header(lines[0])

@@ -3,11 +3,7 @@ messages one after another, batch envelopes) is not the way it goes on the wire 
 one message per frame)."""
 from __future__ import annotations
 
-import re
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-_ENVELOPE = (b"FHS", b"BHS", b"BTS", b"FTS")
-_BOM = b"\xef\xbb\xbf"
+from hub.hl7.constants import BOM, ENVELOPE_BYTES, LINE_END
 
 
 def split_messages(raw: bytes) -> tuple[list[bytes], list[bytes]]:
@@ -15,8 +11,8 @@ def split_messages(raw: bytes) -> tuple[list[bytes], list[bytes]]:
     found before the first MSH (envelope segments FHS/BHS/BTS/FTS and blank lines dropped)."""
     messages: list[list[bytes]] = []
     loose: list[bytes] = []
-    for line in _LINE_END.split(raw.removeprefix(_BOM)):
-        if not line.strip() or line.startswith(_ENVELOPE):
+    for line in LINE_END.split(raw.removeprefix(BOM)):
+        if not line.strip() or line.startswith(ENVELOPE_BYTES):
             continue
         if line.startswith(b"MSH") and len(line) > 3:
             messages.append([line])

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from hub.hl7.constants import BATCH_HEADERS, BOM, LINE_END
 from hub.hl7.message import Separators
 from hub.inbound.batch import Batch, Envelope, read_envelope
 from hub.inbound.sniff import Header, header_of
@@ -110,10 +111,9 @@ def _line(fields: list[str], seps: Separators) -> bytes:
 
 def _leading_envelope(raw: bytes) -> Envelope | None:
     """The BHS (else the FHS) of a batch that could not be read whole, from its first lines."""
-    lines = [line for line in re.split(rb"\r\n|\r|\n", raw.removeprefix(b"\xef\xbb\xbf")[:4096])
-             if line.strip()][:2]
-    if not lines or not lines[0].lstrip().startswith((b"FHS", b"BHS")):
+    lines = [line for line in LINE_END.split(raw.removeprefix(BOM)[:4096]) if line.strip()][:2]
+    if not lines or not lines[0].lstrip().startswith(BATCH_HEADERS):
         return None
-    found = [read_envelope(line) for line in lines if line.lstrip().startswith((b"FHS", b"BHS"))]
+    found = [read_envelope(line) for line in lines if line.lstrip().startswith(BATCH_HEADERS)]
     bhs = [e for e in found if e.segment == "BHS" and e.control_id]
     return bhs[0] if bhs else (found[0] if found else None)

@@ -7,15 +7,14 @@ published. The checks are those of `batch.read_batch`, line numbers included.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from hub.inbound.batch import BOM, UNREADABLE, Batch, BatchProblem, BatchReader
+from hub.hl7.constants import BOM, LINE_END
+from hub.inbound.batch import UNREADABLE, Batch, BatchProblem, BatchReader
 
 CHUNK = 1 << 20
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def read_batch_file(path: Path, chunk: int = CHUNK) -> Batch | BatchProblem:
@@ -53,7 +52,7 @@ def _lines(handle: BinaryIO, chunk: int) -> Iterator[tuple[bytes, int, int]]:
     while True:
         more = handle.read(chunk)
         pos = 0
-        for found in _LINE_END.finditer(buffer):
+        for found in LINE_END.finditer(buffer):
             if more and found.end() == len(buffer) and found.group() == b"\r":
                 break  # a CR at the chunk's end may be the first half of a CRLF
             yield buffer[pos:found.start()], offset + pos, offset + found.end()

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from hub.domain.identity import identify
 from hub.errors import HL7Error
 from hub.hl7.charset import decode
+from hub.hl7.constants import BATCH_HEADERS, without_bom
 from hub.hl7.escape import unescape
+from hub.hl7.header import DEFAULT_ENCODING, split_fields
 from hub.hl7.message import Message, Separators
 from hub.text import inert
 
@@ -20,8 +22,6 @@ from hub.text import inert
 # as a \Xhh\ escape). TAB, LF and CR belong in text, and so does FF: real reports carry page
 # breaks in their text fields.
 _BINARY = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
-_BOM = b"\xef\xbb\xbf"
-_DEFAULT_ENCODING = "^~\\&"
 _PROCESSING_IDS = frozenset({"P", "T", "D"})
 
 
@@ -126,7 +126,7 @@ def _sniff(
         return _reject(None, 100, "", "empty message")
     if len(body.translate(None, _BINARY)) != len(body):
         return _control_rejection(body)
-    if body.startswith((b"FHS", b"BHS")):
+    if body.startswith(BATCH_HEADERS):
         return _reject(None, 200, "", "batch files are not accepted over MLLP yet")
     if not body.startswith(b"MSH"):
         return _reject(None, 100, "", "no MSH segment")
@@ -190,11 +190,12 @@ def _control_location(before: str, field_sep: str) -> tuple[str, str]:
 
 
 def _strip(raw: bytes) -> bytes:
-    body = raw[len(_BOM):] if raw.startswith(_BOM) else raw
-    return body.lstrip()
+    return without_bom(raw).lstrip()
 
 
 def _first_line(body: bytes) -> bytes:
+    # Not hub.hl7.header.msh_line: that one looks for MSH on any line, the sniff wants the
+    # frame's first line (a frame that does not start with MSH is refused as such).
     ends = [end for end in (body.find(b"\r"), body.find(b"\n")) if end >= 0]
     return body[:min(ends)] if ends else body
 
@@ -206,7 +207,7 @@ def _usable_field_sep(line: str) -> bool:
 
 def _loose_separators(line: str) -> Separators | None:
     """Standard encoding characters around the message's MSH-1, when they do not clash."""
-    if not _usable_field_sep(line) or line[3] in _DEFAULT_ENCODING:
+    if not _usable_field_sep(line) or line[3] in DEFAULT_ENCODING:
         return None
     return Separators(line[3])
 
@@ -224,9 +225,7 @@ def _charset_text(error: str, header: Header | None) -> str:
 def _read_header(line: str, seps: Separators | None, codec: str) -> Header | None:
     if seps is None:
         return None
-    fields = line.split(seps.field)
-    fields[1:1] = [seps.field]  # MSH-1 is the separator itself: MSH-n lands at index n
-    fields += [""] * (19 - len(fields))
+    fields = split_fields(line, seps.field, 19)  # MSH-n at index n
     message_type = fields[9].split(seps.repetition, 1)[0].split(seps.component)
     message_type += ["", "", ""]
     encoding = seps.component + seps.repetition + seps.escape + seps.subcomponent

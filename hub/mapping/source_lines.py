@@ -7,6 +7,7 @@ to find the mistake, and it needs no TOML parser of our own.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -51,7 +52,7 @@ class SourceLines:
             end += 1
         return start, end
 
-    def _first(self, start: int, end: int, test) -> int:
+    def _first(self, start: int, end: int, test: Callable[[str], object]) -> int:
         for number in range(start, end):
             if test(self.lines[number]):
                 return number + 1
@@ -63,7 +64,7 @@ class SourceLines:
         key_pattern = re.compile(rf'(?:^|[\s.{{,\[])"?{re.escape(key)}"?\s*(?:=|\]|\.)')
         quoted = f'"{needle}"'
         has_key = key_pattern.search
-        candidates = []
+        candidates: list[Callable[[str], object]] = []
         if needle:
             candidates.append(lambda line: has_key(line) and quoted in line)
             candidates.append(lambda line: quoted in line)

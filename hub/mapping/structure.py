@@ -7,13 +7,16 @@ and a composite's children are components of the same shape. That is all we read
 from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
+from typing import Any
 
-import hl7apy
-from hl7apy.exceptions import ChildNotFound, HL7apyException
+import hl7apy  # type: ignore[import-untyped]  # hl7apy ships no type information
+from hl7apy.exceptions import ChildNotFound, HL7apyException  # type: ignore[import-untyped]
 
 from hub.hl7.path import Path
 
 _VARIES = "varies"
+# hl7apy's references are nested tuples of mixed shapes (see the module docstring).
+Reference = tuple[Any, ...]
 
 
 class PathProblem(ValueError):
@@ -35,9 +38,9 @@ class StructureChecker:
                 raise PathProblem(f"custom segment {name} must declare at least 1 field")
         self.version = version
         self._custom = dict(custom_segments)
-        self._segments: dict[str, tuple] = {}
+        self._segments: dict[str, Reference] = {}
 
-    def _fields(self, segment: str) -> tuple | None:
+    def _fields(self, segment: str) -> Reference | None:
         """hl7apy's field references of a standard segment, or None when it has no such segment."""
         if segment not in self._segments:
             try:
@@ -79,10 +82,10 @@ class StructureChecker:
                 break
             kind, children, datatype = self._child(where, kind, children, datatype, number, noun)
             where += f".{number}"
-        return datatype
+        return str(datatype)
 
-    def _child(self, where: str, kind: str, children: tuple | None, datatype: str,
-               number: int, noun: str) -> tuple[str, tuple | None, str]:
+    def _child(self, where: str, kind: str, children: Reference | None, datatype: str,
+               number: int, noun: str) -> tuple[str, Reference | None, str]:
         """The component (or subcomponent) `number` of an element, as (kind, children, datatype)."""
         if datatype == _VARIES:
             return kind, None, _VARIES   # its real type is only known per message (OBX-2)

@@ -19,11 +19,10 @@ from datetime import datetime, timezone
 from hub.domain.audit import Actor, AuditEvent
 from hub.domain.models import Entry, MessageState, StoredEntry
 from hub.errors import MappingError, RawCopyPurged, StoreError
-from hub.hl7.charset import decode
-from hub.hl7.message import Message
-from hub.mapping.mapper import map_message
+from hub.mapping.interpret import interpret, safe_reason
 from hub.mapping.loader import MappingSet
-from hub.routing.outcome import RoutingPolicy, safe_reason
+from hub.mapping.policy import ReadingPolicy
+from hub.routing.outcome import RoutingPolicy
 from hub.store.repository import from_json_bytes, to_json_bytes
 
 REMAPPED = "entries.remapped"
@@ -75,10 +74,9 @@ def remap_one(uow, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
         raw = uow.messages.raw(id)
     except RawCopyPurged:
         return {"outcome": "skipped", "id": id, "reason": "its raw copy was purged (retention)"}
-    try:
-        new = _entries_now(raw, mappings, policy)
-    except Exception as exc:  # a mapping that fails now must not cost the entries made before
-        return {"outcome": "failed", "id": id, "reason": safe_reason(exc)}
+    new = _entries_now(raw, mappings, policy)
+    if isinstance(new, str):  # a mapping that fails now must not cost the entries made before
+        return {"outcome": "failed", "id": id, "reason": new}
     if new is None:
         return {"outcome": "skipped", "id": id, "reason": "no entries (a registry message)"}
     if not new and old:
@@ -109,16 +107,23 @@ def remap_one(uow, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
             "removed": len(removed)}
 
 
-def _entries_now(raw: bytes, mappings: MappingSet, policy: RoutingPolicy) -> list[Entry] | None:
-    """What today's mappings make of `raw`; None for a message no mapping makes entries of."""
-    text, _codec = decode(raw, policy.fallback_charset)
-    message = Message.parse(text)
-    mapping = mappings.for_type(message.type, message.structure)
-    if mapping is None:
-        if message.type.startswith("MFN"):
-            return None
-        raise MappingError(f"no mapping for {message.type} now")
-    return map_message(message, mapping).entries
+def _entries_now(raw: bytes, mappings: MappingSet,
+                 policy: RoutingPolicy) -> list[Entry] | None | str:
+    """What today's mappings make of `raw`: its entries, None for a registry message (no
+    mapping makes entries of it), or why it cannot be mapped now (a safe reason).
+
+    Read as the worker reads it (`interpret`), except that the patient's identity and the
+    message's other actions are not judged again: they were settled when it was filed."""
+    reading = interpret(raw, mappings, ReadingPolicy(fallback_charset=policy.fallback_charset,
+                                                     authorities=policy.authorities))
+    if reading.registry:
+        return None
+    refusal = reading.unreadable or reading.mapping
+    if refusal is not None:
+        return refusal.reason
+    if reading.unmapped is not None:
+        return safe_reason(MappingError(f"no mapping for {reading.type} now"))
+    return reading.entries
 
 
 def _same(stored: StoredEntry, entry: Entry) -> bool:

@@ -11,11 +11,11 @@ import uuid
 
 from hub.errors import HL7Error
 from hub.hl7.charset import decode
+from hub.hl7.constants import BOM
 from hub.hl7.escape import escape
+from hub.hl7.header import msh_span
 from hub.hl7.message import Separators
 
-_BOM = b"\xef\xbb\xbf"
-_SEGMENT_ENDS = "\r\n"
 # v2.5 gives MSH-10 (ST) 20 characters; 80 random bits make a collision practically impossible.
 CONTROL_ID_LENGTH = 20
 
@@ -32,16 +32,10 @@ def new_control_id() -> str:
 
 def _msh_bounds(text: str) -> tuple[int, int]:
     """(start, end) of the MSH line: at the start of the text or right after a segment end."""
-    start = 0
-    while True:
-        start = text.find("MSH", start)
-        if start < 0:
-            raise HL7Error("no MSH segment")
-        if start == 0 or text[start - 1] in _SEGMENT_ENDS:
-            break
-        start += 3
-    ends = [at for at in (text.find(char, start) for char in _SEGMENT_ENDS) if at >= 0]
-    return start, min(ends, default=len(text))
+    span = msh_span(text)
+    if span is None:
+        raise HL7Error("no MSH segment")
+    return span
 
 
 def readdress(
@@ -82,7 +76,7 @@ def readdress(
         raise HL7Error(f"MSH-3 to MSH-10: a new value cannot be written in {codec}") from None
     # Only the header is re-encoded: decoding was strict, so the bytes around it are the
     # original's, and splicing them back avoids any doubt about a codec's round trip.
-    prefix = _BOM if raw.startswith(_BOM) else b""
+    prefix = BOM if raw.startswith(BOM) else b""
     before = text[:start].encode(codec)
     after = raw[len(prefix) + len(before) + len(line.encode(codec)):]
     return prefix + before + encoded_header + after

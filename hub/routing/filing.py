@@ -19,7 +19,6 @@ from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.consent import EntryView
 from hub.domain.models import MessageRecord, MessageState
 from hub.errors import StoreConflict
-from hub.registry.mfn import apply_mfn_changes
 from hub.routing.batch_lookups import BatchLookups
 from hub.routing.delivering import queue_routed, route_message
 from hub.routing.outcome import Outcome, RoutingPolicy
@@ -56,18 +55,13 @@ def file_batch(uow, outcomes: list[Outcome], policy: RoutingPolicy | None = None
                  for item in filed if item.record.reason == DOSSIER_CLOSED]
     if discarded:
         uow.audit.record_many(discarded)
-    stored = [item for item in filed if item.record.state is MessageState.STORED
-              and item.outcome.registry_changes is None]
+    stored = [item for item in filed if item.record.state is MessageState.STORED]
     entry_ids = uow.entries.add_many(
         (item.record.patient_id, item.record.id, seq, entry)
         for item in stored for seq, entry in enumerate(item.outcome.entries))
     start = 0
     for item in filed:  # in order: a registry change is seen by the messages after it only
         if item.record.state is not MessageState.STORED:
-            continue
-        if item.outcome.registry_changes is not None:
-            apply_mfn_changes(uow, item.outcome.registry_changes)
-            lookups.registry_changed()
             continue
         entries = item.outcome.entries
         ids, start = entry_ids[start:start + len(entries)], start + len(entries)
@@ -105,8 +99,8 @@ def _settle_patient(uow, item: _Filed, lookups: BatchLookups) -> None:
     """The dossier a stored message belongs to, and a closed dossier's discard; demographics
     saved for the others."""
     record, outcome = item.record, item.outcome
-    if record.state is not MessageState.STORED or outcome.registry_changes is not None:
-        return
+    if record.state is not MessageState.STORED or outcome.patient is None:
+        return  # a registry message (MFN^M02) names no patient
     record.patient_id = uow.patients.id_for(outcome.patient.matricule)
     if lookups.consent(record.patient_id).closed:
         record.state = MessageState.DISCARDED

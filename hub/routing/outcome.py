@@ -1,31 +1,26 @@
 """What a worker makes of one delivery, decided in memory before any database work.
 
-Everything that can raise on bad input (decoding, parsing, identity, mapping) happens here and
-any exception, of any type, becomes a parked outcome with its reason: poison does not block.
+Everything that can raise on bad input (decoding, parsing, identity, mapping: one
+`hub.mapping.interpret`, as `hub map` and `hub remap` read) happens here and any exception, of
+any type, becomes a parked outcome with its reason: poison does not block.
 """
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from hub.broker import headers as h
 from hub.broker.port import Delivery
-from hub.domain.identity import identify
+from hub.domain.identity import Verdict
 from hub.domain.models import Entry, MessageRecord, MessageState, Patient
-from hub.domain.professional import Professional
-from hub.errors import HubError
-from hub.hl7.charset import decode
 from hub.hl7.message import Message
-from hub.registry.mfn import professionals_from_mfn
-from hub.routing.legacy_link import LegacyLinkAction
-from hub.mapping.mapper import map_message
+from hub.mapping.interpret import interpret, safe_reason
 from hub.mapping.loader import MappingSet
-from hub.routing.patient_actions import PatientAction, actions_for
+from hub.mapping.policy import ReadingPolicy
+from hub.routing.patient_actions import PatientAction, actions_of
 from hub.routing.routes import Candidate, Routes
 
-
-MASTER_FILE = "MFN"
+__all__ = ["Outcome", "RoutingPolicy", "decide", "record_for", "safe_reason"]
 
 
 @dataclass
@@ -37,22 +32,24 @@ class Outcome:
     patient: Patient | None = None
     entries: list[Entry] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
-    # An MFN^M02 changes the professionals registry instead of a dossier: (MFE-1, professional).
-    registry_changes: list[tuple[str, Professional]] | None = None
-    # Changes to the dossier besides entries (a merge, a référent declaration), applied in order.
+    # Changes besides entries (a merge, a référent declaration; for an MFN^M02, the registry
+    # update, with no patient), applied in order.
     actions: list[PatientAction] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class RoutingPolicy:
-    fallback_charset: str = "utf-8"
-    authorities: frozenset[str] = frozenset()
+class RoutingPolicy(ReadingPolicy):
+    """How the worker reads (ReadingPolicy: charset, authorities, référent senders, résumé
+    type) and routes a message."""
+
     routes: Routes = Routes()
     referent_access_by_default: bool = True
     hub_application: str = "DSP-HUB"    # MSH-3/4 of what the hub sends on
     hub_facility: str = "DSP"
-    referent_senders: tuple[str, ...] = ("CNS^*",)  # who declares référents (A31)
-    resume_document_type: str = "60591-5"  # TXA-2 of a résumé patient ([resume] document_type)
+
+    def actions_for(self, message: Message, verdict: Verdict | None) -> list[PatientAction]:
+        """The patient-action table's actions (hub/routing/patient_actions.py)."""
+        return actions_of(message, verdict, self)
 
 
 def record_for(delivery: Delivery, state: MessageState, reason: str | None = None) -> MessageRecord:
@@ -93,36 +90,15 @@ def decide(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> O
 
 
 def _map(delivery: Delivery, mappings: MappingSet, policy: RoutingPolicy) -> Outcome:
-    text, _codec = decode(delivery.body, policy.fallback_charset)
-    message = Message.parse(text)
-    mapping = mappings.for_type(message.type, message.structure)
-    if mapping is None and message.type.split("^", 1)[0] == MASTER_FILE:
-        changes = professionals_from_mfn(message)
-        return Outcome(record_for(delivery, MessageState.STORED), delivery.body,
-                       registry_changes=changes)
-    if mapping is None:
-        reason = f"unmapped: no mapping for {message.type or 'this message type'}"
-        return Outcome(record_for(delivery, MessageState.PARKED, reason), delivery.body)
-    verdict = identify(message, policy.authorities)
-    if not verdict.ok:
-        return Outcome(record_for(delivery, MessageState.PARKED, verdict.reason), delivery.body)
-    mapped = map_message(message, mapping)
-    patient = mapped.patient or Patient(matricule="")
-    patient.matricule = verdict.matricule
+    reading = interpret(delivery.body, mappings, policy)
+    refusal = reading.refusal
+    if refusal is not None:
+        return Outcome(record_for(delivery, MessageState.PARKED, refusal.reason), delivery.body)
     record = record_for(delivery, MessageState.STORED)
-    kinds = {entry.kind for entry in mapped.entries}
-    candidates = policy.routes.candidates(message, message.type, record.sender, kinds)
-    actions = actions_for(message, policy)
-    if verdict.legacy:  # both forms of one matricule: their dossiers become one first
-        actions = [LegacyLinkAction(verdict.legacy, verdict.matricule), *actions]
-    return Outcome(record, delivery.body, patient, mapped.entries, candidates, actions=actions)
-
-
-def safe_reason(exc: BaseException) -> str:
-    """A reason safe to store in clear: our own errors name fields, never values; for anything
-    else only the exception type and where it was raised (its text may quote the message)."""
-    if isinstance(exc, HubError):
-        return f"{type(exc).__name__}: {exc}"
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
-    return f"{type(exc).__name__}{where}"
+    if reading.registry or reading.message is None:
+        return Outcome(record, delivery.body, actions=reading.actions)
+    kinds = {entry.kind for entry in reading.entries}
+    candidates = policy.routes.candidates(reading.message, reading.message.type, record.sender,
+                                          kinds)
+    return Outcome(record, delivery.body, reading.patient, reading.entries, candidates,
+                   actions=reading.actions)

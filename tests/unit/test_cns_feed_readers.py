@@ -93,8 +93,8 @@ def test_hub_map_reports_an_unreadable_declaration_as_a_mapping_error(tmp_path):
     mappings = load_mappings(REPO_ROOT / "mappings")
     good = adt_a31(PERSON, "A31-OK", pd1="123456-78").encode()
     bad = adt_a31(PERSON, "A31-BAD", pd1="1234567").encode()
-    [ok], [parked] = (preview(tmp_path / "f.hl7", raw, mappings, fallback_charset="utf-8",
-                              authorities=frozenset()) for raw in (good, bad))
+    [ok], [parked] = (preview(tmp_path / "f.hl7", raw, mappings, policy=RoutingPolicy())
+                      for raw in (good, bad))
     assert ok["ok"] and ok["identity"] == "ok" and ok["entries"] == []
     assert not parked["ok"] and "PD1-4.1" in parked["error"] and "1234567" not in parked["error"]
 

@@ -90,8 +90,7 @@ def test_hub_map_reports_a_bad_mrg1_in_the_identity_verdict():
     mappings = load_mappings(Path(__file__).resolve().parents[2] / "mappings")
 
     def identity(text: str) -> str:
-        [result] = preview(Path("a40.hl7"), text.encode(), mappings, fallback_charset="utf-8",
-                           authorities=frozenset())
+        [result] = preview(Path("a40.hl7"), text.encode(), mappings, policy=RoutingPolicy())
         assert result["ok"] and result["entries"] == []
         return result["identity"]
 

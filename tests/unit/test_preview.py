@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.mapping import preview as preview_module
+from hub.mapping import interpret as interpret_module
 from hub.mapping.loader import load_mappings
 from hub.hl7.split import split_messages
 from hub.mapping.preview import preview
@@ -120,7 +120,7 @@ def test_any_exception_while_mapping_becomes_a_reason(mappings, monkeypatch):
     def explode(msg, mapping):
         raise KeyError("1893120105732")
 
-    monkeypatch.setattr(preview_module, "map_message", explode)
+    monkeypatch.setattr(interpret_module, "map_message", explode)
     [result] = run(mappings, oru("C1"))
     assert result["ok"] is False
     assert result["error"] == "unexpected KeyError while mapping"

@@ -1,6 +1,7 @@
 """The composition root: the one place that picks the concrete broker, database, keys and
 mappings from the settings. Each part is built on first use, so a command that only reads the
-database never connects to the broker, and importing this module connects to nothing."""
+database never connects to the broker, and importing this module connects to nothing.
+hub/compose.py hands these parts to the jobs, the status document and the dashboard."""
 from __future__ import annotations
 
 import ssl
@@ -15,9 +16,6 @@ from hub.domain.delivery import Delivery, parse_destination_key
 from hub.domain.professional import Professional
 from hub.errors import ConfigError
 from hub.inbound.intake import IntakePolicy
-from hub.jobs.lease import LeaseLock
-from hub.jobs.registry import register_jobs
-from hub.jobs.scheduler import JobScheduler
 from hub.metrics import Metrics
 from hub.outbound.backoff import next_attempt
 from hub.outbound.dispatcher import Dispatcher, Observe
@@ -149,13 +147,6 @@ class Hub:
     def key_rotation(self) -> KeyRotation:
         """Re-encryption of rows under older keys with the current one."""
         return KeyRotation(self.engine, self.keyring)
-
-    def job_scheduler(self) -> JobScheduler:
-        """A new, not yet started, scheduler of the periodic jobs (hub/jobs/registry.py), each
-        run under its lease in `job_locks` so hubs sharing the database never run one twice at
-        once."""
-        lock = LeaseLock(self.job_store, self.clock, self.settings.jobs.lease)
-        return register_jobs(JobScheduler(lock=lock.run), self)
 
     def dispatcher(self, observe: Observe | None = None) -> Dispatcher:
         """A new Dispatcher of due deliveries, with consent re-checked at send time and every

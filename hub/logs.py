@@ -93,7 +93,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = False,
 
 def quiet_libraries() -> None:
     """The levels of the libraries' loggers that would bury the hub's own lines."""
-    # apscheduler logs every run at INFO: two lines a second.
+    # apscheduler logs every run of the periodic jobs at INFO.
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # pika logs every failed connection attempt at ERROR with a traceback (150-190 lines per

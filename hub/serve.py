@@ -6,13 +6,14 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
+from hub import compose
 from hub.bootstrap import Hub
-from hub.dashboard.app import build_dashboard
 from hub.domain.delivery import DeliveryState
 from hub.errors import ConfigError
 from hub.health import Health
@@ -23,8 +24,8 @@ from hub.inbound.spool import CnsSpool
 from hub.jobs.scheduler import JobScheduler
 from hub.logs import set_lifecycle_level
 from hub.metrics import Metrics
+from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
-from hub.outbound.scheduler import DeliveryScheduler
 from hub.routing.worker import RoutingWorker
 from hub.store.repository import translated_errors
 
@@ -62,13 +63,17 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     try:
         http, _ = start_http(s.http.host, s.http.port,
                              health_app(hub.metrics, health,
-                                        build_dashboard(hub, stop)))
+                                        compose.dashboard(hub, stop)))
     except OSError as exc:
         raise ConfigError(f"cannot serve HTTP on {s.http.host}:{s.http.port} ({exc.strerror}); "
                           "set HUB_HTTP_PORT") from None
     log.info("health and metrics on http://%s:%d/", s.http.host, s.http.port)
-    workers = _start_workers(hub, stop) if role in ("all", "worker") else []
-    outbound = _start_outbound(hub) if role in SENDER_ROLES else None
+    # Built before the workers so that they wake it when they file deliveries; started after.
+    outbound = _outbound(hub) if role in SENDER_ROLES else None
+    wake = outbound[0].wake if outbound is not None else None
+    workers = _start_workers(hub, stop, wake) if role in ("all", "worker") else []
+    if outbound is not None:
+        _start_outbound(hub, outbound[0])
     jobs = _start_jobs(hub) if role in SCHEDULER_ROLES else None
     try:
         if role in ("all", "listener"):
@@ -119,12 +124,16 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
     await publisher.close()
 
 
-def _start_workers(hub: Hub, stop: threading.Event) -> list[threading.Thread]:
+def _start_workers(hub: Hub, stop: threading.Event,
+                   wake: Callable[[], None] | None) -> list[threading.Thread]:
+    """Start the routing workers; with `wake`, each batch they file wakes this process's
+    dispatch loop."""
     w = hub.settings.worker
+    unit_of_work = hub.unit_of_work if wake is None else compose.waking(hub.unit_of_work, wake)
     threads = []
     for n in range(w.threads):
         worker = RoutingWorker(
-            hub.broker, hub.topology, hub.unit_of_work, hub.mappings, hub.routing_policy,
+            hub.broker, hub.topology, unit_of_work, hub.mappings, hub.routing_policy,
             hub.metrics, batch_size=w.batch_size, batch_wait=w.batch_wait, prefetch=w.prefetch,
         )
         thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{n}", daemon=True)
@@ -148,28 +157,31 @@ def _counter(metrics: Metrics):
     return count
 
 
-def _start_outbound(hub: Hub) -> tuple[DeliveryScheduler, Dispatcher]:
-    """Start waking the dispatcher every `outbound.interval` seconds."""
+def _outbound(hub: Hub) -> tuple[DispatchLoop, Dispatcher]:
+    """The dispatcher of due deliveries (its outcomes counted in the metrics) and the loop that
+    runs it when woken and at least every `outbound.interval` seconds; not started yet."""
     dispatcher = hub.dispatcher(observe=_counter(hub.metrics))
-    scheduler = DeliveryScheduler(dispatcher, hub.clock, interval=hub.settings.outbound.interval)
-    scheduler.start()
+    return DispatchLoop(dispatcher, hub.clock, interval=hub.settings.outbound.interval), dispatcher
+
+
+def _start_outbound(hub: Hub, loop: DispatchLoop) -> None:
+    loop.start()
     log.info("outbound sender started (a round every %s s)", hub.settings.outbound.interval)
-    return scheduler, dispatcher
 
 
 def _start_jobs(hub: Hub) -> JobScheduler:
     """Start the periodic jobs (hub/jobs: résumés, consent expiry, keys, retention, watchdog)."""
-    jobs = hub.job_scheduler()
+    jobs = compose.job_scheduler(hub)
     jobs.start()
     log.info("scheduler started: %s", ", ".join(job.id for job in jobs.jobs))
     return jobs
 
 
-def _stop_outbound(scheduler: DeliveryScheduler, dispatcher: Dispatcher) -> None:
-    # The round in progress ends first (it waits at most half an interval), then each lane
+def _stop_outbound(loop: DispatchLoop, dispatcher: Dispatcher) -> None:
+    # The round in progress ends first (it does not wait for the lanes), then each lane
     # finishes the send it is in and closes its connection: an outcome is recorded, or the
     # delivery's lease runs out and the next sender resumes it.
-    scheduler.stop(wait=True)
+    loop.stop()
     dispatcher.close()
     log.info("outbound sender stopped")
 

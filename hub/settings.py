@@ -124,7 +124,7 @@ class ResumeSettings(BaseModel):
 
 
 class JobsSettings(BaseModel):
-    """The scheduler role's periodic jobs (hub/jobs/registry.py): seconds between runs, and
+    """The scheduler role's periodic jobs (hub/compose.py): seconds between runs, and
     the lease a hub holds on a job while it runs it (a crashed hub's lease runs out)."""
 
     lease: float = Field(default=600.0, gt=0)

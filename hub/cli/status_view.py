@@ -16,6 +16,7 @@ from rich.table import Table
 
 from hub.bootstrap import Hub
 from hub.cli.output import print_json
+from hub.compose import status_sources
 from hub.domain.delivery import DeliveryState
 from hub.ops.status import collect_status
 from hub.settings import Settings
@@ -31,7 +32,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     hub = Hub(settings)
     try:
         hub.upgrade_database()  # a fresh install reports zeros, not an error
-        document = collect_status(hub)
+        document = collect_status(status_sources(hub))
     finally:
         hub.close()
     if args.json:

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import parse_qs
 
-from hub.bootstrap import Hub
 from hub.dashboard import pages, sources
 from hub.dashboard.auth import BasicAuth
 from hub.dashboard.samples import Sampler, StatusRing, dashboard_outage
 from hub.errors import DatabaseUnavailable
 from hub.logs import OutageLog
+from hub.settings import DashboardSettings, HTTPSettings
 
 log = logging.getLogger(__name__)
 PREFIX = "/dashboard"
@@ -33,11 +33,15 @@ _HEADERS = [
 
 
 class Dashboard:
-    """The dashboard of one hub: its login, its status ring and its pages."""
+    """The dashboard of one hub: its login, its status ring and its pages.
 
-    def __init__(self, hub: Hub, auth: BasicAuth, ring: StatusRing,
-                 outage: OutageLog | None = None) -> None:
-        self._hub = hub
+    `unit_of_work()` opens the reads of the parked, destinations, errors and trace pages;
+    `status()` gives the document `hub status --json` prints (hub.ops.status.collect_status)."""
+
+    def __init__(self, unit_of_work: sources.UnitOfWorkFactory, status: Callable[[], dict],
+                 auth: BasicAuth, ring: StatusRing, outage: OutageLog | None = None) -> None:
+        self._unit_of_work = unit_of_work
+        self._collect_status = status
         self._auth = auth
         self._ring = ring
         self._database = outage or dashboard_outage()
@@ -78,7 +82,7 @@ class Dashboard:
     def _status(self) -> dict:
         sample = self._ring.latest()
         if sample is None:  # before the sampler's first round
-            sample = {"at": time.time(), "status": sources.status(self._hub)}
+            sample = {"at": time.time(), "status": self._collect_status()}
         return sample
 
     def _overview(self, query: dict) -> tuple[str, str, str]:
@@ -92,27 +96,29 @@ class Dashboard:
         return "200 OK", "application/json", json.dumps(document)
 
     def _parked(self, query: dict) -> tuple[str, str, str]:
-        return "200 OK", pages.HTML, pages.parked(sources.parked(self._hub))
+        return "200 OK", pages.HTML, pages.parked(sources.parked(self._unit_of_work))
 
     def _destinations(self, query: dict) -> tuple[str, str, str]:
-        document = sources.status(self._hub)  # fresh: one page load, not a poll
-        return "200 OK", pages.HTML, pages.destinations(sources.destinations(self._hub, document))
+        document = self._collect_status()  # fresh: one page load, not a poll
+        return "200 OK", pages.HTML, pages.destinations(sources.destinations(self._unit_of_work,
+                                                                             document))
 
     def _errors(self, query: dict) -> tuple[str, str, str]:
-        return "200 OK", pages.HTML, pages.errors(sources.errors(self._hub))
+        return "200 OK", pages.HTML, pages.errors(sources.errors(self._unit_of_work))
 
     def _trace(self, query: dict) -> tuple[str, str, str]:
         q = query.get("q", "")[:200]
-        return "200 OK", pages.HTML, pages.trace(q, sources.trace(self._hub, q.strip()) if q.strip() else None)
+        return "200 OK", pages.HTML, pages.trace(q, sources.trace(self._unit_of_work, q.strip()) if q.strip() else None)
 
 
-def build_dashboard(hub: Hub, stop: threading.Event) -> Dashboard | None:
-    """The dashboard of `hub`, its sampler started (until `stop`); None when no password hash is
-    set. A malformed hash is a ConfigError so that the hub does not start with a locked door
-    it cannot open."""
+def build_dashboard(s: DashboardSettings, http: HTTPSettings,
+                    unit_of_work: sources.UnitOfWorkFactory, status: Callable[[], dict],
+                    stop: threading.Event) -> Dashboard | None:
+    """The dashboard (see `Dashboard`) served at `http`'s address, its sampler started (until
+    `stop`); None when no password hash is set. A malformed hash is a ConfigError so that the
+    hub does not start with a locked door it cannot open."""
     from hub.errors import ConfigError
 
-    s = hub.settings.dashboard
     if not s.password_hash:
         return None
     try:
@@ -121,10 +127,9 @@ def build_dashboard(hub: Hub, stop: threading.Event) -> Dashboard | None:
         raise ConfigError(str(exc)) from None
     ring = StatusRing(s.sample_interval, s.history)
     outage = dashboard_outage()
-    Sampler(ring, lambda: sources.status(hub), stop, outage).start()
-    log.info("dashboard on http://%s:%d%s/ (user %s)", hub.settings.http.host,
-             hub.settings.http.port, PREFIX, s.user)
-    return Dashboard(hub, auth, ring, outage)
+    Sampler(ring, status, stop, outage).start()
+    log.info("dashboard on http://%s:%d%s/ (user %s)", http.host, http.port, PREFIX, s.user)
+    return Dashboard(unit_of_work, status, auth, ring, outage)
 
 
 def _reply(start_response, status: str, content_type: str, body: str, extra: list | None = None):

@@ -3,21 +3,17 @@ both tell the same numbers. Nothing here decrypts: ids, kinds, states and reason
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from hub.bootstrap import Hub
 from hub.domain.delivery import Delivery, DeliveryState
 from hub.domain.models import MessageState
 from hub.ops import NotFound, dlq
 from hub.ops import trace as tracing
-from hub.ops.status import collect_status
+from hub.store.unit_of_work import UnitOfWork
 
 LIMIT = 200
-
-
-def status(hub: Hub) -> dict:
-    """The document `hub status --json` prints."""
-    return collect_status(hub)
+UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 def delivery_row(d: Delivery) -> dict:
@@ -28,19 +24,19 @@ def delivery_row(d: Delivery) -> dict:
             "updated_at": _iso(d.updated_at)}
 
 
-def parked(hub: Hub) -> dict:
+def parked(unit_of_work: UnitOfWorkFactory) -> dict:
     """`hub dlq list` (parked messages with reason, reason class and replay status) and the
     parked deliveries (`hub deliveries list --state parked`), newest first."""
-    with hub.unit_of_work() as uow:
+    with unit_of_work() as uow:
         listed = dlq.list_parked(uow, limit=LIMIT)
         held = uow.deliveries.search(DeliveryState.PARKED, limit=LIMIT)
     return {"messages": listed["parked"], "deliveries": [delivery_row(d) for d in held]}
 
 
-def destinations(hub: Hub, document: dict) -> list[dict]:
+def destinations(unit_of_work: UnitOfWorkFactory, document: dict) -> list[dict]:
     """Each destination of a status document: deliveries by state, delivery rate, oldest
     pending age, and its last error (from its most recently changed deliveries)."""
-    with hub.unit_of_work() as uow:
+    with unit_of_work() as uow:
         recent = uow.deliveries.search(None, limit=1000)
     failed: dict[str, Delivery] = {}
     latest: dict[str, Delivery] = {}
@@ -64,9 +60,9 @@ def destinations(hub: Hub, document: dict) -> list[dict]:
     return rows
 
 
-def errors(hub: Hub, limit: int = 50) -> list[dict]:
+def errors(unit_of_work: UnitOfWorkFactory, limit: int = 50) -> list[dict]:
     """The latest errors: rejected and parked messages, failed delivery attempts; newest first."""
-    with hub.unit_of_work() as uow:
+    with unit_of_work() as uow:
         bad = (uow.messages.search(state=MessageState.REJECTED, limit=limit)
                + uow.messages.search(state=MessageState.PARKED, limit=limit))
         recent = uow.deliveries.search(None, limit=1000)
@@ -79,10 +75,10 @@ def errors(hub: Hub, limit: int = 50) -> list[dict]:
     return rows[:limit]
 
 
-def trace(hub: Hub, key: str) -> dict:
+def trace(unit_of_work: UnitOfWorkFactory, key: str) -> dict:
     """`hub trace KEY` (by message id or MSH-10): {"trace": document} for one message,
     {"candidates": [message rows]} when several carry that MSH-10, {"missing": True} when none."""
-    with hub.unit_of_work() as uow:
+    with unit_of_work() as uow:
         try:
             return {"trace": tracing.trace(uow, key)}
         except tracing.Ambiguous as exc:

@@ -9,15 +9,19 @@ delivered when its recipient's AA/CA was recorded. Each rate is per second over 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.bootstrap import Hub
+from hub.broker.port import QueueStats
 from hub.domain.delivery import DeliveryState
 from hub.domain.models import MessageState
 from hub.errors import BrokerError
 from hub.jobs.watchdog import stalled_queues
 from hub.ops.health import assess
+from hub.settings import StatusSettings
 from hub.store.job_store import JobStore
+from hub.store.unit_of_work import UnitOfWork
 
 WINDOWS = {"1m": 60, "5m": 300}
 RATES_SOURCE = ("the store: received = filed messages by received_at (ACK time), filed = "
@@ -31,14 +35,30 @@ OLDEST_DEFINITION = (
     "most recently received message filed, seconds from its ACK to its filing")
 
 
-def collect_status(hub: Hub, now: datetime | None = None) -> dict:
-    """The status document of `hub` at `now` (default: the hub's clock), JSON-ready.
+@dataclass(frozen=True)
+class StatusSources:
+    """Where the status document is read from, wired by the composition root (hub/compose.py).
+
+    `queue_stats()` asks the broker for each queue's depth and consumers (BrokerError when it
+    cannot be reached); `job_store` holds the watchdog's last verdicts; `thresholds` are the
+    `[status]` settings the health is judged by."""
+
+    unit_of_work: Callable[[], UnitOfWork]
+    job_store: JobStore
+    queue_stats: Callable[[], dict[str, QueueStats]]
+    inbound_queue: str
+    thresholds: StatusSettings
+    clock: Callable[[], datetime]
+
+
+def collect_status(sources: StatusSources, now: datetime | None = None) -> dict:
+    """The status document at `now` (default: the sources' clock), JSON-ready.
 
     Always answers from the database; when the broker cannot be reached the queues are empty,
     `broker.reachable` is false (with `broker_error`, as before) and the health says so.
     StoreError when the database cannot be read."""
-    now = now or hub.clock()
-    with hub.unit_of_work() as uow:
+    now = now or sources.clock()
+    with sources.unit_of_work() as uow:
         counts = uow.messages.count_by_state()
         replays = uow.messages.count_replays()
         open_parked = uow.activity.open_parked()
@@ -53,9 +73,9 @@ def collect_status(hub: Hub, now: datetime | None = None) -> dict:
         last = uow.activity.last_filed()
         resumes = uow.resumes.counts(now)
     # The watchdog's last verdicts (recorded by a hub with the scheduler role; none otherwise).
-    stalled = stalled_queues(JobStore(hub.engine, hub.keyring))
-    queues, broker_error = _queues(hub)
-    inbound = hub.topology.inbound
+    stalled = stalled_queues(sources.job_store)
+    queues, broker_error = _queues(sources.queue_stats)
+    inbound = sources.inbound_queue
     waiting = queues[inbound]["depth"] if inbound in queues else None
     rates = {"windows_s": dict(WINDOWS), "received_per_s": _per_s(received),
              "filed_per_s": _per_s(filed),
@@ -94,13 +114,13 @@ def collect_status(hub: Hub, now: datetime | None = None) -> dict:
     }
     if broker_error is not None:
         document["broker_error"] = broker_error
-    document["health"] = assess(document, hub.settings.status)
+    document["health"] = assess(document, sources.thresholds)
     return document
 
 
-def _queues(hub: Hub) -> tuple[dict[str, dict], str | None]:
+def _queues(queue_stats: Callable[[], dict[str, QueueStats]]) -> tuple[dict[str, dict], str | None]:
     try:
-        stats = hub.broker.queue_stats()
+        stats = queue_stats()
     except BrokerError as exc:
         return {}, str(exc)
     return {name: {"depth": q.depth, "consumers": q.consumers} for name, q in stats.items()}, None

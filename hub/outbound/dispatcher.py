@@ -49,12 +49,21 @@ class _Lane:
                                            thread_name_prefix=f"outbound {destination}")
         self.sender: DestinationSender | None = None
         self.job: Future | None = None
+        self._watched: Future | None = None  # the job whose end `call_when_free` awaits
         self._outcomes: list[Outcome] = []
         self._outcomes_lock = threading.Lock()
 
     @property
     def busy(self) -> bool:
         return self.job is not None and not self.job.done()
+
+    def call_when_free(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` when the current job ends (at once if it just did); once per job,
+        however many rounds ask."""
+        job = self.job
+        if job is not None and job is not self._watched:
+            self._watched = job
+            job.add_done_callback(lambda _job: callback())
 
     def put(self, outcomes: list[Outcome]) -> None:
         """Keep a recorded batch's outcomes for the next round's report."""
@@ -120,13 +129,16 @@ class Dispatcher:
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
 
-    def run_due(self, now: datetime, wait: float | None = None) -> DispatchReport:
+    def run_due(self, now: datetime, wait: float | None = None,
+                on_free: Callable[[], None] | None = None) -> DispatchReport:
         """Hand the destinations with due deliveries to their lanes and wait at most `wait`
         seconds (default: the constructor's) for them.
 
         The report holds the outcomes the lanes recorded since the last call (a lane with a
         backlog keeps draining across rounds, reporting each batch as it is recorded), and the
-        destinations skipped because their lane was still busy.
+        destinations skipped because their lane was still busy. `on_free()`, when given, is
+        called (in the lane's thread) once each skipped lane ends its drain: what was due for
+        it may have come after its last look.
         """
         with self._lock:
             report = DispatchReport()
@@ -148,6 +160,8 @@ class Dispatcher:
                     lane = self._lanes[destination] = _Lane(destination)
                 if lane.busy:
                     report.busy.append(destination)
+                    if on_free is not None:
+                        lane.call_when_free(on_free)
                     continue
                 lane.job = lane.executor.submit(self._drain, lane, destination, now)
                 started.append(lane.job)

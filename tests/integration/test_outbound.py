@@ -11,8 +11,8 @@ from hub.domain.delivery import DeliveryState, destination_key, parse_destinatio
 from hub.errors import DatabaseUnavailable
 from hub.hl7.message import Message
 from hub.outbound.backoff import next_attempt
+from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
-from hub.outbound.scheduler import DeliveryScheduler
 from hub.outbound.sender import DestinationSender
 from tests.fixtures.deliveries import queue, store_message
 from tests.fixtures.fake_recipient import Reply, recipients_started
@@ -320,14 +320,14 @@ def test_a_dead_destination_does_not_stop_the_round_for_others(uow_factory, reci
     assert state(uow_factory, found).state is DeliveryState.DELIVERED
 
 
-def test_the_scheduler_delivers_without_being_asked_and_stops(uow_factory, recipients,
-                                                               dispatchers):
+def test_the_dispatch_loop_delivers_without_being_asked_and_stops(uow_factory, recipients,
+                                                                   dispatchers):
     recipient = recipients()
     threads_before = threading.active_count()
-    scheduler = DeliveryScheduler(dispatchers(), utc_now, interval=0.2)
-    assert not scheduler.running and threading.active_count() == threads_before  # nothing yet
+    loop = DispatchLoop(dispatchers(), utc_now, interval=0.2)
+    assert not loop.running and threading.active_count() == threads_before  # nothing yet
     (delivery,) = enqueue(uow_factory, recipient)
-    scheduler.start()
+    loop.start()
     try:
         assert recipient.wait_for(1, timeout=5)
         deadline = time.monotonic() + 5
@@ -335,7 +335,7 @@ def test_the_scheduler_delivers_without_being_asked_and_stops(uow_factory, recip
             assert time.monotonic() < deadline
             time.sleep(0.05)
     finally:
-        scheduler.stop()
-    assert not scheduler.running
+        assert loop.stop(timeout=10)
+    assert not loop.running
     assert state(uow_factory, delivery).state is DeliveryState.DELIVERED
     assert recipient.control_ids() == [delivery.control_id]

@@ -11,8 +11,8 @@ import pytest
 from hub.domain.delivery import DeliveryState, parse_destination_key
 from hub.hl7.message import Message
 from hub.outbound.backoff import next_attempt
+from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
-from hub.outbound.scheduler import DeliveryScheduler
 from hub.outbound.sender import DestinationSender
 from tests.fixtures.fake_recipient import Reply, recipients_started
 from tests.integration.test_outbound import Journal, allow, enqueue, state, utc_now
@@ -184,16 +184,33 @@ def test_a_denial_behind_a_retry_waits_for_its_turn(uow_factory, recipients, dis
     assert [e[1] for e in journal.events] == [DeliveryState.DELIVERED, DeliveryState.DENIED]
 
 
-def test_the_scheduler_keeps_asking_while_there_is_work(uow_factory, recipients, dispatchers):
+def test_the_loop_sends_what_it_is_woken_for_without_waiting_for_the_interval(
+        uow_factory, recipients, dispatchers):
     recipient = recipients()
-    scheduler = DeliveryScheduler(dispatchers(), utc_now, interval=10.0, idle=2.0)
+    loop = DispatchLoop(dispatchers(), utc_now, interval=10.0)
     (first,) = enqueue(uow_factory, recipient, n=1)
-    scheduler.start()
+    loop.start()
     try:
         assert recipient.wait_for(1, timeout=5)
-        for n in range(2, 6):  # queued while the hub is busy: no need to wait for the interval
+        for n in range(2, 6):  # filed and woken for, as a worker of the hub's process does
             (late,) = enqueue(uow_factory, recipient, n=n)
+            loop.wake()
             assert recipient.wait_for(n, timeout=1.5)
     finally:
-        scheduler.stop()
+        assert loop.stop(timeout=10)
     assert recipient.control_ids()[-1] == late.control_id
+
+
+def test_what_nobody_woke_the_loop_for_goes_out_at_the_next_interval(uow_factory, recipients,
+                                                                     dispatchers):
+    recipient = recipients()
+    loop = DispatchLoop(dispatchers(), utc_now, interval=0.3)
+    loop.start()
+    try:
+        (first,) = enqueue(uow_factory, recipient, n=1)  # as filed by another hub process
+        assert recipient.wait_for(1, timeout=5)
+        (second,) = enqueue(uow_factory, recipient, n=2)
+        assert recipient.wait_for(2, timeout=5)
+    finally:
+        assert loop.stop(timeout=10)
+    assert recipient.control_ids() == [first.control_id, second.control_id]

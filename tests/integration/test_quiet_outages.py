@@ -8,7 +8,6 @@ import base64
 import logging
 import threading
 import time
-from types import SimpleNamespace
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -104,8 +103,9 @@ def _get(app, path: str) -> str:
 def test_dashboard_pages_without_the_database_are_503_and_one_outage(engine, away, keyring, caplog):
     caplog.set_level(logging.DEBUG, logger="hub.dashboard")
     back = threading.Event()
-    hub = SimpleNamespace(unit_of_work=lambda: UnitOfWork(engine if back.is_set() else away, keyring))
-    app = Dashboard(hub, BasicAuth("ops", hash_password("pw", n=2**10)), StatusRing(5, 60))
+    unit_of_work = lambda: UnitOfWork(engine if back.is_set() else away, keyring)  # noqa: E731
+    app = Dashboard(unit_of_work, None, BasicAuth("ops", hash_password("pw", n=2**10)),
+                    StatusRing(5, 60))
     assert [_get(app, "/dashboard/parked")[:3] for _ in range(ROUNDS)] == ["503"] * ROUNDS
     back.set()
     assert _get(app, "/dashboard/parked").startswith("200")

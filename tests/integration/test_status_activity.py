@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.bootstrap import Hub
+from hub.compose import status_sources
 from hub.domain.models import MessageRecord, MessageState
 from hub.ops.status import collect_status
 from hub.settings import load_settings
@@ -81,7 +82,7 @@ def test_collect_status_reports_rates_ages_and_the_health_line(hub):
     now = datetime.now(UTC)
     fill(hub, now)
 
-    doc = collect_status(hub, now)
+    doc = collect_status(status_sources(hub), now)
 
     assert doc["at"] == now.isoformat()
     assert doc["messages"] == {"received": 3, "waiting": 0, "replays": 0, "stored": 1, "rejected": 1,
@@ -114,7 +115,7 @@ def test_a_parked_message_whose_replay_was_stored_no_longer_makes_the_hub_unheal
                              b"MSH|^~\\&|\r")
         uow.commit()
 
-    doc = collect_status(hub, now)
+    doc = collect_status(status_sources(hub), now)
 
     assert doc["messages"]["parked"] == 3  # the states stay what they are
     # Only r2 waits for an operator: p1 was resolved, p2 lives on as its replay r2.
@@ -124,17 +125,17 @@ def test_a_parked_message_whose_replay_was_stored_no_longer_makes_the_hub_unheal
                                        MessageState.STORED, now, processed_at=now,
                                        replay_of="r2"), b"MSH|^~\\&|\r")
         uow.commit()
-    assert collect_status(hub, now)["health"]["healthy"] is True
+    assert collect_status(status_sources(hub), now)["health"]["healthy"] is True
 
 
 
 def test_no_worker_on_the_inbound_queue_is_named_even_when_it_is_empty(bare_hub):
     # No hub with the worker role runs: nothing waits yet, but whatever comes next would.
-    assert collect_status(bare_hub)["health"]["problems"] == [
+    assert collect_status(status_sources(bare_hub))["health"]["problems"] == [
         f"no worker consumes queue {bare_hub.topology.inbound}"]
     bare_hub.broker.open_consumer(bare_hub.topology.dead, prefetch=1)  # not the inbound one
-    assert collect_status(bare_hub)["health"]["healthy"] is False
+    assert collect_status(status_sources(bare_hub))["health"]["healthy"] is False
 
     bare_hub.broker.open_consumer(bare_hub.topology.inbound, prefetch=1)
 
-    assert collect_status(bare_hub)["health"]["healthy"] is True
+    assert collect_status(status_sources(bare_hub))["health"]["healthy"] is True

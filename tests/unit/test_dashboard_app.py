@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from types import SimpleNamespace
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -39,8 +38,10 @@ def call(app, path: str, method: str = "GET", auth: str | None = GOOD, query: st
 def dashboard() -> Dashboard:
     ring = StatusRing(interval=5, history=3600)
     ring.add(1000.0, STATUS)
-    # No hub: the overview reads only the ring; a page that needs the store is not asked here.
-    return Dashboard(None, BasicAuth("ops", hash_password("correct horse battery", n=2**10)), ring)
+    # No store, no status: the overview reads only the ring; a page that needs the store is not
+    # asked here.
+    return Dashboard(None, None, BasicAuth("ops", hash_password("correct horse battery", n=2**10)),
+                     ring)
 
 
 def test_every_page_needs_the_login():
@@ -115,8 +116,10 @@ def test_control_characters_from_senders_are_shown_inert():
 def test_the_dashboard_is_off_without_a_hash_and_a_bad_hash_stops_the_hub(monkeypatch):
     monkeypatch.delenv("HUB_DASHBOARD__PASSWORD_HASH", raising=False)
     stop = threading.Event()
-    assert build_dashboard(SimpleNamespace(settings=load_settings()), stop) is None
+    s = load_settings()
+    assert build_dashboard(s.dashboard, s.http, None, None, stop) is None
     monkeypatch.setenv("HUB_DASHBOARD__PASSWORD_HASH", "hunter2")  # a password, not a hash
+    s = load_settings()
     with pytest.raises(ConfigError) as caught:
-        build_dashboard(SimpleNamespace(settings=load_settings()), stop)
+        build_dashboard(s.dashboard, s.http, None, None, stop)
     assert "scrypt$N$r$p$SALT$KEY" in str(caught.value) and "hunter2" not in str(caught.value)

@@ -1,0 +1,82 @@
+"""Run the dispatcher in a thread of its own: a round whenever work may be due, else once per
+interval.
+
+Work may be due when this process filed new deliveries (its routing workers call `wake()`
+after each batch), when a lane that a round skipped as busy becomes free, or when the interval
+passes: deliveries filed by another hub process, replays from `hub deliveries replay` and
+retries whose time came are found by that round. A round does not wait for the lanes it
+starts: they send on in their own threads, and the loop is at once ready for the next wake-up.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from hub.errors import DatabaseUnavailable
+from hub.outbound.dispatcher import Dispatcher, unreachable_reason
+
+log = logging.getLogger(__name__)
+
+
+class DispatchLoop:
+    """Call `dispatcher.run_due(clock())` when woken and at least every `interval` seconds,
+    in one thread, from `start()` until `stop()`."""
+
+    def __init__(self, dispatcher: Dispatcher, clock: Callable[[], datetime], *,
+                 interval: float = 1.0) -> None:
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._interval = interval
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        """Work may be due: run a round now (or right after the one in progress). Safe from
+        any thread, and before `start()` (the first round runs at once anyway)."""
+        self._wakeup.set()
+
+    def start(self) -> None:
+        """Start the thread; its first round is immediate."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="outbound-dispatch", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """End the loop after the round in progress; whether its thread ended within `timeout`
+        seconds (None: wait as long as it takes). The lanes are the dispatcher's to close."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        self._stopping.set()
+        self._wakeup.set()
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            # Cleared before the round: a wake-up that comes during it gets a round of its own.
+            self._wakeup.clear()
+            self._round()
+            self._wakeup.wait(self._interval)
+
+    def _round(self) -> None:
+        try:
+            report = self._dispatcher.run_due(self._clock(), wait=0.0, on_free=self.wake)
+        except DatabaseUnavailable as exc:  # an outage: the dispatcher's two lines, no traceback
+            self._dispatcher.database.failed(unreachable_reason(exc))
+            return
+        except Exception:  # noqa: BLE001 - the next round must still come
+            log.exception("outbound: dispatch round failed")
+            return
+        if report.outcomes or report.busy:
+            log.debug("outbound round: %s, busy %s", report.summary(), report.busy)

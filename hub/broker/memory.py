@@ -32,6 +32,7 @@ class _Queue:
     arguments: dict[str, object]
     ready: deque[_Message] = field(default_factory=deque)
     consumers: int = 0
+    unacked: int = 0  # handed to a consumer and not yet acked, rejected or returned
 
 
 class MemoryBroker(Broker):
@@ -83,6 +84,20 @@ class MemoryBroker(Broker):
                 self._queues.pop(name, None)
             self._changed.notify_all()
 
+    def join(self, queue: str, timeout: float) -> None:
+        """Wait until `queue` holds nothing ready and nothing handed out unacknowledged: every
+        message published to it so far was settled by a consumer (dramatiq's stub broker does
+        the same), so a test can wait for a worker running in a thread instead of polling the
+        store. Raises `BrokerError` when `timeout` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while (q := self._queue(queue)).ready or q.unacked:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BrokerError(f"{queue} not empty after {timeout} s: {len(q.ready)} ready, "
+                                      f"{q.unacked} unacknowledged")
+                self._changed.wait(remaining)
+
     def close(self) -> None:
         """Nothing to release: the queues live as long as the object."""
 
@@ -95,8 +110,16 @@ class MemoryBroker(Broker):
     # The methods below run with self._changed held.
 
     def _take(self, name: str, count: int) -> list[_Message]:
-        ready = self._queue(name).ready
-        return [ready.popleft() for _ in range(min(count, len(ready)))]
+        queue = self._queue(name)
+        taken = [queue.ready.popleft() for _ in range(min(count, len(queue.ready)))]
+        queue.unacked += len(taken)
+        return taken
+
+    def _settled(self, name: str, count: int) -> None:
+        """`count` messages handed out from `name` are no longer outstanding."""
+        if (queue := self._queues.get(name)) is not None:
+            queue.unacked = max(0, queue.unacked - count)
+        self._changed.notify_all()
 
     def _return(self, name: str, message: _Message) -> None:
         queue = self._queues.get(name)
@@ -192,6 +215,7 @@ class _MemoryConsumer(Consumer):
                 return
             self._closed = True
             # Put back highest tag first so the queue's head keeps the original order.
+            broker._settled(self._queue, len(self._unacked))
             for tag in sorted(self._unacked, reverse=True):
                 broker._return(self._queue, self._unacked.pop(tag))
             if (queue := broker._queues.get(self._queue)) is not None:
@@ -203,4 +227,5 @@ class _MemoryConsumer(Consumer):
         unknown = [tag for tag in tags if tag not in self._unacked]
         if unknown:
             raise BrokerError(f"delivery tags {unknown} are not outstanding on {self._queue}")
+        self._broker._settled(self._queue, len(tags))
         return [self._unacked.pop(tag) for tag in tags]

@@ -82,6 +82,13 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, name="dashboard-sampler", daemon=True)
         self._thread.start()
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the sampling thread to end once `stop` is set;
+        True when it has ended (or never started)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
+
     def _run(self) -> None:
         while True:
             try:

@@ -79,6 +79,11 @@ class Segment:
         return field <= 2 and self.name == "MSH"
 
     @property
+    def is_split(self) -> bool:
+        """Whether the fields were cut apart yet: not at parsing, only at the first read."""
+        return self._fields is not None
+
+    @property
     def field_count(self) -> int:
         """The number of the last field present (MSH counts MSH-1 and MSH-2)."""
         return len(self._fields or self._split()) - 1

@@ -93,6 +93,25 @@ class RoutingWorker:
                     except BrokerError:
                         pass
 
+    def drain(self) -> int:
+        """Work what the inbound and dead-letter queues hold now, then return how many
+        deliveries were handled: the loop of `run` without its waiting and reconnecting, for a
+        caller that fed the broker and wants it settled (as dramatiq's stub broker lets a test
+        do). What is left unacked when it raises goes back to the queue with the consumers."""
+        inbound = self._broker.open_consumer(self._topology.inbound, prefetch=self._prefetch)
+        try:
+            dead = self._broker.open_consumer(self._topology.dead, prefetch=self._batch_size)
+            try:
+                handled = 0
+                while done := (self.work_once(inbound, self._decide)
+                               or self.work_once(dead, self._decide_dead, wait=0.0)):
+                    handled += done
+                return handled
+            finally:
+                dead.close()
+        finally:
+            inbound.close()
+
     def work_once(self, consumer: Consumer, decide_one: Callable, wait: float | None = None) -> int:
         """Fetch, decide, file and ack one batch; returns how many deliveries it handled."""
         deliveries = consumer.fetch(self._batch_size, self._batch_wait if wait is None else wait)

@@ -10,7 +10,7 @@ from hub.store.rotation import ENCRYPTED
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.messages import patient
-from tests.integration.dossier_rows import assert_all_decrypt, write_dossiers
+from tests.fixtures.dossier_rows import assert_all_decrypt, write_dossiers
 
 FAST_JOBS = {"HUB_JOBS__GRANT_EXPIRY_INTERVAL": "0.3", "HUB_JOBS__KEY_ROTATION_INTERVAL": "0.3",
              "HUB_JOBS__KEY_ROTATION_BATCH": "2", "HUB_JOBS__LEASE": "6"}

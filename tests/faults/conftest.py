@@ -1,6 +1,6 @@
 """Fault-test fixtures: private services the tests may stop, kill and restart.
 
-A private PostgreSQL cluster per test (tests/faults/private_postgres.py); the hub under test
+A private PostgreSQL cluster per test (tests/fixtures/private_postgres.py); the hub under test
 uses the shared RabbitMQ in a namespace of its own, deleted afterwards, as the e2e tests do.
 Every process a fixture starts is stopped in its finalizer, whether the test passed or not.
 """
@@ -10,8 +10,8 @@ import pytest
 
 from hub.broker.rabbitmq import RabbitBroker
 from hub.broker.topology import Topology
-from tests.faults.private_postgres import PrivatePostgres
-from tests.faults.private_rabbitmq import PrivateRabbit
+from tests.fixtures.private_postgres import PrivatePostgres
+from tests.fixtures.private_rabbitmq import PrivateRabbit
 from tests.fixtures.hub_process import DEFAULT_AMQP_URL, HubEnv
 
 _REPORTS = pytest.StashKey[list]()

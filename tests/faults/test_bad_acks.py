@@ -8,24 +8,18 @@ from __future__ import annotations
 import collections
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from hub.domain.professional import Destination, Professional
-from hub.store.engine import make_engine
-from hub.store.keyring import Keyring
-from hub.store.schema import upgrade
-from hub.store.unit_of_work import UnitOfWork
-from tests.faults.bad_acks_recipient import BadAckRecipient
-from tests.faults.ledger import Ledger, poll, send_numbered
+from tests.fixtures.bad_acks_recipient import BadAckRecipient
+from tests.fixtures.doctor import DOCTOR, register_doctor
+from tests.fixtures.ledger import Ledger, poll, send_numbered
 from tests.fixtures.messages import patient
 from tests.fixtures.registry import FAST_OUTBOUND, oru
 
 PATIENTS = 20
 PER_PATIENT = 5
-DOCTOR = "123456-78"
 ACK_TIMEOUT_S = 1.0
 SETTLE_TIMEOUT_S = 90.0
 
@@ -45,7 +39,7 @@ def test_late_malformed_and_mismatched_acks_never_mark_a_delivery_delivered(
     env.env.update(FAST_OUTBOUND)
     env.env.update({"HUB_OUTBOUND__TIMEOUT": str(ACK_TIMEOUT_S),
                     "HUB_OUTBOUND__ACK_PATIENCE": "0.5"})
-    _register(env, url, recipient.port)
+    register_doctor(env, url, recipient.port, PATIENTS)
     prefix = f"BADACK-{uuid.uuid4().hex[:6]}-"
     total = PATIENTS * PER_PATIENT
     frames = [(f"{prefix}{n}", oru(patient(n % PATIENTS), f"{prefix}{n}", DOCTOR))
@@ -81,24 +75,6 @@ def test_late_malformed_and_mismatched_acks_never_mark_a_delivery_delivered(
     assert counts["delivered_on_bad_ack"] == counts["delivered_not_aa_ca"] == 0, counts
     assert counts["deliveries"] == counts["delivered"] == total, counts
     assert counts["inversions"] == 0, counts
-
-
-def _register(env, url: str, port: int) -> None:
-    """The doctor (every message's ordering provider) at the bad recipient, and each patient's
-    grant to them, written before the hub starts."""
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with UnitOfWork(engine, Keyring.create(env.env["HUB_KEY_FILE"])) as uow:
-            uow.professionals.upsert(Professional(
-                DOCTOR, "Doc", "Test", "GP", destination=Destination("127.0.0.1", port, "EMR", "CAB")))
-            granted = datetime.now(UTC) - timedelta(minutes=5)
-            for n in range(PATIENTS):
-                uow.consents.grant(uow.patients.id_for(patient(n).matricule), DOCTOR, "normal",
-                                   None, granted)
-            uow.commit()
-    finally:
-        engine.dispose()
 
 
 def _deliveries(engine) -> list[tuple[str, str, str | None]]:

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from tests.faults.ledger import Ledger, StoreCount, poll, send_numbered
+from tests.fixtures.ledger import Ledger, StoreCount, poll, send_numbered
 from tests.fixtures.hub_process import free_port
 from tests.fixtures.messages import encoded, oru_r01, patient
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from tests.faults.kills import join_all, numbered_frames, replace, start_senders
-from tests.faults.ledger import Ledger, StoreCount, poll
+from tests.fixtures.kills import join_all, numbered_frames, replace, start_senders
+from tests.fixtures.ledger import Ledger, StoreCount, poll
 
 SENDERS = 4
 PER_SENDER = 250

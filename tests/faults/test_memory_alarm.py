@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from tests.faults.kills import join_all, numbered_frames, start_senders
-from tests.faults.ledger import END, START, Ledger, StoreCount, poll
+from tests.fixtures.kills import join_all, numbered_frames, start_senders
+from tests.fixtures.ledger import END, START, Ledger, StoreCount, poll
 from tests.fixtures.acks import read_ack
 from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.messages import encoded, oru_r01, patient

@@ -20,13 +20,13 @@ from sqlalchemy import create_engine, text
 
 from hub.hl7.message import Message
 from hub.mllp.framing import FrameReader, wrap
-from tests.faults.ledger import Ledger, poll, send_numbered
-from tests.faults.test_bad_acks import DOCTOR, _register
+from tests.fixtures.ledger import Ledger, poll, send_numbered
+from tests.fixtures.doctor import DOCTOR, register_doctor
 from tests.fixtures.hub_process import free_port
 from tests.fixtures.messages import patient
 from tests.fixtures.registry import FAST_OUTBOUND, oru, placer
 
-PATIENTS = 20  # test_bad_acks._register grants this many patients
+PATIENTS = 20
 PER_PATIENT = 4
 MAX_ATTEMPTS = 3
 SETTLE_TIMEOUT_S = 45.0
@@ -106,7 +106,7 @@ def _hub_and_messages(fault_hub, port: int):
     env, _postgres = fault_hub
     url = env.env["HUB_DATABASE_URL"]
     env.env.update(SETTINGS)
-    _register(env, url, port)
+    register_doctor(env, url, port, PATIENTS)
     prefix = f"PRO-{uuid.uuid4().hex[:6]}-"
     frames = [(f"{prefix}{n}", oru(patient(n % PATIENTS), f"{prefix}{n}", DOCTOR))
               for n in range(PATIENTS * PER_PATIENT)]

@@ -11,8 +11,7 @@ import threading
 import time
 import uuid
 
-from tests.faults.ledger import END, START, Ledger, poll
-from tests.faults.ledger import _exchange as exchange
+from tests.fixtures.ledger import END, START, Ledger, exchange, poll
 from tests.fixtures.messages import encoded, oru_r01, patient
 
 SLOWLORIS = 500

@@ -16,8 +16,8 @@ import pytest
 from hub.broker.rabbitmq import RabbitBroker
 from hub.broker.topology import Topology
 from hub.errors import BrokerError
-from tests.faults.kills import join_all, kill9, numbered_frames, replace, start_senders
-from tests.faults.ledger import Ledger, StoreCount, poll
+from tests.fixtures.kills import join_all, kill9, numbered_frames, replace, start_senders
+from tests.fixtures.ledger import Ledger, StoreCount, poll
 from tests.fixtures.hub_process import HubEnv
 
 SENDERS = 4

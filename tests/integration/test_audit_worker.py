@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.broker.memory import MemoryBroker
-from hub.broker.topology import Topology
+from hub.errors import BrokerError
 from hub.metrics import Metrics
 from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
@@ -13,22 +12,22 @@ from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.messages import encoded, oru_r01, patient
-from tests.integration.test_worker import drain, receive
+from tests.fixtures.routing import TOPOLOGY, LosesTheFirstAck, memory_broker, receive
 
-TOPOLOGY = Topology("w")
+
+def plain_worker(broker, uow_factory) -> RoutingWorker:
+    return RoutingWorker(broker, TOPOLOGY, uow_factory, load_mappings(REPO_ROOT / "mappings"),
+                         RoutingPolicy(), Metrics(), batch_size=10, batch_wait=0.01)
 
 
 @pytest.fixture
 def broker():
-    broker = MemoryBroker(TOPOLOGY)
-    broker.declare_topology()
-    return broker
+    return memory_broker()
 
 
 @pytest.fixture
 def worker(broker, uow_factory):
-    return RoutingWorker(broker, TOPOLOGY, uow_factory, load_mappings(REPO_ROOT / "mappings"),
-                         RoutingPolicy(), Metrics(), batch_size=10, batch_wait=0.01)
+    return plain_worker(broker, uow_factory)
 
 
 def close_dossier(uow_factory, matricule: str) -> str:
@@ -46,7 +45,7 @@ def test_a_message_for_a_closed_dossier_is_discarded_and_journaled(broker, worke
             encoded(oru_r01(open_, "OPEN-1", n_obx=2)),
             encoded(oru_r01(closed, "CLOSED-2", n_obx=1)))
 
-    drain(worker, broker)
+    worker.drain()
 
     with uow_factory() as uow:
         discarded = {m.control_id: m for m in uow.messages.search(state="discarded")}
@@ -62,15 +61,16 @@ def test_a_message_for_a_closed_dossier_is_discarded_and_journaled(broker, worke
     assert (result.ok, result.checked) == (True, 2)
 
 
-def test_a_redelivered_discarded_message_is_journaled_once(broker, worker, uow_factory):
+def test_a_redelivered_discarded_message_is_journaled_once(uow_factory):
+    broker = memory_broker(LosesTheFirstAck)
+    worker = plain_worker(broker, uow_factory)
     patient_id = close_dossier(uow_factory, patient(13).matricule)
     receive(broker, encoded(oru_r01(patient(13), "AGAIN-1")))
-    consumer = broker.open_consumer(TOPOLOGY.inbound, prefetch=10)
-    [delivery] = consumer.fetch(10, 1.0)
-    worker._file([worker._decide(delivery)])  # committed, then the worker "dies" before its ack
-    consumer.close()                           # the broker hands the message out again
+    with pytest.raises(BrokerError):
+        worker.drain()  # committed, then the connection drops before the ack
+    assert broker.acks_lost == 1  # and the broker hands the message out again
 
-    drain(worker, broker)
+    worker.drain()
 
     with uow_factory() as uow:
         assert len(uow.audit.journal(patient_id)) == 1
@@ -92,7 +92,7 @@ def test_the_event_is_rolled_back_with_the_message_it_is_about(broker, worker, u
 
     monkeypatch.setattr(UnitOfWork, "commit", first_commit_fails)
     monkeypatch.setattr("hub.routing.worker.RETRY_PAUSE", 0.0)
-    drain(worker, broker)
+    worker.drain()
 
     with uow_factory() as uow:
         assert [e.action for e in uow.audit.journal(patient_id)] == ["message.discarded"]

@@ -4,10 +4,8 @@ RabbitMQ comes from HUB_TEST_AMQP_URL; if it is unreachable its tests fail, neve
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
-import uuid
 
 import pika
 import pytest
@@ -18,34 +16,7 @@ from hub.broker.port import Broker, Delivery, QueueStats
 from hub.broker.rabbitmq import RabbitBroker
 from hub.broker.topology import DELIVERY_LIMIT, Topology
 from hub.errors import BrokerError, ConfigError, PublishNotConfirmed
-
-AMQP_URL = os.environ.get("HUB_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-def new_topology() -> Topology:
-    return Topology(f"test-{uuid.uuid4().hex[:8]}")
-
-
-class Unreachable:
-    """Stands in for a RabbitBroker when RabbitMQ is unusable: its first use fails the test, so a
-    run without RabbitMQ reports failures (not setup errors, never skips) with the reason."""
-
-    def __init__(self, error: Exception) -> None:
-        self._reason = (f"RabbitMQ at HUB_TEST_AMQP_URL={AMQP_URL} is unreachable or unusable: {error}. "
-                        "Start it (rabbitmq-server -detached) or point HUB_TEST_AMQP_URL at one.")
-
-    def __getattr__(self, name: str):
-        pytest.fail(self._reason, pytrace=False)
-
-
-def rabbit_broker(topology: Topology) -> RabbitBroker | Unreachable:
-    """A RabbitBroker with its topology declared, or the stand-in that fails the test using it."""
-    broker = RabbitBroker(AMQP_URL, topology)
-    try:
-        broker.declare_topology()
-    except BrokerError as exc:
-        return Unreachable(exc)
-    return broker
+from tests.fixtures.rabbit import AMQP_URL, Unreachable, new_topology, rabbit_broker
 
 
 @pytest.fixture

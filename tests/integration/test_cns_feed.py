@@ -24,7 +24,7 @@ from hub.store.keyring import Keyring
 from hub.store.schema import upgrade
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.messages import adt_a31, dft_p03, encoded, mdm_t02, patient
-from tests.integration.test_worker import TOPOLOGY, drain, receive
+from tests.fixtures.routing import TOPOLOGY, receive
 
 REFERENT, OTHER, DOCTOR = "123456-78", "223456-78", "323456-78"
 PP = "PP^Primary care provider^HL70443"
@@ -55,7 +55,7 @@ def feed(store):
 
     def run(*texts: str) -> None:
         receive(broker, *(encoded(text) for text in texts))
-        drain(worker, broker)
+        worker.drain()
     return run
 
 

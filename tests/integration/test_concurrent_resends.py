@@ -5,15 +5,14 @@ is settled as a resend (discarded when its bytes are the same, parked as a confl
 """
 from __future__ import annotations
 
+import logging
 import threading
 
-import pytest
-
-from hub.broker.memory import MemoryBroker
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.messages import encoded, oru_r01, patient
-from tests.integration.test_routing import ORDERER, dossier, make_worker, register
-from tests.integration.test_worker import TOPOLOGY, receive
+from tests.fixtures.routing import ORDERER, dossier, make_worker, memory_broker, receive, register
+
+WORKER_LOG = "hub.routing.worker"
 
 
 class _HeldAtTheCheck(UnitOfWork):
@@ -24,57 +23,51 @@ class _HeldAtTheCheck(UnitOfWork):
         super().__init__(engine, keyring)
         self._barrier = barrier
 
-    def _make_repositories(self) -> None:
-        super()._make_repositories()
-        looked_up = self.messages.first_of
+    def __enter__(self):
+        uow = super().__enter__()
+        looked_up = uow.messages.first_of
 
         def first_of(keys, **kwargs):
             found = looked_up(keys, **kwargs)
             if not kwargs.get("stored_only"):
                 self._barrier.wait(timeout=30)
             return found
-        self.messages.first_of = first_of
+        uow.messages.first_of = first_of
+        return uow
 
 
-def decided(worker, broker, frames: list[bytes]):
-    """The frames through the real intake, fetched back and decided as the worker would."""
-    receive(broker, *frames)
-    consumer = broker.open_consumer(TOPOLOGY.inbound, prefetch=len(frames))
-    deliveries = consumer.fetch(len(frames), 0.5)
-    assert len(deliveries) == len(frames)
-    return [worker._decide(d) for d in deliveries]
-
-
-def file_at_once(engine, keyring, worker_of, batches) -> list:
-    """File each batch of outcomes in its own thread and unit of work, both held after their
-    resend check until the other has made its own; return each batch's states."""
+def file_at_once(engine, keyring, batches: list[list[bytes]], caplog) -> list[int]:
+    """Each batch of frames through the real intake into a broker of its own, and a worker on
+    each filing its batch in its own thread and unit of work, both held after their resend check
+    until the other has made its own; return how many deliveries each worker handled."""
     barrier = threading.Barrier(len(batches))
     results: list = [None] * len(batches)
+    workers = []
+    for frames in batches:
+        broker = memory_broker()
+        receive(broker, *frames)
+        workers.append(make_worker(broker, lambda: _HeldAtTheCheck(engine, keyring, barrier)))
 
     def run(n: int) -> None:
-        worker = worker_of(lambda: _HeldAtTheCheck(engine, keyring, barrier))
         try:
-            results[n] = worker._file(batches[n])
+            results[n] = workers[n].drain()
         except BaseException as exc:  # reported by the main thread
             results[n] = exc
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(len(batches))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    with caplog.at_level(logging.ERROR, logger=WORKER_LOG):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
     assert not any(thread.is_alive() for thread in threads)
     for result in results:
         if isinstance(result, BaseException):
             raise result
+    # Each batch filed whole in one go: none went down the one-by-one path after an error.
+    assert results == [len(frames) for frames in batches]
+    assert [r.getMessage() for r in caplog.records if r.name == WORKER_LOG] == []
     return results
-
-
-@pytest.fixture
-def broker():
-    broker = MemoryBroker(TOPOLOGY)
-    broker.declare_topology()
-    return broker
 
 
 def counts(uow_factory):
@@ -90,19 +83,18 @@ def counts(uow_factory):
     return {control_id: tuple(row) for control_id, row in found.items()}
 
 
-def test_the_same_batch_filed_twice_at_once_is_stored_once(broker, engine, keyring,
-                                                           uow_factory):
+def test_the_same_batch_filed_twice_at_once_is_stored_once(engine, keyring, uow_factory,
+                                                           caplog):
     register(uow_factory, ORDERER)
     person = patient(41)
     dossier(uow_factory, person, grant=ORDERER)
     frames = [encoded(oru_r01(person, f"SAME-{n}", n_obx=3)) for n in range(6)]
-    worker = make_worker(broker, uow_factory)
-    outcomes = decided(worker, broker, frames + frames[::-1])  # the other copy, the other way
 
-    states = file_at_once(engine, keyring, lambda uows: make_worker(broker, uows),
-                          [outcomes[:6], outcomes[6:]])
+    file_at_once(engine, keyring, [frames, frames[::-1]], caplog)  # the other copy, the other way
 
-    assert sorted(s.value for batch in states for s in batch) == ["discarded"] * 6 + ["stored"] * 6
+    with uow_factory() as uow:
+        assert {k: v for k, v in uow.messages.count_by_state().items() if v} == {
+            "discarded": 6, "stored": 6}
     assert counts(uow_factory) == {f"SAME-{n}": (1, 1, 0, 3, 1) for n in range(6)}
     with uow_factory() as uow:
         stored = {m.control_id: m.id for m in uow.messages.search(state="stored")}
@@ -112,16 +104,13 @@ def test_the_same_batch_filed_twice_at_once_is_stored_once(broker, engine, keyri
 
 
 def test_other_bytes_under_the_same_control_id_filed_at_once_park_as_a_conflict(
-        broker, engine, keyring, uow_factory):
+        engine, keyring, uow_factory, caplog):
     register(uow_factory, ORDERER)
     person = patient(42)
     dossier(uow_factory, person, grant=ORDERER)
-    worker = make_worker(broker, uow_factory)
-    outcomes = decided(worker, broker, [encoded(oru_r01(person, "REUSED-1", n_obx=2)),
-                                        encoded(oru_r01(person, "REUSED-1", n_obx=4))])
 
-    file_at_once(engine, keyring, lambda uows: make_worker(broker, uows),
-                 [[outcomes[0]], [outcomes[1]]])
+    file_at_once(engine, keyring, [[encoded(oru_r01(person, "REUSED-1", n_obx=2))],
+                                   [encoded(oru_r01(person, "REUSED-1", n_obx=4))]], caplog)
 
     (stored, _, parked, entries, deliveries), = counts(uow_factory).values()
     assert (stored, parked, deliveries) == (1, 1, 1) and entries in (2, 4)

@@ -97,7 +97,7 @@ def test_a_new_grant_replaces_the_open_one_and_history_is_kept(uow_factory, pati
         "grant expired"
 
 
-def test_referent_declarations_follow_one_another(uow_factory, patient_id):
+def test_referent_declarations_follow_one_another(uow_factory, engine, patient_id):
     with uow_factory() as uow:
         uow.consents.declare_referent(patient_id, DOCTOR, T0, source="cli")
         again = uow.consents.declare_referent(patient_id, DOCTOR, T0 + DAY, source="cns")
@@ -114,7 +114,8 @@ def test_referent_declarations_follow_one_another(uow_factory, patient_id):
         assert uow.consents.end_referent(patient_id, T0 + 10 * DAY) is False
         assert uow.consents.referent(patient_id, T0 + 9 * DAY) is None
         assert uow.consents.referent(patient_id, T0 + 8 * DAY).cns_code == OTHER
-        rows = uow._connection.execute(
+    with engine.connect() as connection:
+        rows = connection.execute(
             select(tables.referent_declarations.c.source)
             .order_by(tables.referent_declarations.c.since)).scalars().all()
     assert rows == ["cli", "cns"]
@@ -158,13 +159,14 @@ def test_unknown_dossiers_are_refused(uow_factory, patient_id):
             uow.consents.grant(new_id(), DOCTOR, "normal", None, T0)
 
 
-def test_consent_rows_hold_no_matricule(uow_factory, patient_id):
+def test_consent_rows_hold_no_matricule(uow_factory, engine, patient_id):
     with uow_factory() as uow:
         uow.consents.grant(patient_id, DOCTOR, "normal", None, T0)
         uow.consents.declare_referent(patient_id, DOCTOR, T0, source="cli")
         uow.commit()
+    with engine.connect() as connection:
         dumped = [tuple(row) for table in (tables.consent_grants, tables.referent_declarations)
-                  for row in uow._connection.execute(select(table))]
+                  for row in connection.execute(select(table))]
     assert dumped and all(row[1] == patient_id for row in dumped)
     assert MATRICULE not in repr(dumped)
 

@@ -38,13 +38,6 @@ def worker(uow_factory, broker, mappings) -> RoutingWorker:
                          Metrics(), batch_size=10, batch_wait=0.01)
 
 
-def drain(w: RoutingWorker, broker: MemoryBroker) -> None:
-    inbound = broker.open_consumer(TOPOLOGY.inbound, prefetch=100)
-    while w.work_once(inbound, w._decide):
-        pass
-    inbound.close()
-
-
 def publish(broker: MemoryBroker, body: bytes, id: str) -> None:
     """As the listener publishes an accepted frame."""
     broker.publish_blocking(TOPOLOGY.inbound, body, message_id=id, headers={
@@ -70,11 +63,11 @@ def test_a_chain_of_replays_parks_stores_then_discards_and_resolves_the_first(
     behind, current = (worker(uow_factory, broker, without),
                        worker(uow_factory, broker, REPO_ROOT / "mappings"))
     publish(broker, encoded(adt_a01(patient(1), "R-1")), "a" * 32)
-    drain(behind, broker)
+    behind.drain()
     assert parked(uow_factory)["a" * 32]["status"] == "open"
 
     first = replay(uow_factory, broker, ["a" * 32])["replayed"][0]["replay_id"]
-    drain(behind, broker)  # still no mapping: parked again, not a duplicate of its original
+    behind.drain()  # still no mapping: parked again, not a duplicate of its original
     rows = parked(uow_factory)
     assert rows[first]["replay_of"] == "a" * 32 and rows[first]["reason_class"] == "unmapped"
     assert (rows["a" * 32]["status"], rows[first]["status"]) == ("replayed", "open")
@@ -82,7 +75,7 @@ def test_a_chain_of_replays_parks_stores_then_discards_and_resolves_the_first(
         assert dlq.replay_selection(uow, every_open=True) == ([first], [])
 
     second = replay(uow_factory, broker, [first])["replayed"][0]["replay_id"]
-    drain(current, broker)
+    current.drain()
     rows = parked(uow_factory)
     assert {id: (r["status"], r["resolved_by"]) for id, r in rows.items()} == {
         "a" * 32: ("resolved", second), first: ("resolved", second)}
@@ -93,7 +86,7 @@ def test_a_chain_of_replays_parks_stores_then_discards_and_resolves_the_first(
         assert dlq.replay_selection(uow, every_open=True) == ([], [])
 
     third = replay(uow_factory, broker, ["a" * 32])["replayed"][0]["replay_id"]
-    drain(current, broker)
+    current.drain()
     with uow_factory() as uow:
         again = trace.trace(uow, third)
         assert again["message"]["state"] == "discarded" and again["entries"] == []
@@ -122,7 +115,7 @@ def test_a_control_id_shared_by_two_senders_is_ambiguous_until_the_sender_is_nam
     broker.publish_blocking(TOPOLOGY.inbound, body, message_id="c" * 32, headers={
         h.VERDICT: h.ACCEPTED, h.SENDER: "OTHER^HOSP", h.CONTROL_ID: "R-1", h.TYPE: "ADT^A01",
         h.VERSION: "2.5", h.RECEIVED_AT: datetime.now(UTC).isoformat()})
-    drain(w, broker)
+    w.drain()
     with uow_factory() as uow:
         with pytest.raises(trace.Ambiguous) as found:
             trace.trace(uow, "R-1")
@@ -138,7 +131,7 @@ def test_a_replay_with_the_broker_down_says_so_in_one_line_and_leaves_the_messag
     shutil.copytree(REPO_ROOT / "mappings", without,
                     ignore=shutil.ignore_patterns("ADT_A01.toml"))
     publish(broker, encoded(adt_a01(patient(4), "R-4")), "d" * 32)
-    drain(worker(uow_factory, broker, without), broker)
+    worker(uow_factory, broker, without).drain()
     env = {**os.environ, "HUB_DATABASE_URL": database_url, "HUB_NAMESPACE": "dlq",
            "HUB_KEY_FILE": str(tmp_path / "keys" / "hub-keys.json"),
            "HUB_ENV_FILE": str(tmp_path / "none.env"),

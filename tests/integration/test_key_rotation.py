@@ -11,7 +11,7 @@ from hub.store.job_store import JobStore
 from hub.store.keyring import Keyring
 from hub.store.rotation import ENCRYPTED, KeyRotation
 from hub.store.unit_of_work import UnitOfWork
-from tests.integration.dossier_rows import T0, assert_all_decrypt, write_dossiers
+from tests.fixtures.dossier_rows import T0, assert_all_decrypt, write_dossiers
 
 
 def _key_ids(engine) -> set[str]:

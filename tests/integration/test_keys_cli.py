@@ -16,7 +16,7 @@ from hub.store.rotation import ENCRYPTED
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import REPO
 from tests.fixtures.messages import patient
-from tests.integration.dossier_rows import assert_all_decrypt, write_dossiers
+from tests.fixtures.dossier_rows import assert_all_decrypt, write_dossiers
 
 
 def _key_ids(engine) -> dict[str, int]:

@@ -13,8 +13,7 @@ from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.matricules import legacy_matricule, reference_matricule
 from tests.fixtures.messages import adt_a01, encoded, oru_r01, patient
-from tests.integration.test_routing import broker, worker  # noqa: F401
-from tests.integration.test_worker import drain, receive
+from tests.fixtures.routing import broker, receive, worker  # noqa: F401 - fixtures
 from tests.fixtures.acks import read_ack
 
 LEGACY = legacy_matricule("1961070412")
@@ -29,7 +28,7 @@ def _both(text: str) -> str:
 
 def _file(broker, worker, *texts: str) -> list[bytes]:
     acks = receive(broker, *(encoded(t) for t in texts))
-    drain(worker, broker)
+    worker.drain()
     return acks
 
 

@@ -10,8 +10,8 @@ import pytest
 from hub.domain.models import Confidentiality, Entry, MessageState
 from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.messages import adt_a01, adt_a40, encoded, oru_r01, patient
-from tests.integration.test_routing import ORDERER, broker, dossier, register, worker  # noqa: F401
-from tests.integration.test_worker import drain, receive
+from tests.fixtures.routing import (  # noqa: F401 - broker and worker are fixtures
+    ORDERER, broker, dossier, receive, register, worker)
 
 SURVIVOR, MERGED, THIRD = patient(51), patient(52), patient(53)
 
@@ -19,7 +19,7 @@ SURVIVOR, MERGED, THIRD = patient(51), patient(52), patient(53)
 def file(broker, worker, *texts: str) -> None:
     """Receive the messages (one worker batch) and file them."""
     receive(broker, *(encoded(text) for text in texts))
-    drain(worker, broker)
+    worker.drain()
 
 
 def kinds_of(uow_factory, person) -> list[str]:

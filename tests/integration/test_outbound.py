@@ -3,7 +3,7 @@ loopback: delivered, retried, parked, denied, resumed after a restart, never hel
 import random
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -14,29 +14,10 @@ from hub.outbound.backoff import next_attempt
 from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
 from hub.outbound.sender import DestinationSender
-from tests.fixtures.deliveries import queue, store_message
+from tests.fixtures.dispatching import Journal, allow, enqueue, state, utc_now
 from tests.fixtures.fake_recipient import Reply, recipients_started
 
 LATER = timedelta(hours=1)
-
-
-def utc_now():
-    return datetime.now(UTC)
-
-
-def allow(uow, delivery, at):
-    return True, "grant in force"
-
-
-class Journal:
-    """Records what the dispatcher journals, and checks it is called inside a transaction."""
-
-    def __init__(self):
-        self.events = []
-
-    def __call__(self, uow, delivery, outcome):
-        assert uow.deliveries.get(delivery.id).state is outcome.state  # same transaction
-        self.events.append((delivery.id, outcome.state, outcome.code, outcome.reason))
 
 
 @pytest.fixture
@@ -65,24 +46,6 @@ def dispatchers(uow_factory):
     yield make
     for dispatcher in made:
         dispatcher.close()
-
-
-def enqueue(uow_factory, recipient, count=1, *, n=1):
-    """`count` deliveries of patient n's messages to `recipient`, queued a second ago."""
-    at = utc_now() - timedelta(seconds=1)
-    with uow_factory() as uow:
-        made = []
-        for i in range(count):
-            message_id, patient_id, raw = store_message(uow, n * 100 + i, patient_n=n)
-            made.append(queue(uow, message_id, patient_id, raw,
-                              destination_key("127.0.0.1", recipient.port), at=at))
-        uow.commit()
-    return made
-
-
-def state(uow_factory, delivery):
-    with uow_factory() as uow:
-        return uow.deliveries.get(delivery.id)
 
 
 def test_a_delivery_reaches_its_recipient_readdressed(uow_factory, recipients, dispatchers):

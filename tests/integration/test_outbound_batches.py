@@ -14,8 +14,8 @@ from hub.outbound.backoff import next_attempt
 from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
 from hub.outbound.sender import DestinationSender
+from tests.fixtures.dispatching import Journal, allow, enqueue, state, utc_now
 from tests.fixtures.fake_recipient import Reply, recipients_started
-from tests.integration.test_outbound import Journal, allow, enqueue, state, utc_now
 
 LEASE = timedelta(seconds=120)
 

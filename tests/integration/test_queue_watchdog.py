@@ -14,12 +14,12 @@ from hub.inbound.intake import Intake, IntakePolicy
 from hub.jobs.watchdog import check_queues, stalled_queues
 from hub.metrics import Metrics
 from hub.mapping.loader import load_mappings
-from hub.routing.outcome import RoutingPolicy
+from hub.routing.outcome import RoutingPolicy, decide
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT
 from hub.store.job_store import JobStore
 from tests.fixtures.messages import encoded, oru_r01, patient
-from tests.integration.dossier_rows import T0
+from tests.fixtures.dossier_rows import T0
 
 TOPOLOGY = Topology("wd")
 INBOUND, DEAD = TOPOLOGY.inbound, TOPOLOGY.dead
@@ -33,6 +33,12 @@ def store(engine, keyring):
 @pytest.fixture
 def gauge():
     return Gauge("hub_queue_stalled", "test", ["queue"], registry=CollectorRegistry())
+
+
+def flag(gauge, queue: str) -> float:
+    """The gauge's value for `queue`, read as a scrape would."""
+    [family] = gauge.collect()
+    return next(s.value for s in family.samples if s.labels == {"queue": queue})
 
 
 class ScriptedBroker:
@@ -63,15 +69,15 @@ def test_the_watchdog_flags_queues_without_consumers_or_progress(store, gauge):
     assert check(0) == {"orphan"}                       # messages and nobody to take them
     assert check(1) == {"orphan"}                       # work: one check without progress
     assert check(2) == {"orphan", "work"}               # work: two; busy went down, then up once
-    assert gauge.labels(queue="work")._value.get() == 1
-    assert gauge.labels(queue="busy")._value.get() == 0
+    assert flag(gauge, "work") == 1
+    assert flag(gauge, "busy") == 0
     shown = stalled_queues(store)
     assert set(shown) == {"orphan", "work"}
     assert shown["work"]["since"] == times[2].isoformat() and shown["work"]["depth"] == 6
     assert shown["orphan"]["since"] == times[0].isoformat() and shown["orphan"]["consumers"] == 0
     assert check(3) == set()                            # work and busy went down, orphan emptied
     assert stalled_queues(store) == {}
-    assert gauge.labels(queue="work")._value.get() == 0
+    assert flag(gauge, "work") == 0
 
 
 def receive(broker: MemoryBroker, first: int, count: int) -> None:
@@ -89,8 +95,12 @@ def test_a_busy_inbound_queue_is_judged_by_the_work_filed_not_its_depth(store, g
                                                                        uow_factory):
     broker = MemoryBroker(TOPOLOGY)
     broker.declare_topology()
-    worker = RoutingWorker(broker, TOPOLOGY, uow_factory, load_mappings(REPO_ROOT / "mappings"),
-                           RoutingPolicy(), Metrics(), batch_size=3, batch_wait=0.0)
+    mappings, policy = load_mappings(REPO_ROOT / "mappings"), RoutingPolicy()
+    worker = RoutingWorker(broker, TOPOLOGY, uow_factory, mappings, policy, Metrics(),
+                           batch_size=3, batch_wait=0.0)
+
+    def decide_one(delivery):  # what the worker's own loop decides each inbound delivery with
+        return decide(delivery, mappings, policy)
     inbound = broker.open_consumer(INBOUND, prefetch=3)
     times = iter(T0 + timedelta(minutes=i) for i in range(20))
     sent = 0
@@ -108,7 +118,7 @@ def test_a_busy_inbound_queue_is_judged_by_the_work_filed_not_its_depth(store, g
     send(6)
     assert check() == (set(), 6)
     for depth in (7, 8, 9, 10):        # heavy load: 3 filed and 4 more received between checks
-        assert worker.work_once(inbound, worker._decide) == 3
+        assert worker.work_once(inbound, decide_one) == 3
         send(4)
         assert check() == (set(), depth)
     with uow_factory() as uow:
@@ -118,14 +128,14 @@ def test_a_busy_inbound_queue_is_judged_by_the_work_filed_not_its_depth(store, g
     send(1)
     assert check() == (set(), 11)
     assert check() == ({INBOUND}, 11)
-    assert gauge.labels(queue=INBOUND)._value.get() == 1
+    assert flag(gauge, INBOUND) == 1
     assert stalled_queues(store)[INBOUND]["consumers"] == 1
 
     # Filing again clears it, though the depth did not go down.
-    assert worker.work_once(inbound, worker._decide) == 3
+    assert worker.work_once(inbound, decide_one) == 3
     send(3)
     assert check() == (set(), 11)
-    assert gauge.labels(queue=INBOUND)._value.get() == 0
+    assert flag(gauge, INBOUND) == 0
 
     # Without a consumer a queue with messages is flagged at once, whatever was filed.
     inbound.close()

@@ -12,13 +12,13 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from tests.integration.test_outbound import utc_now
 from hub.dashboard.app import Dashboard
 from hub.dashboard.auth import BasicAuth, hash_password
 from hub.dashboard.samples import Sampler, StatusRing
 from hub.outbound.dispatcher import Dispatcher
 from hub.store.engine import make_engine
 from hub.store.unit_of_work import UnitOfWork
+from tests.fixtures.dispatching import utc_now
 from tests.fixtures.hub_process import free_port
 
 ROUNDS = 7

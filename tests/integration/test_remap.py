@@ -13,7 +13,7 @@ from hub.ops.remap import REMAPPED, remap_messages
 from hub.store.job_store import JobStore
 from hub.store.tables import entries
 from tests.fixtures.messages import oru_r01, patient
-from tests.integration.remap_rows import (POLICY, TODAY, TODAY_UNIT, WITHOUT_ST, WITHOUT_UNIT,
+from tests.fixtures.remap_rows import (POLICY, TODAY, TODAY_UNIT, WITHOUT_ST, WITHOUT_UNIT,
                                           file, mappings_where)
 
 

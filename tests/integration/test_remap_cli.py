@@ -15,7 +15,7 @@ from hub.store.tables import audit_events
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import REPO
 from tests.fixtures.messages import oru_r01, patient
-from tests.integration.remap_rows import WITHOUT_UNIT, file_many, mappings_where
+from tests.fixtures.remap_rows import WITHOUT_UNIT, file_many, mappings_where
 
 
 def file_yesterday(tmp_path, uow_factory, count: int) -> list[str]:

@@ -3,71 +3,15 @@ recipients the patient allowed; every other candidate is a denial in the patient
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from hub.broker.memory import MemoryBroker
-from hub.domain.professional import Destination, Professional, ProfessionalStatus
+from hub.domain.professional import ProfessionalStatus
 from hub.hl7.message import Message
 from hub.inbound.intake import Intake, IntakePolicy
 from hub.metrics import Metrics
-from hub.mapping.loader import load_mappings
-from hub.routing.outcome import RoutingPolicy
-from hub.routing.routes import load_routes
-from hub.routing.worker import RoutingWorker
-from hub.settings import REPO_ROOT
 from tests.fixtures.messages import encoded, oru_r01, patient
-from tests.integration.test_worker import TOPOLOGY, drain, receive
-
-ORDERER = "123456-78"
-REFERENT = "223456-78"
-OTHER = "323456-78"
-EARLIER = datetime.now(timezone.utc) - timedelta(minutes=5)
-
-
-@pytest.fixture
-def broker():
-    broker = MemoryBroker(TOPOLOGY)
-    broker.declare_topology()
-    return broker
-
-
-def make_worker(broker, uow_factory, routing_file=REPO_ROOT / "config" / "routing.toml",
-                referent_by_default=True):
-    policy = RoutingPolicy(routes=load_routes(routing_file),
-                           referent_access_by_default=referent_by_default,
-                           hub_application="DSP-HUB", hub_facility="DSP")
-    return RoutingWorker(broker, TOPOLOGY, uow_factory, load_mappings(REPO_ROOT / "mappings"),
-                         policy, Metrics(), batch_size=10, batch_wait=0.01)
-
-
-@pytest.fixture
-def worker(broker, uow_factory):
-    return make_worker(broker, uow_factory)
-
-
-def register(uow_factory, code, *, destination=True, status=ProfessionalStatus.ACTIVE):
-    dest = Destination("127.0.0.1", 7000 + int(code[:1]), f"APP{code[:1]}", f"FAC{code[:1]}") \
-        if destination else None
-    with uow_factory() as uow:
-        uow.professionals.upsert(Professional(code, "Doe", "Jo", "GP", status, dest))
-        uow.commit()
-
-
-def dossier(uow_factory, person, *, grant=None, referent=None, blocked=False, closed=False):
-    with uow_factory() as uow:
-        pid = uow.patients.id_for(person.matricule)
-        if grant:
-            uow.consents.grant(pid, grant, "normal", None, EARLIER)
-        if referent:
-            uow.consents.declare_referent(pid, referent, EARLIER, "test")
-        if blocked:
-            uow.consents.set_referent_blocked(pid, True)
-        if closed:
-            uow.patients.set_closed(pid, True)
-        uow.commit()
-        return pid
+from tests.fixtures.routing import (  # noqa: F401 - broker and worker are fixtures
+    EARLIER, ORDERER, OTHER, REFERENT, TOPOLOGY, broker, dossier, make_worker, receive, register,
+    worker)
 
 
 def outcome(uow_factory, pid):
@@ -84,7 +28,7 @@ def test_the_granted_ordering_provider_gets_a_readdressed_copy(broker, worker, u
     pid = dossier(uow_factory, person, grant=ORDERER)
     sent = encoded(oru_r01(person, "R-1", n_obx=3))
     receive(broker, sent)
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, journal = outcome(uow_factory, pid)
     assert [(d.recipient, d.destination, d.state.value) for d in deliveries] == [
@@ -104,7 +48,7 @@ def test_without_a_grant_nothing_is_queued_and_the_denial_is_journaled(broker, w
     register(uow_factory, ORDERER)
     pid = dossier(uow_factory, person)
     receive(broker, encoded(oru_r01(person, "R-2", n_obx=2)))
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, journal = outcome(uow_factory, pid)
     assert deliveries == []
@@ -118,9 +62,9 @@ def test_each_patients_deliveries_queue_in_message_order_across_batches(broker, 
     pids = [dossier(uow_factory, person, grant=ORDERER) for person in (first, second)]
     receive(broker, *(encoded(oru_r01(person, f"Q-{n}", n_obx=1))
                       for n, person in enumerate([first, second, first, first, second])))
-    drain(worker, broker)
+    worker.drain()
     receive(broker, encoded(oru_r01(first, "Q-5", n_obx=1)))
-    drain(worker, broker)
+    worker.drain()
 
     with uow_factory() as uow:
         queues = {pid: [(d.sequence, uow.messages.get(d.message_id).control_id)
@@ -135,7 +79,7 @@ def test_denials_are_journaled_in_message_order_within_a_batch(broker, worker, u
     person = patient(26)
     pid = dossier(uow_factory, person)
     receive(broker, *(encoded(oru_r01(person, f"D-{n}", n_obx=1)) for n in range(3)))
-    drain(worker, broker)  # one batch, one transaction
+    worker.drain()  # one batch, one transaction
 
     with uow_factory() as uow:
         denied = [uow.messages.get(e.message_id).control_id for e in uow.audit.journal(pid)
@@ -150,7 +94,7 @@ def test_an_unregistered_or_suspended_recipient_is_denied(broker, worker, uow_fa
     pid = dossier(uow_factory, person, grant=OTHER)
     receive(broker, encoded(oru_r01(person, "R-3", n_obx=1)),
             encoded(oru_r01(person, "R-4", n_obx=1, orderer=f"{OTHER}^Klein^Paul")))
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, journal = outcome(uow_factory, pid)
     assert deliveries == []
@@ -166,7 +110,7 @@ def test_the_referent_receives_by_declaration_unless_blocked(broker, uow_factory
     worker = make_worker(broker, uow_factory)
     receive(broker, encoded(oru_r01(declared, "R-5", n_obx=1)),
             encoded(oru_r01(blocked, "R-6", n_obx=1)))
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, _ = outcome(uow_factory, pid_declared)
     assert [(d.recipient, d.patient_id) for d in deliveries] == [(REFERENT, pid_declared)]
@@ -180,7 +124,7 @@ def test_the_referent_switch_off_needs_a_grant(broker, uow_factory):
     pid = dossier(uow_factory, person, referent=REFERENT)
     worker = make_worker(broker, uow_factory, referent_by_default=False)
     receive(broker, encoded(oru_r01(person, "R-7", n_obx=1)))
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, journal = outcome(uow_factory, pid)
     assert deliveries == [] and (REFERENT, "deny", "denied", "no grant in force") in journal
@@ -191,7 +135,7 @@ def test_a_closed_dossier_routes_nothing(broker, worker, uow_factory):
     register(uow_factory, ORDERER)
     pid = dossier(uow_factory, person, grant=ORDERER, closed=True)
     receive(broker, encoded(oru_r01(person, "R-8", n_obx=1)))
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, journal = outcome(uow_factory, pid)
     assert deliveries == []
@@ -203,7 +147,7 @@ def test_an_allowed_professional_without_destination_gets_nothing_pushed(broker,
     register(uow_factory, ORDERER, destination=False)
     pid = dossier(uow_factory, person, grant=ORDERER)
     receive(broker, encoded(oru_r01(person, "R-9", n_obx=1)))
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, journal = outcome(uow_factory, pid)
     assert deliveries == [] and journal == []
@@ -215,7 +159,7 @@ def test_a_resend_is_not_routed_twice(broker, worker, uow_factory):
     pid = dossier(uow_factory, person, grant=ORDERER)
     message = encoded(oru_r01(person, "R-10", n_obx=2))
     receive(broker, message, message)
-    drain(worker, broker)
+    worker.drain()
 
     deliveries, _ = outcome(uow_factory, pid)
     assert len(deliveries) == 1
@@ -225,7 +169,7 @@ def test_an_id_that_is_not_a_cns_code_is_denied_naming_the_field(broker, worker,
     person = patient(30)
     pid = dossier(uow_factory, person)
     receive(broker, encoded(oru_r01(person, "R-11", n_obx=1, orderer="D4711^Local^Doc")))
-    drain(worker, broker)
+    worker.drain()
 
     _, journal = outcome(uow_factory, pid)
     reasons = {reason for actor, action, _, reason in journal if action == "deny"}
@@ -248,7 +192,7 @@ def test_a_named_destination_and_result_copies_follow_the_routing_file(broker, u
     copies = oru_r01(person, "R-12", n_obx=1).replace("|||F\r", f"|||F|||{REFERENT}^Copy^Ann\r", 1)
     assert f"{REFERENT}^Copy" in copies
     receive(broker, encoded(copies))
-    drain(make_worker(broker, uow_factory, routing), broker)
+    make_worker(broker, uow_factory, routing).drain()
 
     deliveries, _ = outcome(uow_factory, pid)
     assert sorted(d.recipient for d in deliveries) == [REFERENT, OTHER]
@@ -275,13 +219,13 @@ def test_mfn_messages_change_the_registry(broker, worker, uow_factory):
     code = "423456-78"
     ack = receive_exempt(broker, MFN.format(n=1, event="MAD", code=code, flag="A").encode())
     assert b"MSA|AA|MF1" in ack
-    drain(worker, broker)
+    worker.drain()
     with uow_factory() as uow:
         assert uow.professionals.get(code).status is ProfessionalStatus.ACTIVE
         assert [m.state.value for m in uow.messages.search()] == ["stored"]
 
     receive_exempt(broker, MFN.format(n=2, event="MUP", code=code, flag="I").encode())
-    drain(worker, broker)
+    worker.drain()
     with uow_factory() as uow:
         assert uow.professionals.get(code).status is ProfessionalStatus.SUSPENDED
 
@@ -294,7 +238,7 @@ def test_a_registry_change_is_seen_by_the_next_message_of_the_same_batch(broker,
     receive(broker, encoded(oru_r01(person, "R-13", n_obx=1)))
     receive_exempt(broker, MFN.format(n=3, event="MUP", code=ORDERER, flag="A").encode())
     receive(broker, encoded(oru_r01(person, "R-14", n_obx=1)))
-    drain(worker, broker)  # all three in one batch, one transaction
+    worker.drain()  # all three in one batch, one transaction
 
     deliveries, journal = outcome(uow_factory, pid)
     with uow_factory() as uow:

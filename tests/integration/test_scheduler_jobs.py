@@ -12,7 +12,7 @@ from hub.jobs.grant_expiry import note_expired_grants
 from hub.jobs.retention import purge_raw_copies
 from hub.store.job_store import JobStore
 from hub.store.tables import audit_events
-from tests.integration.dossier_rows import T0, write_dossiers
+from tests.fixtures.dossier_rows import T0, write_dossiers
 
 
 @pytest.fixture

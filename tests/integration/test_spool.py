@@ -21,7 +21,7 @@ from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT
 from tests.fixtures.loopback import POLICY
 from tests.fixtures.messages import adt_a01, batch, oru_r01, patient
-from tests.integration.test_broker_contract import new_topology, rabbit_broker
+from tests.fixtures.rabbit import new_topology, rabbit_broker
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -73,17 +73,14 @@ def looks(broker, topology, spool_dir: Path, count: int = 2, dies_after: int | N
 
 
 def drain(broker, topology, uow_factory, expected: int) -> dict[str, int]:
+    """Work the queue until `expected` messages are filed and half a second brings no more."""
     worker = RoutingWorker(broker, topology, uow_factory, load_mappings(REPO_ROOT / "mappings"),
-                           RoutingPolicy(), Metrics(), batch_size=20, batch_wait=0.05)
-    inbound = broker.open_consumer(topology.inbound, prefetch=50)
-    try:
-        for _ in range(100):
-            worker.work_once(inbound, worker._decide, 0.2)
-            counts = states(uow_factory)
-            if sum(counts.values()) >= expected and not worker.work_once(inbound, worker._decide, 0.5):
-                return counts
-    finally:
-        inbound.close()
+                           RoutingPolicy(), Metrics(), batch_size=20, batch_wait=0.5)
+    for _ in range(100):
+        worker.drain()
+        counts = states(uow_factory)
+        if sum(counts.values()) >= expected and not worker.drain():
+            return counts
     return states(uow_factory)
 
 

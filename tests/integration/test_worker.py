@@ -2,59 +2,33 @@
 as, poison that does not block, redeliveries that do not double, dead letters that get parked."""
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
 
-from hub.broker.memory import MemoryBroker
-from hub.broker.topology import DELIVERY_LIMIT, Topology
-from hub.inbound.intake import Intake, IntakePolicy
+from hub.broker.topology import DELIVERY_LIMIT
+from hub.errors import BrokerError
 from hub.metrics import Metrics
 from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT
 from tests.fixtures.messages import adt_a01, encoded, oru_r01, patient
-
-TOPOLOGY = Topology("w")
-
-
-@pytest.fixture
-def broker():
-    broker = MemoryBroker(TOPOLOGY)
-    broker.declare_topology()
-    return broker
+from tests.fixtures.routing import TOPOLOGY, LosesTheFirstAck, memory_broker, receive, states
 
 
-@pytest.fixture
-def worker(broker, uow_factory):
+def plain_worker(broker, uow_factory) -> RoutingWorker:
+    """A worker with the default routing policy (no routes)."""
     return RoutingWorker(broker, TOPOLOGY, uow_factory, load_mappings(REPO_ROOT / "mappings"),
                          RoutingPolicy(), Metrics(), batch_size=10, batch_wait=0.01)
 
 
-def receive(broker: MemoryBroker, *frames: bytes) -> list[bytes]:
-    """Put frames through the real intake (sniff, publish, ACK) as the listener would."""
-    async def run() -> list[bytes]:
-        policy = IntakePolicy(supported_versions=frozenset({"2.5"}), identity_exempt=frozenset(),
-                              authorities=frozenset())
-        intake = Intake(await broker.open_publisher(), TOPOLOGY.inbound, policy, Metrics())
-        return [await intake.handle(frame, "127.0.0.1:9") for frame in frames]
-    return asyncio.run(run())
+@pytest.fixture
+def broker():
+    return memory_broker()
 
 
-def drain(worker: RoutingWorker, broker: MemoryBroker) -> None:
-    inbound = broker.open_consumer(TOPOLOGY.inbound, prefetch=100)
-    dead = broker.open_consumer(TOPOLOGY.dead, prefetch=100)
-    while worker.work_once(inbound, worker._decide) or worker.work_once(dead, worker._decide_dead, 0.0):
-        pass
-    inbound.close()
-    dead.close()
-
-
-def states(uow_factory) -> dict[str, int]:
-    with uow_factory() as uow:
-        return {k: v for k, v in uow.messages.count_by_state().items() if v}
+@pytest.fixture
+def worker(broker, uow_factory):
+    return plain_worker(broker, uow_factory)
 
 
 def test_each_message_ends_in_exactly_one_counted_state(broker, worker, uow_factory):
@@ -64,7 +38,7 @@ def test_each_message_ends_in_exactly_one_counted_state(broker, worker, uow_fact
     receive(broker, encoded(oru_r01(person, "OK-1", n_obx=4)), encoded(adt_a01(person, "OK-2")),
             b"garbage", encoded(bad_date), encoded(unmapped), encoded(oru_r01(person, "OK-3", n_obx=2)))
 
-    drain(worker, broker)
+    worker.drain()
 
     assert states(uow_factory) == {"stored": 3, "rejected": 1, "parked": 2}
     with uow_factory() as uow:
@@ -75,14 +49,15 @@ def test_each_message_ends_in_exactly_one_counted_state(broker, worker, uow_fact
     assert sorted(e.kind for e in entries) == ["encounter"] + ["lab_result"] * 6
 
 
-def test_a_redelivered_message_is_not_filed_twice(broker, worker, uow_factory):
+def test_a_redelivered_message_is_not_filed_twice(uow_factory):
+    broker = memory_broker(LosesTheFirstAck)
+    worker = plain_worker(broker, uow_factory)
     receive(broker, encoded(oru_r01(patient(2), "TWICE-1", n_obx=3)))
-    consumer = broker.open_consumer(TOPOLOGY.inbound, prefetch=10)
-    [delivery] = consumer.fetch(10, 1.0)
-    worker._file([worker._decide(delivery)])  # committed, then the worker "dies" before its ack
-    consumer.close()                           # the broker hands the message out again
+    with pytest.raises(BrokerError):
+        worker.drain()  # committed, then the connection drops before the ack
+    assert broker.acks_lost == 1  # and the broker hands the message out again
 
-    drain(worker, broker)
+    worker.drain()
 
     assert states(uow_factory) == {"stored": 1}
     with uow_factory() as uow:
@@ -97,7 +72,7 @@ def test_a_message_that_keeps_failing_is_dead_lettered_then_parked(broker, worke
             break
         consumer.close()
 
-    drain(worker, broker)
+    worker.drain()
 
     with uow_factory() as uow:
         [parked] = uow.messages.search(state="parked")
@@ -118,7 +93,7 @@ def test_a_store_that_refuses_one_row_does_not_take_the_batch_with_it(broker, wo
 
     monkeypatch.setattr("hub.routing.worker.file_batch", refuse_row_3)
     monkeypatch.setattr("hub.routing.worker.RETRY_PAUSE", 0.0)
-    drain(worker, broker)
+    worker.drain()
 
     assert states(uow_factory) == {"stored": 4, "parked": 1}
     with uow_factory() as uow:
@@ -131,9 +106,9 @@ def test_resends_within_one_batch_and_across_batches_are_settled_alike(broker, w
     first = encoded(oru_r01(person, "SAME-1", n_obx=2))
     other = encoded(oru_r01(person, "SAME-1", n_obx=3))  # the MSH-10 reused for other content
     receive(broker, first, first, other)
-    drain(worker, broker)  # one batch
+    worker.drain()  # one batch
     receive(broker, first, other)
-    drain(worker, broker)  # a later batch
+    worker.drain()  # a later batch
 
     with uow_factory() as uow:
         found = sorted(uow.messages.search(control_id="SAME-1"), key=lambda m: m.received_at)

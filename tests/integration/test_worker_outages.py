@@ -27,9 +27,8 @@ from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import free_port
 from tests.fixtures.messages import encoded, oru_r01, patient
 from tests.fixtures.tcp_proxy import TcpProxy
-from tests.integration.test_worker import receive, states
+from tests.fixtures.routing import TOPOLOGY, receive, states
 
-TOPOLOGY = Topology("w")  # the name test_worker's `receive` publishes to
 AMQP_URL = os.environ.get("HUB_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 WORKER_LOG = "hub.routing.worker"
 
@@ -76,7 +75,7 @@ def test_a_database_outage_holds_the_batch_and_parks_nothing(engine, keyring, uo
         assert states(uow_factory) == {}
         attempts = worker.database.attempts
         back.set()
-        assert _wait(lambda: states(uow_factory).get("stored", 0) == 25), states(uow_factory)
+        broker.join(TOPOLOGY.inbound, timeout=60)  # every message filed and acked
     finally:
         stop.set()
         thread.join(timeout=10)

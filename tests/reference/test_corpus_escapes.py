@@ -14,8 +14,7 @@ from collections import Counter
 import hl7
 
 from hub.hl7.escape import unescape
-from tests.reference.reference_reader import reference_segments
-from tests.reference.test_parsing import _separators
+from tests.fixtures.reference_reader import reference_segments, reference_separators
 
 # Documented divergences, each with the rule that decides it (HL7 v2.5 section 2.7).
 DIVERGENCES = {
@@ -52,7 +51,7 @@ def test_unescaping_agrees_with_python_hl7_on_the_corpus(corpus_read, capsys):
         if not message.reader:
             continue
         reference = reference_segments(message)
-        seps = _separators(reference)
+        seps = reference_separators(reference)
         container = hl7.parse(f"MSH{seps.field}{seps.component}{seps.repetition}{seps.escape}"
                               f"{seps.subcomponent}{seps.field}")
         for raw in _leaves(reference):

@@ -14,8 +14,9 @@ from collections import Counter
 from hub.errors import HL7Error
 from hub.hl7.charset import decode
 from hub.hl7.escape import unescape
-from hub.hl7.message import Message, Separators
-from tests.reference.reference_reader import ALL, CorpusMessage, reads_of, reference_segments
+from hub.hl7.message import Message
+from tests.fixtures.reference_reader import (ALL, CorpusMessage, reads_of, reference_segments,
+                                             reference_separators)
 
 # Documented divergences: (kind, why). Each is counted apart and never hidden among agreements.
 CHARSET_DIVERGENCES = {
@@ -38,13 +39,6 @@ READER_DIVERGENCES = {
                   "character: InvalidEncodingChars; a version it lacks: UnsupportedVersion; a "
                   "segment unknown to its version: InvalidName), so python-hl7 is the reference",
 }
-
-
-def _separators(reference) -> Separators:
-    msh = reference[0]
-    encoding = msh.leaf(2, None, None, 0, ("", ""))
-    return Separators(msh.leaf(1, None, None, 0, ("", "")), *encoding[:4],
-                      encoding[4] if len(encoding) == 5 else None)
 
 
 def compare(message: CorpusMessage, mapping_set, tally: Counter, problems: list[str]) -> None:
@@ -70,7 +64,7 @@ def compare(message: CorpusMessage, mapping_set, tally: Counter, problems: list[
         tally["disagreement:segments"] += 1
         problems.append(f"{message.name}: segment sequence differs")
         return
-    seps = _separators(reference)
+    seps = reference_separators(reference)
     joins = (seps.component, seps.subcomponent)
     mapping = mapping_set.for_type(hub.type, hub.structure)
     for read in sorted(reads_of(mapping), key=str):

@@ -55,6 +55,5 @@ def test_the_sampler_keeps_sampling_after_a_failure_and_stops_with_the_hub():
     sampler = Sampler(ring, collect, stop)
     sampler.start()
     assert stop.wait(5)
-    sampler._thread.join(5)
-    assert not sampler._thread.is_alive()
+    assert sampler.join(5)
     assert [p["received"] for p in ring.series()] == [1, 3, 4, 5]

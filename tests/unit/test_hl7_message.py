@@ -132,9 +132,9 @@ def test_unreadable_headers_are_hl7_errors(text, reason):
 def test_fields_are_split_lazily_and_segments_hide_their_text_in_repr():
     msg = Message.parse(ORU)
     pid = msg.first("PID")
-    assert pid._fields is None
-    assert pid.value(8) == "F" and pid._fields is not None
-    assert msg.segments_named("OBX")[0]._fields is None
+    assert not pid.is_split
+    assert pid.value(8) == "F" and pid.is_split
+    assert not msg.segments_named("OBX")[0].is_split
     assert "Schmit" not in repr(pid) and "Schmit" not in repr(msg)
 
 

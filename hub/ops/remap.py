@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from hub.domain.audit import Actor, AuditEvent
+from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.models import Entry, MessageState, StoredEntry
 from hub.errors import MappingError, RawCopyPurged, StoreError
 from hub.hl7.charset import decode
@@ -25,8 +25,6 @@ from hub.mapping.mapper import map_message
 from hub.mapping.loader import MappingSet
 from hub.routing.outcome import RoutingPolicy, safe_reason
 from hub.store.repository import from_json_bytes, to_json_bytes
-
-REMAPPED = "entries.remapped"
 
 
 def remap_messages(uow_factory: Callable, mappings: MappingSet, policy: RoutingPolicy,
@@ -102,7 +100,8 @@ def remap_one(uow, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
         uow.entries.add_many((patient_id, id, seq, entry) for seq, entry in added)
         uow.entries.remove(removed)
         uow.audit.record(AuditEvent(
-            actor=Actor.OPERATOR, action=REMAPPED, patient_id=patient_id, message_id=id,
+            actor=Actor.OPERATOR, action=AuditAction.ENTRIES_REMAPPED, patient_id=patient_id,
+            message_id=id,
             reason=f"mapping changed: {len(updated)} updated, {len(added)} added, "
                    f"{len(removed)} removed" + (f" ({', '.join(removed)})" if removed else "")))
     return {"outcome": "changed", "id": id, "updated": len(updated), "added": len(added),

@@ -7,8 +7,9 @@ ED encoding (`encoding`, ED.4). Base64 and Hex give back the original bytes; any
 
 Without --as it is the patient's own read, like `hub dossier show`. With --as the professional
 gets the bytes only when the consent question routing asks (hub.domain.access.may_receive)
-allows them this entry; the read, allowed or denied, is journaled and committed before a byte
-is written, so nobody holds a document whose read is not in the journal.
+allows them this entry; the read, allowed or denied, is journaled and committed
+(hub.ops.dossier.read_document) before a byte is written, so nobody holds a document whose read
+is not in the journal.
 """
 from __future__ import annotations
 
@@ -17,20 +18,15 @@ import base64
 import binascii
 import re
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.bootstrap import Hub
-from hub.domain.audit import AuditAction, AuditEvent, AuditOutcome
-from hub.domain.consent import EntryView
+from hub.cli.session import current_hub
 from hub.domain.matricule import validate
-from hub.domain.models import StoredEntry
 from hub.domain.professional import validate_cns_code
-from hub.errors import HubError, UnknownMatricule
-from hub.domain import access
+from hub.errors import HubError
+from hub.ops import dossier
 from hub.settings import Settings
 
-DOCUMENT = "document"
 _PADDED_PARTS = re.compile(r"(?<==)(?=[^=])")
 
 
@@ -48,32 +44,13 @@ def register(dossier_actions) -> None:
 
 def document(args: argparse.Namespace, settings: Settings) -> int:
     """Write the decoded bytes of one document entry; exit 1 when there is no such document
-    or the professional may not read it."""
+    or the professional may not read it (hub.ops.dossier.read_document journals that read)."""
     matricule = validate(args.matricule)
     viewer = None if args.viewer is None else validate_cns_code(args.viewer)
-    hub = Hub(settings)
-    try:
-        hub.upgrade_database()
-        with hub.unit_of_work() as uow:
-            patient_id = uow.patients.find(matricule)
-            if patient_id is None:
-                raise UnknownMatricule("no dossier for this matricule")
-            entry = _document_entry(uow.entries.for_patient(patient_id), args.entry_id)
-            if viewer is not None:
-                at = datetime.now(UTC)
-                decision = access.may_receive(
-                    uow, patient_id, [EntryView(entry.confidentiality, entry.hidden)], viewer,
-                    at, settings.consent.referent_access_by_default)
-                outcome = AuditOutcome.OK if decision.allowed else AuditOutcome.DENIED
-                uow.audit.record_many([AuditEvent(
-                    actor=viewer, action=AuditAction.READ, outcome=outcome,
-                    reason=str(decision.reason), patient_id=patient_id, entry_id=entry.id,
-                    at=at)])
-                uow.commit()
-                if not decision.allowed:
-                    raise HubError(f"{viewer} may not read this document: {decision.reason}")
-    finally:
-        hub.close()
+    with current_hub(settings) as hub:
+        entry = dossier.read_document(
+            hub.unit_of_work, matricule, args.entry_id, viewer,
+            referent_by_default=settings.consent.referent_access_by_default)
     write_document(document_bytes(entry.payload), args.out)
     return 0
 
@@ -89,15 +66,6 @@ def write_document(data: bytes, out: str | None) -> None:
         Path(out).write_bytes(data)
     except OSError as exc:
         raise HubError(f"cannot write {out}: {exc.strerror}") from None
-
-
-def _document_entry(entries: list[StoredEntry], entry_id: str) -> StoredEntry:
-    for entry in entries:
-        if entry.id == entry_id:
-            if entry.kind != DOCUMENT:
-                raise HubError(f"entry {entry_id} is a {entry.kind}, not a document")
-            return entry
-    raise HubError(f"no entry {entry_id} in this dossier")
 
 
 def document_bytes(payload: dict) -> bytes:

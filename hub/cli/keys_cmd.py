@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hub.bootstrap import Hub
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import positive_count, print_json, print_table
-from hub.domain.audit import Actor, AuditEvent
+from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.errors import ConfigError
 from hub.settings import Settings
 
@@ -55,7 +55,7 @@ def rotate(args: argparse.Namespace, settings: Settings) -> int:
         if not args.resume:
             key_id = hub.keyring.add_key()
             with hub.unit_of_work() as uow:
-                uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action="keys.rotate",
+                uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=AuditAction.KEYS_ROTATE,
                                             reason=f"data key {key_id} added and made current"))
                 uow.commit()
             print(f"key {key_id} added and made current")

@@ -1,4 +1,4 @@
-"""Printing for the CLI: one JSON document on stdout for scripts, plain columns for people.
+"""Printing for the CLI: one JSON document on stdout for scripts, rich tables for people.
 
 What people see goes through `hub.text.inert` (control characters a sender put in a value are
 shown as escapes, never sent to the terminal); JSON needs nothing more, `json.dump` escapes them.
@@ -13,9 +13,12 @@ from datetime import date, datetime
 from enum import Enum
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from hub.text import inert
+
+_UNLIMITED = 1_000_000  # columns: a table is as wide as its cells, whatever the terminal
 
 
 def _default(value: object) -> object:
@@ -35,12 +38,19 @@ def print_json(document: object) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Left-aligned columns, as wide as their widest cell; every cell shown through `inert`."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else inert(str(c)) for c in row]
-                                           for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    """Left-aligned columns two spaces apart, as wide as their widest cell, drawn by rich
+    (PeopleConsole: every cell shown through `inert`, no markup). Never wrapped nor cut, at a
+    terminal or not (a long cell makes a long line, as `--json` would give it whole); no colour
+    unless stdout is a terminal; no trailing blanks."""
+    table = Table(*(str(h) for h in headers), box=None, show_edge=False, pad_edge=False,
+                  padding=(0, 1))
+    for row in rows:
+        table.add_row(*("" if c is None else str(c) for c in row))
+    console = PeopleConsole(width=_UNLIMITED)
+    with console.capture() as captured:
+        console.print(table)
+    for line in captured.get().splitlines():
+        print(line.rstrip())
 
 
 def positive_count(text: str) -> int:
@@ -58,10 +68,11 @@ def positive_count(text: str) -> int:
 class PeopleConsole(Console):
     """A rich console for people: no markup (senders' values may hold square brackets), no
     highlighting, and every string it prints, table cells included, shown through `inert`
-    (so a line break inside one string is shown as \\x0a: print lines one by one)."""
+    (so a line break inside one string is shown as \\x0a: print lines one by one). No emoji
+    codes either: a value ":warning:" is shown as written."""
 
     def __init__(self, **options: object) -> None:
-        super().__init__(markup=False, highlight=False, **options)
+        super().__init__(markup=False, highlight=False, emoji=False, **options)
 
     def render_str(self, text: str, **options: object) -> Text:
         """Rich turns every plain string into Text here, cells and titles alike."""

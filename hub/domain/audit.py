@@ -40,20 +40,33 @@ class AuditOutcome(StrEnum):
 
 
 class AuditAction(StrEnum):
-    """The actions the hub audits. Other lower-case dotted names are accepted, so that a new
-    kind of event needs no change here."""
+    """Every action the hub audits: one list a reader of the journal can look up. The values
+    are what the log stores, so they never change. (validate_event still accepts any
+    lower-case dotted name, so that events written by another version read back and check.)"""
 
     DELIVER = "deliver"
     DENY = "deny"
     READ = "read"
     CONSENT_GRANT = "consent.grant"
     CONSENT_REVOKE = "consent.revoke"
+    CONSENT_EXPIRED = "consent.expired"  # a grant's last day passed (noted by a scheduled job)
+    REFERENT_DECLARE = "referent.declare"  # by the CNS feed (ADT^A31) or `hub consent referent`
+    REFERENT_END = "referent.end"
+    REFERENT_BLOCK = "referent.block"
+    REFERENT_UNBLOCK = "referent.unblock"
     DOSSIER_CLOSE = "dossier.close"
     DOSSIER_REOPEN = "dossier.reopen"
+    ENTRY_HIDE = "entry.hide"
+    ENTRY_UNHIDE = "entry.unhide"
+    ENTRY_CONFIDENTIALITY = "entry.confidentiality"
+    ENTRIES_REMAPPED = "entries.remapped"  # hub remap: counts and entry ids only
     MESSAGE_DISCARDED = "message.discarded"
     PATIENT_MERGED = "patient.merged"   # ADT^A40: on both the merged and the surviving dossier
     MESSAGE_REPLAYED = "message.replayed"
     MESSAGE_RETRIED = "message.retried"  # a rejected message checked again (hub rejected retry)
+    MESSAGE_RAW_READ = "message.raw_read"  # an operator read a parked message's raw bytes
+    KEYS_ROTATE = "keys.rotate"
+    RETENTION_PURGE = "retention.purge"  # raw copies emptied (a count only)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from hub.ops import NotFound, iso, message_row, run_each
 from hub.store.tables import new_id
 
 OPEN, REPLAYED, RESOLVED = "open", "replayed", "resolved"
-RAW_READ = "message.raw_read"
 _SETTLED = {MessageState.STORED, MessageState.DISCARDED}
 _MAX_GENERATIONS = 20
 _EVERY = 1_000_000
@@ -79,8 +78,9 @@ def show_parked(uow, id: str, *, raw: bool = False) -> dict:
                processed_at=iso(record.processed_at))
     if raw:
         body = uow.messages.raw(id)
-        uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=RAW_READ, reason="dlq show --raw",
-                                    patient_id=record.patient_id, message_id=id))
+        uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=AuditAction.MESSAGE_RAW_READ,
+                                    reason="dlq show --raw", patient_id=record.patient_id,
+                                    message_id=id))
         row["raw"] = body.decode("utf-8", "replace")
     return row
 

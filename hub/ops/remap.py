@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from hub.domain.audit import Actor, AuditEvent
+from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.models import Entry, MessageState, StoredEntry
 from hub.errors import MappingError, RawCopyPurged, StoreError
 from hub.mapping.interpret import interpret, safe_reason
@@ -24,8 +24,6 @@ from hub.mapping.loader import MappingSet
 from hub.mapping.policy import ReadingPolicy
 from hub.routing.outcome import RoutingPolicy
 from hub.store.repository import from_json_bytes, to_json_bytes
-
-REMAPPED = "entries.remapped"
 
 
 def remap_messages(uow_factory: Callable, mappings: MappingSet, policy: RoutingPolicy,
@@ -100,7 +98,8 @@ def remap_one(uow, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
         uow.entries.add_many((patient_id, id, seq, entry) for seq, entry in added)
         uow.entries.remove(removed)
         uow.audit.record(AuditEvent(
-            actor=Actor.OPERATOR, action=REMAPPED, patient_id=patient_id, message_id=id,
+            actor=Actor.OPERATOR, action=AuditAction.ENTRIES_REMAPPED, patient_id=patient_id,
+            message_id=id,
             reason=f"mapping changed: {len(updated)} updated, {len(added)} added, "
                    f"{len(removed)} removed" + (f" ({', '.join(removed)})" if removed else "")))
     return {"outcome": "changed", "id": id, "updated": len(updated), "added": len(added),

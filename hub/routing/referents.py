@@ -20,7 +20,7 @@ import fnmatch
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from hub.domain.audit import Actor, AuditEvent
+from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.models import MessageRecord
 from hub.domain.professional import validate_cns_code
 from hub.errors import InvalidCnsCode, MappingError
@@ -32,7 +32,6 @@ SOURCE = "cns-feed"
 PRIMARY_CARE_PROVIDER = "PP"  # HL7 table 0443, provider role
 DELETE = "DE"                  # HL7 table 0287, problem/goal action code
 DECLARING_SENDERS = ("CNS^*",)   # consent.referent_senders' default
-REFERENT_DECLARE, REFERENT_END = "referent.declare", "referent.end"  # as `hub consent` audits
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,9 @@ class ReferentChange:
         if current is not None and current.cns_code == self.cns_code:
             return False
         if current is not None:  # replaced: the end is audited as such, not only implied
-            _audit(uow, REFERENT_END, patient_id, current.cns_code, at, noted)
+            _audit(uow, AuditAction.REFERENT_END, patient_id, current.cns_code, at, noted)
         uow.consents.declare_referent(patient_id, self.cns_code, at, SOURCE)
-        _audit(uow, REFERENT_DECLARE, patient_id, self.cns_code, at, noted)
+        _audit(uow, AuditAction.REFERENT_DECLARE, patient_id, self.cns_code, at, noted)
         return True
 
     def _end(self, uow, patient_id: str, at: datetime, noted: datetime) -> bool:
@@ -70,7 +69,7 @@ class ReferentChange:
         if current is None or (self.cns_code and current.cns_code != self.cns_code):
             return False  # a deletion of someone who is not the référent changes nothing
         uow.consents.end_referent(patient_id, at)
-        _audit(uow, REFERENT_END, patient_id, current.cns_code, at, noted)
+        _audit(uow, AuditAction.REFERENT_END, patient_id, current.cns_code, at, noted)
         return True
 
 

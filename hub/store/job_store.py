@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from hub.domain.audit import Actor, AuditEvent
+from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.store.audit_repository import AuditRepository
 from hub.store.keyring import Keyring
 from hub.store.repository import translated_errors
@@ -23,8 +23,6 @@ from hub.store.tables import PURGED_KEY_ID, consent_grants, job_locks, messages,
 
 # Messages whose bytes may still be needed are never purged: in flight, or parked for replay.
 PURGEABLE_STATES = ("stored", "rejected", "discarded")
-GRANT_EXPIRED = "consent.expired"
-RETENTION_PURGE = "retention.purge"
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ class JobStore:
                     .values(expiry_noted_at=now)).rowcount
                 if noted:
                     events.append(AuditEvent(
-                        actor=Actor.HUB, action=GRANT_EXPIRED, patient_id=row.patient_id,
+                        actor=Actor.HUB, action=AuditAction.CONSENT_EXPIRED, patient_id=row.patient_id,
                         reason=f"grant to {row.cns_code} ({row.level}) expired at "
                                f"{row.until.isoformat(timespec='seconds')}"))
             AuditRepository(connection, self._keyring).record_many(events)
@@ -128,7 +126,7 @@ class JobStore:
                 update(messages).where(m.id.in_(ids), m.raw_key_id != PURGED_KEY_ID)
                 .values(raw_key_id=PURGED_KEY_ID, raw_ct=b"")).rowcount
             AuditRepository(connection, self._keyring).record(AuditEvent(
-                actor=Actor.HUB, action=RETENTION_PURGE,
+                actor=Actor.HUB, action=AuditAction.RETENTION_PURGE,
                 reason=f"{purged} raw message copies received before "
                        f"{received_before.isoformat(timespec='seconds')} purged"))
         return purged

@@ -1,4 +1,4 @@
-"""A professional's read of a dossier (hub.cli.dossier_view.read_as) and the delivery counts of
+"""A professional's read of a dossier (hub.ops.dossier.read_as) and the delivery counts of
 `hub status`, against real SQLite and PostgreSQL: what each professional is shown, and that each
 read is in the audit chain of the same transaction."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.cli.dossier_view import read_as
+from hub.ops.dossier import read_as
 from hub.domain.consent import Reason
 from hub.domain.delivery import DeliveryState
 from hub.domain.models import Confidentiality, Entry, MessageRecord, MessageState, Patient

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
+from hub.domain.audit import AuditAction
 from hub.domain.models import Confidentiality
-from hub.ops.remap import REMAPPED, remap_messages
+from hub.ops.remap import remap_messages
 from hub.store.job_store import JobStore
 from hub.store.tables import entries
 from tests.fixtures.messages import oru_r01, patient
@@ -54,7 +55,8 @@ def test_a_missed_field_is_filled_in_place_keeping_the_patients_choices(uow_fact
                                                   Confidentiality.SECRET,
                                                   Confidentiality.NORMAL]
     with uow_factory() as uow:
-        events = [e for e in uow.audit.journal(before[0].patient_id) if e.action == REMAPPED]
+        events = [e for e in uow.audit.journal(before[0].patient_id)
+                  if e.action == AuditAction.ENTRIES_REMAPPED]
         verified = uow.audit.verify()
     assert [(e.actor, e.message_id, e.reason) for e in events] == [
         ("operator", message_id, "mapping changed: 3 updated, 0 added, 0 removed")]
@@ -84,7 +86,8 @@ def test_entries_the_mapping_now_makes_or_no_longer_makes_are_added_or_removed(
     assert [e.id for e in left] == [e.id for e in kept[:2]]
     assert [e.payload["value_type"] for e in left] == ["NM", "NM"]
     with uow_factory() as uow:
-        reasons = [e.reason for e in uow.audit.for_message(shrunk) if e.action == REMAPPED]
+        reasons = [e.reason for e in uow.audit.for_message(shrunk)
+                   if e.action == AuditAction.ENTRIES_REMAPPED]
     assert reasons == [f"mapping changed: 1 updated, 0 added, 1 removed ({kept[2].id})"]
 
 

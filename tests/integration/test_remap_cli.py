@@ -10,7 +10,7 @@ from functools import partial
 
 from sqlalchemy import func, select
 
-from hub.ops.remap import REMAPPED
+from hub.domain.audit import AuditAction
 from hub.store.tables import audit_events
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import REPO
@@ -63,7 +63,7 @@ def test_ctrl_c_stops_between_two_messages_and_the_next_run_finishes(cli_hub, tm
                                env=hub.env, cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     remapped = select(func.count()).select_from(audit_events).where(
-        audit_events.c.action == REMAPPED)
+        audit_events.c.action == AuditAction.ENTRIES_REMAPPED)
     deadline = time.monotonic() + 60
     with engine.connect() as connection:
         while connection.execute(remapped).scalar_one() < 10 and time.monotonic() < deadline:

@@ -26,6 +26,17 @@ def test_plain_tables_show_controls_inert(capsys):
     assert SHOWN in out
 
 
+def test_plain_tables_are_aligned_never_wrapped_and_uncoloured_when_piped(capsys):
+    long = "x" * 500
+    print_table(["id", "what", "note"],
+                [("a1", long, None), ("b", ":warning: [bold]y[/bold]", "")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["id  " + "what".ljust(500) + "  note",
+                     f"a1  {long}",
+                     "b   :warning: [bold]y[/bold]"]
+    assert not any("\x1b" in line for line in lines)
+
+
 def test_rich_tables_show_controls_inert_and_markup_as_written():
     console = PeopleConsole(file=io.StringIO(), width=300, force_terminal=True)
     table = Table("sender", "reason", title="found")

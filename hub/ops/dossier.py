@@ -1,0 +1,194 @@
+"""Reading a dossier: the patient's own full view, the dossier as one professional may see it,
+and one document entry, shared by `hub dossier show|document` and any page or API that shows
+the same.
+
+A professional's read is decided and journaled in one transaction, at one instant: each entry
+goes through the same consent decision as routing (hub.domain.access, hub.domain.consent), and
+each entry shown becomes a "read" event in the patient's journal; a read that shows nothing is
+journaled as denied. The events are committed before these functions return, so nobody is shown
+an entry whose read is not in the journal. A refused read is committed too, then raised.
+
+A dossier merged into another (ADT^A40) says so: the patient's own view names the surviving
+matricule (`"merged_into"`), a professional's only that it was merged (`"merged": true`). Both
+carry the CNS summary of the prestations shown (`"cns_summary"`).
+
+Unlike the rest of hub.ops, times stay datetimes (and dates) here, as `hub dossier show --json`
+has always printed them through its JSON encoder.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from hub.domain import access
+from hub.domain.audit import AuditAction, AuditEvent, AuditOutcome
+from hub.domain.cns_summary import summarize
+from hub.domain.consent import EntryView, Reason, decide
+from hub.domain.models import Confidentiality, Patient, StoredEntry
+from hub.errors import HubError, UnknownMatricule
+
+DOCUMENT = "document"
+_DOSSIER = EntryView(Confidentiality.NORMAL)  # access to the dossier at all: its demographics
+
+
+class ReadRefused(HubError):
+    """The professional may not read (the registry refuses them, or consent denies the
+    document); the denied read is already journaled and committed."""
+
+
+@dataclass(frozen=True)
+class ProfessionalRead:
+    """What one professional was shown of a dossier, and why.
+
+    `refused` when the registry does not let them read at all (not registered, not active);
+    `allowed` when they may see the dossier (its demographics), with `reason` the decision's
+    reason either way; `entries` the entries they may see, oldest first."""
+
+    viewer: str
+    refused: bool
+    allowed: bool
+    reason: str
+    patient: Patient | None = None
+    entries: list[StoredEntry] = field(default_factory=list)
+
+
+def show(uow_factory: Callable, matricule: str, viewer: str | None = None, *,
+         referent_by_default: bool = True, at: datetime | None = None) -> dict:
+    """The dossier of `matricule` as `hub dossier show --json` prints it: the patient's own
+    view, or with `viewer` (a CNS code) what that professional may see at `at` (now), the read
+    journaled and committed. UnknownMatricule without a dossier; ReadRefused when the registry
+    refuses the viewer.
+
+    Shape: {"patient": {...}, "entries": [...], "cns_summary": [...]} plus "merged_into" (the
+    patient's view) or "viewer", "access": {"allowed", "reason"}, "merged" (a professional's)."""
+    with uow_factory() as uow:
+        patient_id = _existing(uow, matricule)
+        survivor_id = uow.patients.merged_into(patient_id)
+        if viewer is None:
+            entries = uow.entries.for_patient(patient_id)
+            document = {"patient": patient_document(uow.patients.get(patient_id)),
+                        "entries": [entry_document(e) for e in entries],
+                        "cns_summary": summarize(entries)}
+            if survivor_id is not None:
+                document["merged_into"] = uow.patients.get(survivor_id).matricule
+            return document
+        read = read_as(uow, patient_id, viewer, at or datetime.now(UTC), referent_by_default)
+        uow.commit()
+    if read.refused:
+        raise ReadRefused(f"{viewer} may not read dossiers: {read.reason}")
+    document = professional_document(read, matricule)
+    if survivor_id is not None:
+        # Which dossier survived is the patient's to see, not every professional's.
+        document["merged"] = True
+    return document
+
+
+def read_as(uow, patient_id: str, cns_code: str, at: datetime,
+            referent_by_default: bool) -> ProfessionalRead:
+    """Decide what `cns_code` may see of the dossier `patient_id` at `at`, and record the read
+    in the audit chain (not committed: the caller commits, so the read and its journal go
+    together). One "read" event per entry shown; one denied "read" when nothing is shown."""
+    who, registered = access.recipient(uow, cns_code)
+    if not who.active:
+        reason = Reason.RECIPIENT_NOT_ACTIVE if registered else access.NOT_REGISTERED
+        _journal(uow, [_event(cns_code, patient_id, at, AuditOutcome.DENIED, reason)])
+        return ProfessionalRead(cns_code, refused=True, allowed=False, reason=reason)
+    state = access.consent_state(uow, patient_id, at, referent_by_default)
+    dossier = decide(_DOSSIER, who, state, at)
+    if not dossier.allowed:
+        _journal(uow, [_event(cns_code, patient_id, at, AuditOutcome.DENIED, dossier.reason)])
+        return ProfessionalRead(cns_code, refused=False, allowed=False, reason=dossier.reason)
+    shown, events, first_denial = [], [], None
+    for entry in uow.entries.for_patient(patient_id):
+        decision = decide(EntryView(entry.confidentiality, entry.hidden), who, state, at)
+        if decision.allowed:
+            shown.append(entry)
+            events.append(_event(cns_code, patient_id, at, AuditOutcome.OK, decision.reason,
+                                 entry.id))
+        elif first_denial is None:
+            first_denial = decision.reason
+    if not events:
+        # Nothing shown: denied when entries were withheld; an empty dossier was still read.
+        outcome = AuditOutcome.OK if first_denial is None else AuditOutcome.DENIED
+        events.append(_event(cns_code, patient_id, at, outcome, first_denial or dossier.reason))
+    patient = uow.patients.get(patient_id)
+    _journal(uow, events)
+    return ProfessionalRead(cns_code, refused=False, allowed=True, reason=dossier.reason,
+                            patient=patient, entries=shown)
+
+
+def read_document(uow_factory: Callable, matricule: str, entry_id: str,
+                  viewer: str | None = None, *, referent_by_default: bool = True,
+                  at: datetime | None = None) -> StoredEntry:
+    """The document entry `entry_id` of the dossier of `matricule` (HubError when it is not a
+    document of that dossier). With `viewer`, the consent question routing asks
+    (access.may_receive) decides at `at` (now); the read, allowed or denied, is journaled and
+    committed, then ReadRefused raised when denied."""
+    with uow_factory() as uow:
+        patient_id = _existing(uow, matricule)
+        entry = _document_entry(uow.entries.for_patient(patient_id), entry_id)
+        if viewer is None:
+            return entry
+        at = at or datetime.now(UTC)
+        decision = access.may_receive(uow, patient_id,
+                                      [EntryView(entry.confidentiality, entry.hidden)], viewer,
+                                      at, referent_by_default)
+        outcome = AuditOutcome.OK if decision.allowed else AuditOutcome.DENIED
+        _journal(uow, [_event(viewer, patient_id, at, outcome, decision.reason, entry.id)])
+        uow.commit()
+    if not decision.allowed:
+        raise ReadRefused(f"{viewer} may not read this document: {decision.reason}")
+    return entry
+
+
+def patient_document(patient: Patient) -> dict:
+    """The demographics as `hub dossier show --json` prints them."""
+    return {"matricule": patient.matricule, "family_name": patient.family_name,
+            "given_name": patient.given_name, "birth_date": patient.birth_date,
+            "sex": patient.sex}
+
+
+def entry_document(entry: StoredEntry) -> dict:
+    """One entry as `hub dossier show --json` prints it: its fields, then its payload."""
+    return {"id": entry.id, "kind": entry.kind, "confidentiality": entry.confidentiality.value,
+            "hidden": entry.hidden, "effective_at": entry.effective_at,
+            "message_id": entry.message_id, "created_at": entry.created_at, **entry.payload}
+
+
+def professional_document(read: ProfessionalRead, matricule: str) -> dict:
+    """`hub dossier show --as --json`: the patient's demographics only when the professional has
+    access to the dossier at all (else only the matricule they asked about)."""
+    patient = (patient_document(read.patient) if read.allowed and read.patient is not None
+               else {"matricule": matricule})
+    return {"viewer": read.viewer, "access": {"allowed": read.allowed, "reason": read.reason},
+            "patient": patient, "entries": [entry_document(e) for e in read.entries],
+            # Summed from the prestations this professional may see, and from nothing else.
+            "cns_summary": summarize(read.entries)}
+
+
+def _existing(uow, matricule: str) -> str:
+    patient_id = uow.patients.find(matricule)
+    if patient_id is None:
+        raise UnknownMatricule("no dossier for this matricule")
+    return patient_id
+
+
+def _document_entry(entries: list[StoredEntry], entry_id: str) -> StoredEntry:
+    for entry in entries:
+        if entry.id == entry_id:
+            if entry.kind != DOCUMENT:
+                raise HubError(f"entry {entry_id} is a {entry.kind}, not a document")
+            return entry
+    raise HubError(f"no entry {entry_id} in this dossier")
+
+
+def _event(cns_code: str, patient_id: str, at: datetime, outcome: AuditOutcome, reason: str,
+           entry_id: str | None = None) -> AuditEvent:
+    return AuditEvent(actor=cns_code, action=AuditAction.READ, outcome=outcome,
+                      reason=str(reason), patient_id=patient_id, entry_id=entry_id, at=at)
+
+
+def _journal(uow, events: list[AuditEvent]) -> None:
+    # Appending locks the chain until commit: done last, after every read of the transaction.
+    uow.audit.record_many(events)

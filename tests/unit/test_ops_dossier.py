@@ -1,0 +1,103 @@
+"""hub.ops.dossier on a unit of work over dicts: the patient's own view journals nothing; a
+professional's read is journaled (one "read" per entry shown) and committed before the caller
+gets anything, a refused one too, then raised."""
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.domain.audit import AuditOutcome
+from hub.domain.models import Confidentiality, Patient, StoredEntry
+from hub.domain.professional import Professional
+from hub.errors import HubError, UnknownMatricule
+from hub.ops import choices, dossier
+from tests.fixtures.fake_dossiers import Dossiers
+
+MATRICULE = "1893120105732"
+DOCTOR, STRANGER = "123456-78", "999999-99"
+AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store():
+    store = Dossiers()
+    store.patients["p1"] = Patient(MATRICULE, "Muller", "Anne", "1989-12-01", "F")
+    store.entries += [
+        StoredEntry("e1", "p1", "m1", 0, "lab_result", Confidentiality.NORMAL, False, AT,
+                    {"value": "7.9"}),
+        StoredEntry("e2", "p1", "m1", 1, "lab_result", Confidentiality.SECRET, False, AT),
+        StoredEntry("d1", "p1", "m2", 0, "document", Confidentiality.NORMAL, False, AT,
+                    {"content": "Brief"})]
+    store.professionals[DOCTOR] = Professional(DOCTOR, "Reuter", "Marc", "GP")
+    return store
+
+
+def reads(store):
+    return [(e.actor, e.action, e.outcome, e.entry_id) for e in store.journal]
+
+
+def test_the_patients_own_view_shows_everything_and_journals_nothing(store):
+    document = dossier.show(store.unit_of_work, MATRICULE)
+    assert [e["id"] for e in document["entries"]] == ["e1", "e2", "d1"]
+    assert document["patient"]["family_name"] == "Muller" and "merged_into" not in document
+    assert store.journal == [] and store.commits == 0
+
+
+def test_a_merged_dossier_names_its_survivor_to_the_patient_only(store):
+    store.patients["p2"] = Patient("1893120105733")
+    store.merged_into["p1"] = "p2"
+    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", at=AT)
+    assert dossier.show(store.unit_of_work, MATRICULE)["merged_into"] == "1893120105733"
+    seen = dossier.show(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
+    assert seen["merged"] is True and "merged_into" not in seen
+
+
+def test_a_granted_professional_sees_what_consent_allows_and_each_read_is_committed(store):
+    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", at=AT)
+    store.journal.clear()
+    document = dossier.show(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
+    assert [e["id"] for e in document["entries"]] == ["e1", "d1"]
+    assert document["access"]["allowed"] is True and document["viewer"] == DOCTOR
+    assert reads(store) == [(DOCTOR, "read", AuditOutcome.OK, "e1"),
+                            (DOCTOR, "read", AuditOutcome.OK, "d1")]
+    assert store.commits == 2
+
+
+def test_without_consent_the_read_is_journaled_denied_and_shows_only_the_matricule(store):
+    document = dossier.show(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
+    assert document["entries"] == [] and document["patient"] == {"matricule": MATRICULE}
+    assert reads(store) == [(DOCTOR, "read", AuditOutcome.DENIED, None)]
+    assert store.commits == 1
+
+
+def test_an_unregistered_professional_is_refused_after_the_denial_is_committed(store):
+    with pytest.raises(dossier.ReadRefused, match=f"{STRANGER} may not read dossiers: "
+                       "recipient not registered"):
+        dossier.show(store.unit_of_work, MATRICULE, STRANGER, at=AT)
+    assert reads(store) == [(STRANGER, "read", AuditOutcome.DENIED, None)]
+    assert store.commits == 1
+
+
+def test_no_dossier_no_read(store):
+    with pytest.raises(UnknownMatricule):
+        dossier.show(store.unit_of_work, "1893120105733", DOCTOR, at=AT)
+    assert store.journal == []
+
+
+def test_a_document_read_by_the_patient_journals_nothing(store):
+    assert dossier.read_document(store.unit_of_work, MATRICULE, "d1").payload == {
+        "content": "Brief"}
+    assert store.journal == []
+    with pytest.raises(HubError, match="entry e1 is a lab_result, not a document"):
+        dossier.read_document(store.unit_of_work, MATRICULE, "e1")
+    with pytest.raises(HubError, match="no entry x in this dossier"):
+        dossier.read_document(store.unit_of_work, MATRICULE, "x")
+
+
+def test_a_professionals_document_read_is_committed_allowed_or_denied(store):
+    with pytest.raises(dossier.ReadRefused, match=f"{DOCTOR} may not read this document"):
+        dossier.read_document(store.unit_of_work, MATRICULE, "d1", DOCTOR, at=AT)
+    assert reads(store) == [(DOCTOR, "read", AuditOutcome.DENIED, "d1")]
+    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", at=AT)
+    store.journal.clear()
+    assert dossier.read_document(store.unit_of_work, MATRICULE, "d1", DOCTOR, at=AT).id == "d1"
+    assert reads(store) == [(DOCTOR, "read", AuditOutcome.OK, "d1")]

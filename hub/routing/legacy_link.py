@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.matricule import successor
 from hub.domain.models import MessageRecord
-from hub.store.patient_repository import Merge
+from hub.domain.models import Merge
 
 REASON = "legacy matricule"
 

@@ -11,13 +11,13 @@ the legacy form before that are found by `legacy_dossiers` and merged into their
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.matricule import is_legacy, successor
-from hub.domain.models import Patient
+from hub.domain.models import Merge, Patient
 from hub.errors import StoreError, UnknownMatricule
 from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
 from hub.store.tables import entries, new_id, patients, utc_now
@@ -25,15 +25,6 @@ from hub.store.tables import entries, new_id, patients, utc_now
 TABLE = "patients"
 MATRICULE_PURPOSE = "matricule"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
-
-@dataclass(frozen=True)
-class Merge:
-    """What a merge did: dossier `merged_id` now files into `survivor_id`, `moved` entries went."""
-
-    merged_id: str
-    survivor_id: str
-    moved: int
 
 
 class PatientRepository(Repository):

@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from hub.broker.port import Broker, Consumer, Delivery
 from hub.broker.topology import Topology
 from hub.domain.models import MessageState
+from hub.domain.ports import UnitOfWorkFactory
 from hub.errors import BrokerError, DatabaseUnavailable, StoreError
 from hub.logs import OutageLog, lifecycle
 from hub.metrics import Metrics
-from hub.domain.ports import UnitOfWorkFactory
 from hub.routing.delivering import RoutedBatch
 from hub.routing.filing import file_batch
 from hub.mapping.loader import MappingSet

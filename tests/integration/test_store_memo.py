@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import event
 
 from hub.domain.audit import AuditEvent
-from hub.domain.consent import Reason
 from hub.domain.professional import Professional
 from tests.fixtures.messages import patient
 

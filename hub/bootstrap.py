@@ -12,7 +12,7 @@ from pathlib import Path
 from hub.broker.factory import broker_from_url
 from hub.broker.port import Broker
 from hub.broker.topology import Topology
-from hub.domain.delivery import Delivery, parse_destination_key
+from hub.domain.delivery import parse_destination_key
 from hub.domain.professional import Professional
 from hub.errors import ConfigError
 from hub.inbound.intake import IntakePolicy
@@ -23,7 +23,6 @@ from hub.outbound.journal import journal_outcome
 from hub.outbound.sender import DestinationSender
 from hub.outbound.tls import client_ssl_context
 from hub.registry.mfn import MESSAGE_TYPE as MFN_TYPE
-from hub.domain.access import delivery_decision
 from hub.mapping.loader import MappingSet, load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import Routes, load_routes
@@ -154,18 +153,13 @@ class Hub:
         outcomes. The caller closes it."""
         o = self.settings.outbound
         return Dispatcher(
-            self.unit_of_work, self.destination_sender, self.recheck_delivery, self.clock,
+            self.unit_of_work, self.destination_sender, self.clock,
             o.max_attempts, backoff=partial(next_attempt, base=o.backoff_base, cap=o.backoff_cap),
             unreachable_backoff=partial(next_attempt, base=o.backoff_base,
                                         cap=o.unreachable_backoff_cap),
             lease=o.lease, journal=journal_outcome, observe=observe,
+            referent_by_default=self.settings.consent.referent_access_by_default,
         )
-
-    def recheck_delivery(self, uow, delivery: Delivery, at: datetime) -> tuple[bool, str]:
-        """The send-time consent check of `delivery`: (allowed, reason)."""
-        decision = delivery_decision(uow, delivery, at,
-                                     self.settings.consent.referent_access_by_default)
-        return decision.allowed, str(decision.reason)
 
     def destination_sender(self, key: str) -> DestinationSender:
         """The sender for destination `key` (`host:port`), over TLS when the registry's

@@ -13,21 +13,30 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from hub.domain.consent import ConsentState, Decision, EntryView, Reason, Recipient, decide
+from hub.domain.delivery import Delivery
 from hub.domain.models import Confidentiality
+from hub.domain.ports import UnitOfWork
+from hub.domain.professional import Professional
 
 NOT_REGISTERED = "recipient not registered"
 _ANY_ENTRY = (EntryView(Confidentiality.NORMAL),)
 
 
-def recipient(uow, cns_code: str) -> tuple[Recipient, bool]:
+def recipient(uow: UnitOfWork, cns_code: str) -> tuple[Recipient, bool]:
     """The registry's view of `cns_code` (active only when registered and not suspended), and
     whether it is registered at all."""
-    professional = uow.professionals.get(cns_code)
-    registered = professional is not None
-    return Recipient(cns_code, registered and professional.active), registered
+    return as_recipient(cns_code, uow.professionals.get(cns_code))
 
 
-def consent_state(uow, patient_id: str, at: datetime, referent_by_default: bool) -> ConsentState:
+def as_recipient(cns_code: str, professional: Professional | None) -> tuple[Recipient, bool]:
+    """`recipient` for a professional already read from the registry (None: not registered)."""
+    if professional is None:
+        return Recipient(cns_code, False), False
+    return Recipient(cns_code, professional.active), True
+
+
+def consent_state(uow: UnitOfWork, patient_id: str, at: datetime,
+                  referent_by_default: bool) -> ConsentState:
     """The patient's consent state at `at`."""
     return uow.consents.state(patient_id, at, referent_by_default)
 
@@ -35,28 +44,40 @@ def consent_state(uow, patient_id: str, at: datetime, referent_by_default: bool)
 def decide_all(views: Iterable[EntryView], who: Recipient, state: ConsentState,
                at: datetime) -> Decision:
     """Allow only when every entry is allowed; the first denial otherwise."""
-    decision = None
     for view in tuple(views) or _ANY_ENTRY:
         decision = decide(view, who, state, at)
         if not decision.allowed:
             return decision
-    return decision
+    return decision  # the last allow: there is at least one view (_ANY_ENTRY)
 
 
-def may_receive(uow, patient_id: str, views: Iterable[EntryView], cns_code: str,
+def may_receive(uow: UnitOfWork, patient_id: str, views: Iterable[EntryView], cns_code: str,
                 at: datetime, referent_by_default: bool) -> Decision:
     """Whether the professional `cns_code` may receive a message whose entries are `views`."""
-    who, registered = recipient(uow, cns_code)
     state = consent_state(uow, patient_id, at, referent_by_default)
+    return may_receive_as(uow.professionals.get(cns_code), cns_code, views, state, at)
+
+
+def may_receive_as(professional: Professional | None, cns_code: str,
+                   views: Iterable[EntryView], state: ConsentState, at: datetime) -> Decision:
+    """`may_receive` with the registry's record of `cns_code` (None: not registered) and the
+    patient's consent state already read: routing holds both for a whole message. An inactive
+    recipient the registry does not know at all is denied as not registered."""
+    who, registered = as_recipient(cns_code, professional)
     decision = decide_all(views, who, state, at)
     if not registered and decision.reason == Reason.RECIPIENT_NOT_ACTIVE:
         return Decision(False, NOT_REGISTERED)
     return decision
 
 
-def delivery_decision(uow, delivery, at: datetime, referent_by_default: bool) -> Decision:
+def delivery_decision(uow: UnitOfWork, delivery: Delivery, at: datetime,
+                      referent_by_default: bool,
+                      views: Iterable[EntryView] | None = None) -> Decision:
     """The send-time re-check of one delivery: its message's entries as they stand now
-    (hidden or re-graded since routing), the consent state now, the registry now."""
-    views = uow.entries.views_for_message(delivery.message_id)
+    (hidden or re-graded since routing), the consent state now, the registry now. `views`,
+    when given, are those entries as just read for a whole batch
+    (`DeliveryRepository.entry_views`)."""
+    if views is None:
+        views = uow.entries.views_for_message(delivery.message_id)
     return may_receive(uow, delivery.patient_id, views, delivery.recipient, at,
                        referent_by_default)

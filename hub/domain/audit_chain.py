@@ -104,7 +104,7 @@ def check_chain(rows: Iterable[Mapping[str, object]]) -> VerifyResult:
         if row["prev_hash"] != previous_hash:
             what = "the start of the chain" if seq == 1 else f"event {seq - 1}"
             return _broken(checked, seq, f"event {seq} does not link to {what}", previous_hash)
-        previous_hash, expected_seq, checked = row["hash"], expected_seq + 1, checked + 1
+        previous_hash, expected_seq, checked = str(row["hash"]), expected_seq + 1, checked + 1
     return VerifyResult(ok=True, checked=checked, head_seq=expected_seq - 1 if checked else None,
                         head_hash=previous_hash if checked else None)
 

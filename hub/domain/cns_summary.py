@@ -9,6 +9,7 @@ apart rather than netted, so that a cancelled service is visible as such.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from hub.domain.models import StoredEntry
 
@@ -17,7 +18,7 @@ TRANSACTION_KINDS = {"CG": "charge", "CD": "credit", "PY": "payment", "AJ": "adj
 UNKNOWN = "unknown"
 
 
-def prestation_kind(payload: dict) -> str:
+def prestation_kind(payload: dict[str, Any]) -> str:
     """The summary kind of one prestation, from its transaction type (FT1-6)."""
     code = str(payload.get("transaction_type") or "").strip().upper()
     return TRANSACTION_KINDS.get(code, code.lower() or UNKNOWN)
@@ -29,11 +30,11 @@ def prestation_year(entry: StoredEntry) -> str:
     return str(when)[:4] if str(when)[:4].isdigit() else UNKNOWN
 
 
-def summarize(entries: Iterable[StoredEntry]) -> list[dict]:
+def summarize(entries: Iterable[StoredEntry]) -> list[dict[str, Any]]:
     """`[{"year", "kind", "count", "amount"}]` over the prestations among `entries`, by year
     (newest first) then kind. `amount` sums the amounts given (FT1-11), rounded to the cent;
     `currency` is added when every summed amount named the same one."""
-    groups: dict[tuple[str, str], dict] = {}
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in entries:
         if entry.kind != PRESTATION:
             continue

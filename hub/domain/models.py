@@ -78,3 +78,20 @@ class StoredEntry:
     created_at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     effective_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a merge did: dossier `merged_id` now files into `survivor_id`, `moved` entries went."""
+
+    merged_id: str
+    survivor_id: str
+    moved: int
+
+
+@dataclass(frozen=True)
+class LastFiled:
+    """The most recently received message that has a row (every row is a filed message)."""
+
+    received_at: datetime
+    processed_at: datetime | None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from hub.domain.ports import UnitOfWorkFactory
 from collections.abc import Callable
 from datetime import datetime
 
@@ -9,7 +10,7 @@ log = logging.getLogger(__name__)
 JOB_ID = "resume-overdue"
 
 
-def flag_overdue_resumes(unit_of_work: Callable, clock: Callable[[], datetime],
+def flag_overdue_resumes(unit_of_work: UnitOfWorkFactory, clock: Callable[[], datetime],
                          months: int) -> int:
     """Flag, as of `clock()`, every declaration in force whose référent sent no résumé since it
     was made more than `months` calendar months ago; commit; return how many were flagged."""

@@ -27,6 +27,7 @@ from hub.domain.models import MessageRecord, MessageState
 from hub.errors import BrokerError
 from hub.ops import NotFound, iso, message_row, run_each
 from hub.store.tables import new_id
+from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 OPEN, REPLAYED, RESOLVED = "open", "replayed", "resolved"
 _SETTLED = {MessageState.STORED, MessageState.DISCARDED}
@@ -47,7 +48,7 @@ def reason_matches(reason: str | None, wanted: str) -> bool:
     return reason_class(reason).lower() == wanted or wanted in (reason or "").lower()
 
 
-def list_parked(uow, reason: str | None = None, limit: int = 1000) -> dict:
+def list_parked(uow: UnitOfWork, reason: str | None = None, limit: int = 1000) -> dict:
     """Parked messages, newest first, each with its reason class, DLQ status and replays;
     and how many outbound deliveries are parked (`hub deliveries replay` resends those).
 
@@ -64,7 +65,7 @@ def list_parked(uow, reason: str | None = None, limit: int = 1000) -> dict:
     return {"parked": rows, "parked_deliveries": parked_deliveries}
 
 
-def show_parked(uow, id: str, *, raw: bool = False) -> dict:
+def show_parked(uow: UnitOfWork, id: str, *, raw: bool = False) -> dict:
     """One message's record with its DLQ status (None unless parked) and replays; with `raw`,
     its bytes as received (they hold patient data: the read is audited, actor operator, and
     committed by the caller's unit of work). NotFound when there is no such message."""
@@ -85,7 +86,7 @@ def show_parked(uow, id: str, *, raw: bool = False) -> dict:
     return row
 
 
-def replay_selection(uow, ids: Iterable[str] = (), *, every_open: bool = False,
+def replay_selection(uow: UnitOfWork, ids: Iterable[str] = (), *, every_open: bool = False,
                      reason: str | None = None) -> tuple[list[str], list[dict]]:
     """Which messages a replay takes: the given ids (each must be parked; with `reason`, only
     those whose reason matches), or with `every_open` every open parked message (matching
@@ -107,7 +108,8 @@ def replay_selection(uow, ids: Iterable[str] = (), *, every_open: bool = False,
     return chosen, refused
 
 
-def replay_messages(uow_factory: Callable, broker: Broker, queue: str, ids: list[str], *,
+def replay_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
+                    ids: list[str], *,
                     stop: threading.Event | None = None,
                     progress: Callable[[dict], None] | None = None,
                     timeout: float = 10.0) -> dict:
@@ -125,7 +127,7 @@ def replay_messages(uow_factory: Callable, broker: Broker, queue: str, ids: list
                     summary, stop=stop, progress=progress)
 
 
-def _replay_one(uow_factory: Callable, broker: Broker, queue: str, id: str,
+def _replay_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, id: str,
                 timeout: float) -> dict:
     with uow_factory() as uow:
         record = uow.messages.get(id)
@@ -155,7 +157,7 @@ def _replay_headers(record: MessageRecord) -> dict[str, str]:
             h.REPLAY_OF: record.id}
 
 
-def _with_status(uow, records: list[MessageRecord]) -> list[dict]:
+def _with_status(uow: UnitOfWork, records: list[MessageRecord]) -> list[dict]:
     ids = [r.id for r in records]
     replays = uow.messages.replays_of(ids) if ids else {}
     later = later_replays(uow, replays)
@@ -175,7 +177,8 @@ def _with_status(uow, records: list[MessageRecord]) -> list[dict]:
     return rows
 
 
-def later_replays(uow, replays: dict[str, list[MessageRecord]]) -> dict[str, list[MessageRecord]]:
+def later_replays(uow: UnitOfWork, replays: dict[str, list[MessageRecord]],
+                  ) -> dict[str, list[MessageRecord]]:
     """Replays of replays (a replay parked again, then replayed), by the first message: the
     chain resolves its first message too. One query per generation, a few at most."""
     found: dict[str, list[MessageRecord]] = {}

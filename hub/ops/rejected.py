@@ -42,6 +42,7 @@ from hub.ops import iso, message_row, run_each
 from hub.ops.dlq import later_replays
 from hub.ops.dlq import reason_matches
 from hub.store.tables import new_id
+from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 OPEN, RETRIED, RESOLVED = "open", "retried", "resolved"
 _SETTLED = {MessageState.STORED, MessageState.DISCARDED}
@@ -62,7 +63,7 @@ def err_code_of(record: MessageRecord) -> int | None:
     return None
 
 
-def list_rejected(uow, *, reason: str | None = None, code: int | None = None,
+def list_rejected(uow: UnitOfWork, *, reason: str | None = None, code: int | None = None,
                   since: datetime | None = None, until: datetime | None = None,
                   limit: int = 1000) -> dict:
     """Rejected messages received in [since, until), newest first, those matching `reason`
@@ -87,7 +88,7 @@ def matches(record: MessageRecord, *, reason: str | None = None, code: int | Non
     return code is None or err_code_of(record) == code
 
 
-def retry_selection(uow, ids: Iterable[str] = (), *, every_open: bool = False,
+def retry_selection(uow: UnitOfWork, ids: Iterable[str] = (), *, every_open: bool = False,
                     reason: str | None = None, code: int | None = None,
                     since: datetime | None = None, until: datetime | None = None,
                     ) -> tuple[list[str], list[dict]]:
@@ -113,7 +114,8 @@ def retry_selection(uow, ids: Iterable[str] = (), *, every_open: bool = False,
     return chosen, refused
 
 
-def retry_messages(uow_factory: Callable, broker: Broker, queue: str, policy: IntakePolicy,
+def retry_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
+                   policy: IntakePolicy,
                    ids: list[str], *, dry_run: bool = False,
                    stop: threading.Event | None = None,
                    progress: Callable[[dict], None] | None = None,
@@ -136,7 +138,7 @@ def retry_messages(uow_factory: Callable, broker: Broker, queue: str, policy: In
                                                 timeout), summary, stop=stop, progress=progress)
 
 
-def _retry_one(uow_factory: Callable, broker: Broker, queue: str, policy: IntakePolicy,
+def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, policy: IntakePolicy,
                id: str, dry_run: bool, timeout: float) -> dict:
     with uow_factory() as uow:
         record = uow.messages.get(id)
@@ -206,7 +208,7 @@ def _event(record: MessageRecord, outcome: AuditOutcome, reason: str) -> AuditEv
                       reason=reason, patient_id=record.patient_id, message_id=record.id)
 
 
-def _with_status(uow, records: list[MessageRecord]) -> list[dict]:
+def _with_status(uow: UnitOfWork, records: list[MessageRecord]) -> list[dict]:
     ids = [r.id for r in records]
     retries = uow.messages.replays_of(ids) if ids else {}
     later = later_replays(uow, retries)

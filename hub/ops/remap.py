@@ -24,9 +24,10 @@ from hub.mapping.loader import MappingSet
 from hub.mapping.policy import ReadingPolicy
 from hub.routing.outcome import RoutingPolicy
 from hub.store.repository import from_json_bytes, to_json_bytes
+from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 
-def remap_messages(uow_factory: Callable, mappings: MappingSet, policy: RoutingPolicy,
+def remap_messages(uow_factory: UnitOfWorkFactory, mappings: MappingSet, policy: RoutingPolicy,
                    ids: list[str], *, dry_run: bool = False,
                    stop: threading.Event | None = None,
                    progress: Callable[[dict], None] | None = None) -> dict:
@@ -59,7 +60,7 @@ def remap_messages(uow_factory: Callable, mappings: MappingSet, policy: RoutingP
     return summary
 
 
-def remap_one(uow, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
+def remap_one(uow: UnitOfWork, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
               dry_run: bool = False) -> dict:
     """Re-map one message in `uow` (not committed); its result with an "outcome" key:
     unchanged, changed, failed (the mapping fails now) or skipped (nothing to re-map)."""

@@ -11,6 +11,7 @@ from hub.domain.audit import AuditAction, AuditEvent
 from hub.domain.models import MessageRecord, MessageState
 from hub.errors import HubError
 from hub.ops import NotFound, iso, message_row
+from hub.domain.ports import UnitOfWork
 
 ROUTING_ALLOWED = "consent allowed: delivery queued"
 
@@ -24,7 +25,7 @@ class Ambiguous(HubError):
         self.candidates = candidates
 
 
-def resolve(uow, key: str, sender: str | None = None) -> MessageRecord:
+def resolve(uow: UnitOfWork, key: str, sender: str | None = None) -> MessageRecord:
     """The message whose id is `key`, else the one message with control id `key` (from
     `sender` when given; a message and its replays count as one, the first). NotFound, or
     Ambiguous listing the candidates."""
@@ -46,7 +47,7 @@ def resolve(uow, key: str, sender: str | None = None) -> MessageRecord:
     return found[0]
 
 
-def trace(uow, key: str, sender: str | None = None) -> dict:
+def trace(uow: UnitOfWork, key: str, sender: str | None = None) -> dict:
     """The story of one message (by id or control id): received, acknowledged, filed, its
     entries, routing decisions, deliveries, audit events and replays.
 
@@ -85,7 +86,7 @@ def trace(uow, key: str, sender: str | None = None) -> dict:
     return document
 
 
-def search(uow, *, sender: str | None = None, control_id: str | None = None,
+def search(uow: UnitOfWork, *, sender: str | None = None, control_id: str | None = None,
            matricule: str | None = None, type: str | None = None,
            since: datetime | None = None, until: datetime | None = None,
            state: str | None = None, limit: int = 1000) -> list[dict]:

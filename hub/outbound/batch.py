@@ -8,8 +8,10 @@ every outcome (denials included) with its journal event, in that order, and give
 (releases) what was claimed but neither sent nor denied.
 
 The guarantees of one delivery at a time still hold:
-- consent is re-checked before each send: in the claim transaction, at most `recheck_window`
-  seconds before it; what a slow batch has not sent by then is released and re-checked anew;
+- consent is re-checked before each send (`hub.domain.access.delivery_decision`, the question
+  routing asked): in the claim transaction, at most `recheck_window` seconds before it; what a
+  slow batch has not sent by then is released and re-checked anew. The consent of the batch's
+  patients and the entries of its messages are read with one query each;
 - order per patient+destination: a queue's run stops at its first attempt that is to be
   retried or was parked (the rest is released and waits behind it: a parked delivery holds
   its queue until it is replayed), and at a late ACK awaited aside (the delivery stays claimed
@@ -26,21 +28,46 @@ The guarantees of one delivery at a time still hold:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
+from hub.domain.access import delivery_decision
 from hub.domain.delivery import Delivery, DeliveryAttempt, DeliveryState
+from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import DatabaseUnavailable
-from hub.logs import lifecycle
+from hub.logs import OutageLog, lifecycle
 from hub.outbound.ack_reader import NO_ANSWER, OVERDUE, AckResult
-from hub.outbound.backoff import should_park
-from hub.outbound.batch_views import JournalView, RecheckView
+from hub.outbound.backoff import next_attempt, should_park
 from hub.outbound.report import Outcome
+from hub.outbound.sender import DestinationSender
 
 log = logging.getLogger(__name__)
+
+Backoff = Callable[[int, datetime], datetime]
+Journal = Callable[[UnitOfWork, Delivery, Outcome], None]
+Emit = Callable[[list[Outcome]], None]
+
+
+@dataclass(frozen=True)
+class LanePolicy:
+    """How every lane sends (the `[outbound]` settings): `max_attempts` message failures park a
+    delivery; `backoff(attempts, now)` spaces one delivery's retries, `unreachable_backoff
+    (failures, now)` those of a destination that could not be reached; up to `batch`
+    deliveries are claimed at once, for `lease`; none is sent later than `recheck_window`
+    seconds after its consent re-check, which reads consent with `referent_by_default`."""
+
+    max_attempts: int
+    backoff: Backoff = next_attempt
+    unreachable_backoff: Backoff = next_attempt
+    batch: int = 100
+    lease: timedelta = timedelta(seconds=120)
+    recheck_window: float = 1.0
+    referent_by_default: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,20 +88,30 @@ class Attempt:
 class BatchRunner:
     """Sends the due deliveries of one destination in batches; see the module docstring.
 
-    `config` is the Dispatcher: its uow_factory, recheck, clock, max_attempts, backoff,
-    unreachable_backoff, batch, lease, recheck_window, journal and stopping event.
+    `uow_factory()` makes units of work, `clock()` gives the aware UTC time; `journal(uow,
+    delivery, outcome)`, when given, is called in the transaction that records a delivered,
+    parked or denied outcome; once `stopping` is set no new send starts; `database` hears of
+    outages (one line each).
     """
 
-    def __init__(self, config) -> None:
-        self._c = config
+    def __init__(self, policy: LanePolicy, uow_factory: UnitOfWorkFactory,
+                 clock: Callable[[], datetime], *, journal: Journal | None,
+                 stopping: threading.Event, database: OutageLog) -> None:
+        self._policy = policy
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._journal_hook = journal
+        self._stopping = stopping
+        self._database = database
 
-    def drain(self, sender, destination: str, now: datetime, emit) -> None:
+    def drain(self, sender: DestinationSender, destination: str, now: datetime,
+              emit: Emit) -> None:
         """Send batches until nothing more is due, a `no-answer` or stop; `emit(outcomes)`
         after each recorded batch. Each batch asks the clock afresh (never before `now`), so
         deliveries queued meanwhile go out in this same drain."""
         retried: set[str] = set()
-        while not self._c.stopping.is_set():
-            outcomes, go_on = self.run(sender, destination, max(now, self._c.clock()), retried,
+        while not self._stopping.is_set():
+            outcomes, go_on = self.run(sender, destination, max(now, self._clock()), retried,
                                        emit)
             emit(outcomes)
             # A retry may come due again within this drain; it waits for a later round.
@@ -82,26 +119,30 @@ class BatchRunner:
             if not go_on:
                 return
 
-    def run(self, sender, destination: str, now: datetime, retried: set[str],
-            emit=None) -> tuple[list[Outcome], bool]:
+    def run(self, sender: DestinationSender, destination: str, now: datetime, retried: set[str],
+            emit: Emit | None = None) -> tuple[list[Outcome], bool]:
         """One batch; its recorded outcomes and whether to go on with another. `emit`, when
         given, receives the outcome of a late ACK awaited aside once it is recorded."""
-        c = self._c
+        p = self._policy
         failed: Delivery | None = None
         try:
-            with c.uow_factory() as uow:
-                lease_end = max(now, c.clock()) + c.lease
-                batch = uow.deliveries.claim_batch(destination, now, lease_end, c.batch,
+            with self._uow_factory() as uow:
+                lease_end = max(now, self._clock()) + p.lease
+                batch = uow.deliveries.claim_batch(destination, now, lease_end, p.batch,
                                                    skip=retried)
                 if not batch:
                     return [], False
-                at, view, denials = c.clock(), RecheckView(uow, batch), {}
+                at, denials = self._clock(), {}
+                views = uow.deliveries.entry_views({d.message_id for d in batch})
+                failed = batch[0]  # the first re-check reads the consent of the whole batch
+                uow.consents.prefetch([d.patient_id for d in batch], at, p.referent_by_default)
                 for delivery in batch:
                     failed = delivery
-                    ok, reason = c.recheck(view, delivery, at)
-                    if not ok:
-                        denials[delivery.id] = Attempt(
-                            Outcome(delivery, DeliveryState.DENIED, "denied", reason))
+                    decision = delivery_decision(uow, delivery, at, p.referent_by_default,
+                                                 views[delivery.message_id])
+                    if not decision.allowed:
+                        denials[delivery.id] = Attempt(Outcome(
+                            delivery, DeliveryState.DENIED, "denied", str(decision.reason)))
                 failed = None
                 payloads = uow.deliveries.payloads([d.id for d in batch if d.id not in denials])
                 uow.commit()
@@ -109,7 +150,7 @@ class BatchRunner:
             # Rolled back: nothing of the batch is claimed. The delivery whose re-check failed
             # waits for a retry; the others are taken again at once.
             if isinstance(exc, DatabaseUnavailable):  # the surroundings' fault, not a message's
-                c.database.failed(_reason(exc))
+                self._database.failed(_reason(exc))
                 return [], False
             log.exception("outbound: a batch to %s failed before sending", destination)
             if failed is None:
@@ -121,9 +162,9 @@ class BatchRunner:
         attempts, unsent, stop = self._send(sender, batch, denials, payloads, checked, emit)
         return self.save(attempts, unsent), not stop
 
-    def _send(self, sender, batch: list[Delivery], denials: dict[str, Attempt],
-              payloads: dict[str, bytes], checked: float,
-              emit=None) -> tuple[list[Attempt], list[Delivery], bool]:
+    def _send(self, sender: DestinationSender, batch: list[Delivery],
+              denials: dict[str, Attempt], payloads: dict[str, bytes], checked: float,
+              emit: Emit | None = None) -> tuple[list[Attempt], list[Delivery], bool]:
         # A denial is an outcome in its queue's order like any other: one behind a delivery
         # to be retried is released, not recorded, and decided again when its turn comes.
         attempts: list[Attempt] = []
@@ -132,8 +173,8 @@ class BatchRunner:
         stop = False
         for delivery in batch:
             payload = payloads.get(delivery.id)
-            if (stop or delivery.patient_id in stopped or self._c.stopping.is_set()
-                    or time.monotonic() - checked > self._c.recheck_window):
+            if (stop or delivery.patient_id in stopped or self._stopping.is_set()
+                    or time.monotonic() - checked > self._policy.recheck_window):
                 unsent.append(delivery)
                 continue
             if delivery.id in denials:
@@ -179,25 +220,26 @@ class BatchRunner:
         failures = delivery.message_failures + message_failure
         if not retryable:
             outcome = Outcome(delivery, DeliveryState.PARKED, code, f"refused: {reason}")
-        elif message_failure and should_park(failures, self._c.max_attempts):
+        elif message_failure and should_park(failures, self._policy.max_attempts):
             outcome = Outcome(delivery, DeliveryState.PARKED, code,
                               f"gave up after {failures} attempts: {reason}")
         else:
             return Attempt(Outcome(delivery, DeliveryState.PENDING, code, reason), ack_code,
-                           self._c.backoff(delivery.attempts + 1, self._c.clock()),
+                           self._policy.backoff(delivery.attempts + 1, self._clock()),
                            message_failure=message_failure)
         return Attempt(outcome, ack_code)
 
-    def _late(self, delivery: Delivery, emit, result: AckResult) -> None:
+    def _late(self, delivery: Delivery, emit: Emit, result: AckResult) -> None:
         # In the sender's thread for the connection set aside: record what came, as any send.
         emit(self.save([self.judge(delivery, result)]))
 
-    def save(self, attempts: list[Attempt], unsent: list[Delivery] = ()) -> list[Outcome]:
+    def save(self, attempts: list[Attempt],
+             unsent: Sequence[Delivery] = ()) -> list[Outcome]:
         """Record `attempts` (with their journal events, in send order) and release `unsent`,
         in one transaction; should that fail, each on its own, so that one bad record does
         not make the whole batch go out again. Returns the outcomes recorded."""
         try:
-            with self._c.uow_factory() as uow:
+            with self._uow_factory() as uow:
                 self._apply(uow, attempts)
                 uow.deliveries.release(unsent)
                 reached = {a.delivery.destination for a in attempts
@@ -212,11 +254,12 @@ class BatchRunner:
             self._log(attempt.outcome)
         return [attempt.outcome for attempt in attempts]
 
-    def _save_each(self, attempts: list[Attempt], unsent: list[Delivery]) -> list[Outcome]:
+    def _save_each(self, attempts: list[Attempt],
+                   unsent: Sequence[Delivery]) -> list[Outcome]:
         recorded = []
         for attempt in attempts:
             try:
-                with self._c.uow_factory() as uow:
+                with self._uow_factory() as uow:
                     self._apply(uow, [attempt])
                     uow.commit()
             except Exception as exc:  # noqa: BLE001
@@ -227,7 +270,7 @@ class BatchRunner:
             self._log(attempt.outcome)
             recorded.append(attempt.outcome)
         try:
-            with self._c.uow_factory() as uow:
+            with self._uow_factory() as uow:
                 uow.deliveries.release(unsent)
                 uow.commit()
         except Exception as exc:  # noqa: BLE001 - they are due again when their lease ends
@@ -238,11 +281,11 @@ class BatchRunner:
         # An outage goes to the dispatcher's OutageLog (no traceback, once); anything else is
         # unexpected and keeps its traceback.
         if isinstance(exc, DatabaseUnavailable):
-            self._c.database.failed(_reason(exc))
+            self._database.failed(_reason(exc))
         else:
             log.error(text, *args, exc_info=exc)
 
-    def _apply(self, uow, attempts: list[Attempt]) -> None:
+    def _apply(self, uow: UnitOfWork, attempts: list[Attempt]) -> None:
         delivered = defaultdict(list)
         for attempt in attempts:
             outcome, d = attempt.outcome, attempt.delivery
@@ -254,8 +297,8 @@ class BatchRunner:
                 next_at = attempt.next_at
                 if attempt.unreachable:
                     next_at = uow.deliveries.record_unreachable(
-                        d.destination, self._c.clock(), outcome.reason,
-                        self._c.unreachable_backoff)
+                        d.destination, self._clock(), outcome.reason,
+                        self._policy.unreachable_backoff)
                 uow.deliveries.mark_retry(d.id, next_at, outcome.reason, attempt.ack_code,
                                           message_failure=attempt.message_failure)
             else:
@@ -264,14 +307,14 @@ class BatchRunner:
             uow.deliveries.mark_delivered_many(ids, ack_code)
         uow.attempts.add_many(_attempt(a) for a in attempts
                               if a.outcome.state is not DeliveryState.DENIED)
-        journal = JournalView(uow)
+        # The journal's `audit.record` events are appended in this order, in one insert, when
+        # the unit of work commits.
         for attempt in attempts:
-            self._journal(journal, attempt.outcome)
-        journal.flush()
+            self._journal(uow, attempt.outcome)
 
-    def _journal(self, uow, outcome: Outcome) -> None:
-        if self._c.journal is not None and outcome.state is not DeliveryState.PENDING:
-            self._c.journal(uow, outcome.delivery, outcome)
+    def _journal(self, uow: UnitOfWork, outcome: Outcome) -> None:
+        if self._journal_hook is not None and outcome.state is not DeliveryState.PENDING:
+            self._journal_hook(uow, outcome.delivery, outcome)
 
     @staticmethod
     def _log(outcome: Outcome) -> None:

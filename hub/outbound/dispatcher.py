@@ -20,18 +20,16 @@ from concurrent.futures import wait as futures_wait
 from datetime import datetime, timedelta
 from functools import partial
 
-from hub.domain.delivery import Delivery
+from hub.domain.ports import UnitOfWorkFactory
 from hub.errors import DatabaseUnavailable, HubError
 from hub.logs import OutageLog
 from hub.outbound.backoff import next_attempt
-from hub.outbound.batch import BatchRunner
+from hub.outbound.batch import Backoff, BatchRunner, Journal, LanePolicy
 from hub.outbound.report import DispatchReport, Outcome
 from hub.outbound.sender import DestinationSender
 
 log = logging.getLogger(__name__)
 
-Recheck = Callable[[object, Delivery, datetime], tuple[bool, str]]
-Journal = Callable[[object, Delivery, Outcome], None]
 Observe = Callable[[list[Outcome]], None]
 
 
@@ -81,15 +79,14 @@ class Dispatcher:
     """Deliver due deliveries: re-check consent, send, record the outcome.
 
     `uow_factory()` makes units of work; `senders(destination)` makes the DestinationSender of
-    a `host:port` (called once per destination, in its lane); `recheck(uow, delivery, at)`
-    answers (allowed, reason) just before each send; `clock()` gives the aware UTC time.
-    `journal(uow, delivery, outcome)`, when given, is called in the transaction that records a
-    delivered, parked or denied outcome (the access journal and audit trail). A delivery is
+    a `host:port` (called once per destination, in its lane); consent is re-checked just before
+    each send (hub.domain.access.delivery_decision, with `referent_by_default`); `clock()`
+    gives the aware UTC time. `journal(uow, delivery, outcome)`, when given, is called in the
+    transaction that records a delivered, parked or denied outcome (the access journal and
+    audit trail; its `audit.record` events are appended in order at the commit). A delivery is
     sent at least once: if recording its outcome fails, it is sent again when its lease ends,
     with the same MSH-10. A lane sends up to `batch` deliveries per claim (hub.outbound.batch),
-    each within `recheck_window` seconds of its consent re-check; `recheck` and `journal` then
-    see the unit of work through hub.outbound.batch_views (reads shared by the batch, and
-    `audit.record` appended in order with one `record_many` before the commit).
+    each within `recheck_window` seconds of its consent re-check.
     `observe(outcomes)`, when given, is called in the lane's thread as soon as a batch's
     outcomes are committed (the hub's metrics), not when a later round reports them (for a
     late ACK awaited aside, in that connection's thread). `backoff(attempts, now)` spaces the
@@ -97,35 +94,32 @@ class Dispatcher:
     a destination that refused or timed out `failures` connection attempts in a row.
     """
 
-    def __init__(self, uow_factory: Callable[[], object],
-                 senders: Callable[[str], DestinationSender], recheck: Recheck,
+    def __init__(self, uow_factory: UnitOfWorkFactory,
+                 senders: Callable[[str], DestinationSender],
                  clock: Callable[[], datetime], max_attempts: int, *,
-                 backoff: Callable[[int, datetime], datetime] = next_attempt,
+                 backoff: Backoff = next_attempt,
                  batch: int = 100, wait: float = 0.9, lease: float = 120.0,
                  journal: Journal | None = None, recheck_window: float = 1.0,
                  observe: Observe | None = None,
-                 unreachable_backoff: Callable[[int, datetime], datetime] | None = None) -> None:
-        # Public to hub.outbound.batch.BatchRunner, which does each lane's work.
+                 unreachable_backoff: Backoff | None = None,
+                 referent_by_default: bool = True) -> None:
         self.uow_factory = uow_factory
-        self.recheck = recheck
-        self.clock = clock
-        self.max_attempts = max_attempts
-        self.backoff = backoff
-        self.unreachable_backoff = unreachable_backoff or backoff
-        self.batch = batch
-        self.recheck_window = recheck_window
-        self.journal = journal
         self.stopping = threading.Event()
         self._senders = senders
         self._observe = observe
         self._wait = wait
-        # Keep it well above a send's worst case (the sender's timeout for the connect, then
-        # again for the ACK): a lease that ran out mid-send would let another dispatcher send
-        # the same delivery.
-        self.lease = timedelta(seconds=lease)
-        self._runner = BatchRunner(self)
         # Rounds and lanes that find the database away: one WARNING and one INFO per outage.
         self.database = OutageLog(log, "database", "outbound deliveries wait for it")
+        policy = LanePolicy(
+            max_attempts=max_attempts, backoff=backoff,
+            unreachable_backoff=unreachable_backoff or backoff, batch=batch,
+            # Keep it well above a send's worst case (the sender's timeout for the connect,
+            # then again for the ACK): a lease that ran out mid-send would let another
+            # dispatcher send the same delivery.
+            lease=timedelta(seconds=lease), recheck_window=recheck_window,
+            referent_by_default=referent_by_default)
+        self._runner = BatchRunner(policy, uow_factory, clock, journal=journal,
+                                   stopping=self.stopping, database=self.database)
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
 

@@ -12,6 +12,7 @@ import re
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent, AuditOutcome
 from hub.domain.delivery import Delivery, DeliveryState
+from hub.domain.ports import UnitOfWork
 from hub.domain.professional import validate_cns_code
 from hub.errors import InvalidCnsCode
 from hub.outbound.ack_reader import REJECTED
@@ -47,9 +48,9 @@ def parking_reason(delivery: Delivery, outcome: Outcome) -> str:
     return f"gave up after {delivery.attempts + 1} attempts: last {code}"
 
 
-def journal_outcome(uow, delivery: Delivery, outcome: Outcome) -> None:
-    """The Dispatcher's `journal` hook: append the outcome's audit event in `uow`'s
-    transaction (the caller commits)."""
+def journal_outcome(uow: UnitOfWork, delivery: Delivery, outcome: Outcome) -> None:
+    """The Dispatcher's `journal` hook: record the outcome's audit event in `uow`'s
+    transaction (appended when the caller commits)."""
     event = delivery_event(delivery, outcome)
     if event is not None:
         uow.audit.record(event)

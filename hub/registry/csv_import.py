@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hub.domain.professional import Destination, Professional, validate_cns_code
 from hub.errors import HubError, InvalidCnsCode
+from hub.domain.ports import UnitOfWork
 
 HEADER = ("cns_code", "family_name", "given_name", "specialty", "status", "mllp_host",
           "mllp_port", "receiving_application", "receiving_facility")
@@ -62,7 +63,7 @@ class ImportInterrupted(HubError):
     """The import was stopped (Ctrl-C) before its commit: nothing of the file was stored."""
 
 
-def import_csv(path: str | Path, uow, *, stop: threading.Event | None = None,
+def import_csv(path: str | Path, uow: UnitOfWork, *, stop: threading.Event | None = None,
                progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Add or update the professionals listed in the CSV file at `path`, then commit `uow`.
     The file goes in whole, in that one transaction: `stop` set ends it before the commit with
@@ -85,7 +86,7 @@ def import_csv(path: str | Path, uow, *, stop: threading.Event | None = None,
     return report
 
 
-def _import_row(uow, line: int, cells: list[str], columns: tuple[str, ...],
+def _import_row(uow: UnitOfWork, line: int, cells: list[str], columns: tuple[str, ...],
                 first_line_of: dict[str, int], report: ImportReport) -> None:
     professional, problems = _parse_row(cells, columns)
     code = _code_or_none(cells[0] if cells else "")

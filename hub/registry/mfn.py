@@ -16,6 +16,7 @@ from dataclasses import replace
 from hub.domain.professional import Professional, ProfessionalStatus, validate_cns_code
 from hub.errors import InvalidCnsCode, MappingError
 from hub.hl7.message import Message, Segment
+from hub.domain.ports import UnitOfWork
 
 # The message type the registry handles without a mapping file (the listener must accept it).
 MESSAGE_TYPE = "MFN^M02"
@@ -51,7 +52,7 @@ def professionals_from_mfn(msg: Message) -> list[tuple[str, Professional]]:
     return [_record(number, *record) for number, record in enumerate(records, 1)]
 
 
-def apply_mfn_changes(uow, changes: list[tuple[str, Professional]]) -> list[str]:
+def apply_mfn_changes(uow: UnitOfWork, changes: list[tuple[str, Professional]]) -> list[str]:
     """Write `changes` (from `professionals_from_mfn`) into `uow`, without committing.
 
     Returns, per change, "added", "updated" or "unchanged", or "unknown" for an MDL, MDC or

@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.consent import EntryView
 from hub.domain.models import MessageRecord, MessageState
+from hub.domain.ports import UnitOfWork
 from hub.errors import StoreConflict
-from hub.routing.batch_lookups import BatchLookups
-from hub.routing.delivering import queue_routed, route_message
+from hub.routing.delivering import RoutedBatch, queue_routed, route_message
 from hub.routing.outcome import Outcome, RoutingPolicy
 
 DOSSIER_CLOSED = "dossier closed by the patient"
@@ -32,19 +32,20 @@ class _Filed:
     record: MessageRecord
 
 
-def file_batch(uow, outcomes: list[Outcome], policy: RoutingPolicy | None = None,
-               lookups: BatchLookups | None = None) -> list[MessageState]:
+def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy | None = None,
+               routing: RoutedBatch | None = None) -> list[MessageState]:
     """Store and route `outcomes` in `uow` (not committed), in order; returns the state each
     ended in. The outcomes are left as they were, so a batch rolled back can be filed again
-    message by message. `lookups` shares what the batch already read (one per transaction)."""
+    message by message. `routing`, when given, is the batch's (in `uow`): it collects the
+    routing decisions for the caller."""
     policy = policy or RoutingPolicy()
-    if lookups is None:
-        lookups = BatchLookups(uow, datetime.now(timezone.utc), policy.referent_access_by_default)
+    if routing is None:
+        routing = RoutedBatch(uow, datetime.now(timezone.utc), policy.referent_access_by_default)
     filed = [_Filed(o, replace(o.record)) for o in outcomes]
     _settle_resends(uow, filed)
-    _prefetch(uow, filed, lookups)
+    _prefetch(uow, filed, routing)
     for item in filed:
-        _settle_patient(uow, item, lookups)
+        _settle_patient(uow, item, routing)
     turned_away = uow.messages.add_unless_stored((item.record, item.outcome.raw)
                                                  for item in filed)
     if turned_away:
@@ -65,25 +66,25 @@ def file_batch(uow, outcomes: list[Outcome], policy: RoutingPolicy | None = None
             continue
         entries = item.outcome.entries
         ids, start = entry_ids[start:start + len(entries)], start + len(entries)
-        route_message(lookups, patient_id=item.record.patient_id, message_id=item.record.id,
+        route_message(routing, patient_id=item.record.patient_id, message_id=item.record.id,
                       raw=item.outcome.raw, candidates=item.outcome.candidates,
                       views=[EntryView(e.confidentiality) for e in entries],
                       entry_ids=ids, policy=policy)
-        if item.outcome.actions:  # the audit chain keeps the order things were decided in
-            queue_routed(lookups)
+        if item.outcome.actions:  # its deliveries are queued before what its actions change
+            queue_routed(routing)
         for action in item.outcome.actions:
-            action.apply(uow, item.record, lookups)
-    queue_routed(lookups)
+            action.apply(uow, item.record)
+    queue_routed(routing)
     return [item.record.state for item in filed]
 
 
-def file_outcome(uow, outcome: Outcome, policy: RoutingPolicy | None = None,
-                 lookups: BatchLookups | None = None) -> MessageState:
+def file_outcome(uow: UnitOfWork, outcome: Outcome, policy: RoutingPolicy | None = None,
+                 routing: RoutedBatch | None = None) -> MessageState:
     """`file_batch` for one outcome."""
-    return file_batch(uow, [outcome], policy, lookups)[0]
+    return file_batch(uow, [outcome], policy, routing)[0]
 
 
-def _prefetch(uow, filed: list[_Filed], lookups: BatchLookups) -> None:
+def _prefetch(uow: UnitOfWork, filed: list[_Filed], routing: RoutedBatch) -> None:
     """Dossier ids, consent and demographics of the batch's patients, a few statements for
     all of them: most batches name many patients, each once or twice."""
     matricules = [item.outcome.patient.matricule for item in filed
@@ -91,25 +92,25 @@ def _prefetch(uow, filed: list[_Filed], lookups: BatchLookups) -> None:
     if not matricules:
         return
     ids = list(uow.patients.ids_for(matricules).values())
-    lookups.prefetch(ids)
+    uow.consents.prefetch(ids, routing.at, routing.referent_by_default)
     uow.patients.load_demographics(ids)
 
 
-def _settle_patient(uow, item: _Filed, lookups: BatchLookups) -> None:
+def _settle_patient(uow: UnitOfWork, item: _Filed, routing: RoutedBatch) -> None:
     """The dossier a stored message belongs to, and a closed dossier's discard; demographics
     saved for the others."""
     record, outcome = item.record, item.outcome
     if record.state is not MessageState.STORED or outcome.patient is None:
         return  # a registry message (MFN^M02) names no patient
     record.patient_id = uow.patients.id_for(outcome.patient.matricule)
-    if lookups.consent(record.patient_id).closed:
+    if routing.consent(record.patient_id).closed:
         record.state = MessageState.DISCARDED
         record.reason = DOSSIER_CLOSED
     else:
         uow.patients.save_demographics(record.patient_id, outcome.patient)
 
 
-def _settle_resends(uow, filed: list[_Filed]) -> None:
+def _settle_resends(uow: UnitOfWork, filed: list[_Filed]) -> None:
     """Mark resends of messages stored earlier, or earlier in this batch, in one lookup."""
     keys = [(item.record.sender, item.record.control_id) for item in filed
             if item.record.state is MessageState.STORED and item.record.control_id]
@@ -138,7 +139,7 @@ def _settle_resends(uow, filed: list[_Filed]) -> None:
             in_batch.setdefault(key, item)
 
 
-def _settle_late_resends(uow, late: list[_Filed]) -> None:
+def _settle_late_resends(uow: UnitOfWork, late: list[_Filed]) -> None:
     """Messages the store turned away because another transaction stored a copy after our
     resend check (two workers, or two threads, filing one resend at once): resends of that copy
     after all, added in their settled state."""

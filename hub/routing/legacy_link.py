@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.matricule import successor
 from hub.domain.models import MessageRecord
-from hub.store.patient_repository import Merge
+from hub.domain.ports import UnitOfWork
+from hub.domain.models import Merge
 
 REASON = "legacy matricule"
 
 
-def link_dossiers(uow, merged_id: str, survivor_id: str, *, actor: str = Actor.HUB,
+def link_dossiers(uow: UnitOfWork, merged_id: str, survivor_id: str, *, actor: str = Actor.HUB,
                   message_id: str | None = None, why: str = "") -> Merge | None:
     """Merge dossier `merged_id` (the legacy form's) into `survivor_id` and journal it on both;
     None, with no event, when the two already are one dossier."""
@@ -38,7 +39,7 @@ def link_dossiers(uow, merged_id: str, survivor_id: str, *, actor: str = Actor.H
     return merge
 
 
-def link_forms(uow, legacy: str, matricule: str, *, actor: str = Actor.HUB,
+def link_forms(uow: UnitOfWork, legacy: str, matricule: str, *, actor: str = Actor.HUB,
                message_id: str | None = None, why: str = "") -> Merge | None:
     """Link the dossier of `legacy` (11 digits) into the one of `matricule` (13 digits), both
     validated; each is created empty when never mentioned before."""
@@ -47,7 +48,7 @@ def link_forms(uow, legacy: str, matricule: str, *, actor: str = Actor.HUB,
                          message_id=message_id, why=why)
 
 
-def link_all_legacy(uow) -> list[Merge]:
+def link_all_legacy(uow: UnitOfWork) -> list[Merge]:
     """Merge every dossier created under a legacy matricule into its 13-digit successor's:
     what turning `[identity] link_legacy_forms` on asks of a store that has both."""
     merges = []
@@ -66,10 +67,7 @@ class LegacyLinkAction:
     legacy: str = field(repr=False)
     matricule: str = field(repr=False)
 
-    def apply(self, uow, record: MessageRecord, lookups) -> None:
+    def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Link the two dossiers; the consent of the 13-digit one decides from now on."""
-        merge = link_forms(uow, self.legacy, self.matricule, message_id=record.id,
-                           why="both forms in PID-3")
-        if merge is not None:
-            lookups.forget(merge.merged_id)
-            lookups.forget(merge.survivor_id)
+        link_forms(uow, self.legacy, self.matricule, message_id=record.id,
+                   why="both forms in PID-3")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.identity import identify_in
 from hub.domain.models import MessageRecord
+from hub.domain.ports import UnitOfWork
 from hub.errors import MappingError
 from hub.hl7.message import Message
 
@@ -36,7 +37,7 @@ class MergeAction:
     survivor: str = field(repr=False)
     merged: str = field(repr=False)
 
-    def apply(self, uow, record: MessageRecord, lookups) -> None:
+    def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Move the entries, mark the merged dossier, journal it on both; nothing (and no
         event) when the two already are one dossier."""
         merge = uow.patients.merge(self.merged, self.survivor)
@@ -51,8 +52,6 @@ class MergeAction:
                        patient_id=merge.survivor_id, message_id=record.id,
                        reason=f"{reason} from dossier {merge.merged_id}"),
         ])
-        lookups.forget(merge.merged_id)
-        lookups.forget(merge.survivor_id)
 
 
 def merges_in(message: Message, policy) -> list[MergeAction]:

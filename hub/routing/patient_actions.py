@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 
 from hub.domain.identity import Verdict
 from hub.domain.models import MessageRecord
+from hub.domain.ports import UnitOfWork
 from hub.hl7.message import Message
 from hub.routing.legacy_link import LegacyLinkAction
 from hub.routing.merging import merges_in
@@ -24,10 +25,10 @@ from hub.routing.resumes import read_resume
 class PatientAction(Protocol):
     """One change to a dossier, applied inside the unit of work that files its message."""
 
-    def apply(self, uow, record: MessageRecord, lookups) -> None:
+    def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Apply to `record.patient_id`'s dossier (the message is stored, the dossier open).
-        `lookups` is the batch's `BatchLookups`: call `lookups.forget(patient_id)` after
-        changing anything consent reads (a declaration, a merge)."""
+        The store forgets the consent states it read once a declaration or a merge changes
+        them, so the messages after this one are routed on the new consent."""
 
 
 Reader = Callable[[Message, object], list[PatientAction]]

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.models import MessageRecord
+from hub.domain.ports import UnitOfWork
 from hub.domain.professional import validate_cns_code
 from hub.errors import InvalidCnsCode, MappingError
 from hub.hl7.message import Message, Segment
@@ -44,17 +45,17 @@ class ReferentChange:
     ends: datetime | None = None
     end: bool = False
 
-    def apply(self, uow, record: MessageRecord, lookups) -> None:
-        """Declare or end, audit what changed and make the batch read the consent again."""
+    def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
+        """Declare or end and audit what changed (the store then reads the consent anew)."""
         patient_id, noted = record.patient_id, record.received_at
-        changed = (self._end(uow, patient_id, self.ends or noted, noted) if self.end
-                   else self._declare(uow, patient_id, self.begins or noted, noted))
-        if self.ends is not None and not self.end:
-            changed = self._end(uow, patient_id, self.ends, noted) or changed
-        if changed:
-            lookups.forget(patient_id)
+        if self.end:
+            self._end(uow, patient_id, self.ends or noted, noted)
+            return
+        self._declare(uow, patient_id, self.begins or noted, noted)
+        if self.ends is not None:
+            self._end(uow, patient_id, self.ends, noted)
 
-    def _declare(self, uow, patient_id: str, at: datetime, noted: datetime) -> bool:
+    def _declare(self, uow: UnitOfWork, patient_id: str, at: datetime, noted: datetime) -> bool:
         current = uow.consents.referent(patient_id, at)
         if current is not None and current.cns_code == self.cns_code:
             return False
@@ -64,7 +65,7 @@ class ReferentChange:
         _audit(uow, AuditAction.REFERENT_DECLARE, patient_id, self.cns_code, at, noted)
         return True
 
-    def _end(self, uow, patient_id: str, at: datetime, noted: datetime) -> bool:
+    def _end(self, uow: UnitOfWork, patient_id: str, at: datetime, noted: datetime) -> bool:
         current = uow.consents.referent(patient_id, at)
         if current is None or (self.cns_code and current.cns_code != self.cns_code):
             return False  # a deletion of someone who is not the référent changes nothing
@@ -73,7 +74,7 @@ class ReferentChange:
         return True
 
 
-def _audit(uow, action: str, patient_id: str, cns_code: str, effective: datetime,
+def _audit(uow: UnitOfWork, action: str, patient_id: str, cns_code: str, effective: datetime,
            noted: datetime) -> None:
     # The audit chain is in the order the hub learned things; a ROL date says when it holds.
     when = "" if effective == noted else f" from {effective.isoformat(timespec='seconds')}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.domain.models import MessageRecord
+from hub.domain.ports import UnitOfWork
 from hub.domain.professional import Professional
 from hub.hl7.message import Message
 from hub.registry.mfn import apply_mfn_changes, professionals_from_mfn
@@ -17,10 +18,10 @@ class RegistryUpdate:
 
     changes: tuple[tuple[str, Professional], ...]
 
-    def apply(self, uow, record: MessageRecord, lookups) -> None:
-        """Write the records into the registry; the batch forgets the professionals it read."""
+    def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
+        """Write the records into the registry; the store forgets the professionals it read,
+        so the messages after this one are routed on the new registry."""
         apply_mfn_changes(uow, list(self.changes))
-        lookups.registry_changed()
 
 
 def read_registry_update(message: Message, policy: object = None) -> list[RegistryUpdate]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.domain.models import MessageRecord
+from hub.domain.ports import UnitOfWork
 from hub.domain.professional import validate_cns_code
 from hub.errors import InvalidCnsCode
 from hub.hl7.message import Message
@@ -25,7 +26,7 @@ class ResumeReceived:
 
     author: str
 
-    def apply(self, uow, record: MessageRecord, lookups) -> None:
+    def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Satisfy or refresh the clock when `author` is the référent when it was received."""
         uow.resumes.record_resume(record.patient_id, self.author, record.received_at)
 

@@ -17,10 +17,11 @@ from datetime import datetime, timezone
 from hub.broker.port import Broker, Consumer, Delivery
 from hub.broker.topology import Topology
 from hub.domain.models import MessageState
+from hub.domain.ports import UnitOfWorkFactory
 from hub.errors import BrokerError, DatabaseUnavailable, StoreError
 from hub.logs import OutageLog, lifecycle
 from hub.metrics import Metrics
-from hub.routing.batch_lookups import BatchLookups
+from hub.routing.delivering import RoutedBatch
 from hub.routing.filing import file_batch
 from hub.mapping.loader import MappingSet
 from hub.routing.outcome import Outcome, RoutingPolicy, decide, record_for
@@ -42,8 +43,8 @@ class RoutingWorker:
     """Consumes the inbound queue (and the dead-letter queue) until `stop` is set."""
 
     def __init__(
-        self, broker: Broker, topology: Topology, uow_factory: Callable, mappings: MappingSet,
-        policy: RoutingPolicy, metrics: Metrics, *, batch_size: int = 50,
+        self, broker: Broker, topology: Topology, uow_factory: UnitOfWorkFactory,
+        mappings: MappingSet, policy: RoutingPolicy, metrics: Metrics, *, batch_size: int = 50,
         batch_wait: float = 0.02, prefetch: int = 200,
     ) -> None:
         self._broker = broker
@@ -205,17 +206,17 @@ class RoutingWorker:
 
     def _file(self, outcomes: list[Outcome]) -> list[MessageState | None]:
         with self._uow_factory() as uow:
-            lookups = BatchLookups(uow, datetime.now(timezone.utc),
-                                   self._policy.referent_access_by_default)
+            routing = RoutedBatch(uow, datetime.now(timezone.utc),
+                                  self._policy.referent_access_by_default)
             done = uow.messages.existing_ids([o.record.id for o in outcomes])
             fresh: dict[str, Outcome] = {}
             for outcome in outcomes:  # redelivered after its commit, or twice in this batch
                 if outcome.record.id not in done:
                     fresh.setdefault(outcome.record.id, outcome)
             filed = dict(zip(fresh, file_batch(uow, list(fresh.values()), self._policy,
-                                               lookups)))
+                                               routing)))
             uow.commit()
-        for routed in lookups.routed:
+        for routed in routing.routed:
             self._metrics.routing_decision(routed.outcome, routed.reason
                                            if routed.outcome == "denied" else None)
             lifecycle("message", "routed", message_id=routed.message_id,

@@ -7,27 +7,18 @@ Only columns stored in clear are read (times, states, destinations): nothing her
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, exists, func, literal_column, select
 
 from hub.domain.delivery import DeliveryState
-from hub.domain.models import MessageState
+from hub.domain.models import LastFiled, MessageState
 from hub.store.repository import Repository
 from hub.store.tables import deliveries, messages
 
 _DELIVERED = deliveries.c.state == literal_column(f"'{DeliveryState.DELIVERED.value}'")
 # A literal, as in delivery_queue: it lets both databases use the partial pending index.
 _PENDING = deliveries.c.state == literal_column(f"'{DeliveryState.PENDING.value}'")
-
-
-@dataclass(frozen=True)
-class LastFiled:
-    """The most recently received message that has a row (every row is a filed message)."""
-
-    received_at: datetime
-    processed_at: datetime | None
 
 
 class ActivityRepository(Repository):

@@ -23,7 +23,10 @@ class AuditRepository(Repository):
     """The audit log of one unit of work.
 
     Appending takes the chain's lock and keeps it until the transaction ends (a chain has one
-    tail), so record events late in a transaction that does other work.
+    tail). So `record` only keeps its event: the unit of work appends what was kept with one
+    lock and one insert (`flush`) just before it commits, and every read of the log here
+    flushes first, so that the transaction sees its own events. `record_many` appends at once,
+    after what was kept.
     """
 
     def __init__(self, connection, keyring, on_failure=None):
@@ -31,17 +34,33 @@ class AuditRepository(Repository):
         # (transaction, seq, hash) of the tail this transaction appended; valid only while that
         # transaction is open, since it holds the lock.
         self._tail: tuple[object, int, str] | None = None
+        self._kept: list[AuditEvent] = []  # recorded, not yet appended, in order
 
     def record(self, event: AuditEvent) -> AuditEvent:
-        """Append one event to the chain (not committed); return it with seq, id, at and
-        hashes filled in. ValueError if the event is not fit for the log."""
-        return self.record_many([event])[0]
+        """Keep one event, to be appended to the chain at the commit (or the next read of the
+        log or `record_many`); return it as it will be recorded, id and time filled in (its
+        seq and hashes are given when it is appended). ValueError if the event is not fit for
+        the log."""
+        validate_event(event)
+        event = replace(event, id=event.id or new_id(), at=event.at or utc_now())
+        self._kept.append(event)
+        return event
+
+    def flush(self) -> list[AuditEvent]:
+        """Append the kept events, in the order they were recorded; return them as recorded."""
+        return self.record_many(())
 
     def record_many(self, events: Iterable[AuditEvent]) -> list[AuditEvent]:
-        """Append events in order with one lock and one insert; return them as recorded."""
+        """Append the kept events, then `events`, in order with one lock and one insert; return
+        `events` as recorded. ValueError (and nothing appended) if one is not fit for the log."""
         events = list(events)
         for event in events:
             validate_event(event)
+        kept, self._kept = self._kept, []
+        recorded = self._append(kept + events)
+        return recorded[len(kept):]
+
+    def _append(self, events: list[AuditEvent]) -> list[AuditEvent]:
         if not events:
             return []
         seq, previous = self._lock_and_read_tail()
@@ -81,12 +100,14 @@ class AuditRepository(Repository):
 
     def journal(self, patient_id: str) -> list[AuditEvent]:
         """Every event about one patient, oldest first."""
+        self.flush()
         query = (select(*audit_events.c).where(audit_events.c.patient_id == patient_id)
                  .order_by(audit_events.c.seq))
         return [_event(row._mapping) for row in self._execute("reading the journal", query)]
 
     def for_message(self, message_id: str) -> list[AuditEvent]:
         """Every event about one message, oldest first ("where did message X go?")."""
+        self.flush()
         query = (select(*audit_events.c).where(audit_events.c.message_id == message_id)
                  .order_by(audit_events.c.seq))
         return [_event(row._mapping) for row in self._execute("reading audit events", query)]
@@ -94,6 +115,7 @@ class AuditRepository(Repository):
     def for_messages(self, message_ids: Iterable[str], action: str) -> dict[str, list[AuditEvent]]:
         """The `action` events about each of `message_ids`, oldest first; ids with none are
         left out."""
+        self.flush()
         found: dict[str, list[AuditEvent]] = {}
         for chunk in chunks(list(dict.fromkeys(message_ids))):
             query = (select(*audit_events.c).where(audit_events.c.message_id.in_(chunk),
@@ -106,12 +128,14 @@ class AuditRepository(Repository):
 
     def count(self) -> int:
         """How many events the log holds."""
+        self.flush()
         query = select(func.count()).select_from(audit_events)
         return self._execute("counting audit events", query).scalar_one()
 
     def verify(self) -> VerifyResult:
         """Check the whole chain, oldest first; the first broken event if any was edited,
         deleted, inserted or reordered."""
+        self.flush()
         return check_chain(self._rows_in_order())
 
     def _rows_in_order(self) -> Iterator[Mapping[str, object]]:

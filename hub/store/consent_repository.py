@@ -13,12 +13,22 @@ from sqlalchemy import func, insert, or_, select, update
 
 from hub.domain.consent import ConsentState, Grant, GrantLevel, ReferentDeclaration
 from hub.errors import UnknownMatricule
+from hub.store.memo import TransactionMemo
 from hub.store.repository import Repository, chunks
 from hub.store.tables import consent_grants, new_id, patients, referent_declarations, utc_now
 
 
 class ConsentRepository(Repository):
-    """Consent of one unit of work. Every time given must be timezone-aware."""
+    """Consent of one unit of work. Every time given must be timezone-aware.
+
+    `state` and `states` answer from the transaction's memo (hub.store.memo) what they read
+    before at the same instant and policy; every write here forgets its patient's.
+    """
+
+    def __init__(self, connection, keyring, on_failure=None, *,
+                 memo: TransactionMemo | None = None):
+        super().__init__(connection, keyring, on_failure)
+        self._memo = memo if memo is not None else TransactionMemo()
 
     def grant(self, patient_id: str, cns_code: str, level: GrantLevel | str,
               until: datetime | None, at: datetime) -> Grant:
@@ -28,6 +38,7 @@ class ConsentRepository(Repository):
         the new one replaces it, so that a shorter `until` or a lower level takes effect.
         """
         new = Grant(cns_code, GrantLevel(level), at, until)
+        self._memo.forget_patients(patient_id)
         self._end_open_grants(patient_id, cns_code, at, "replacing a grant")
         self._execute("granting access", insert(consent_grants), {
             "id": new_id(), "patient_id": patient_id, "cns_code": cns_code,
@@ -40,6 +51,7 @@ class ConsentRepository(Repository):
         return self._end_open_grants(patient_id, cns_code, at, "revoking a grant") > 0
 
     def _end_open_grants(self, patient_id: str, cns_code: str, at: datetime, doing: str) -> int:
+        self._memo.forget_patients(patient_id)
         c = consent_grants.c
         statement = update(consent_grants).where(
             c.patient_id == patient_id, c.cns_code == cns_code, c.revoked_at.is_(None),
@@ -67,7 +79,7 @@ class ConsentRepository(Repository):
         current = self.referent(patient_id, since)
         if current is not None and current.cns_code == cns_code:
             return current
-        self.end_referent(patient_id, since)
+        self.end_referent(patient_id, since)  # forgets the patient's consent states
         # A backdated declaration (a past ROL read after the current one) ends where the next
         # begins: one référent in force at a time.
         c = referent_declarations.c
@@ -80,6 +92,7 @@ class ConsentRepository(Repository):
 
     def end_referent(self, patient_id: str, at: datetime) -> bool:
         """End at `at` the declaration that holds then; whether there was one."""
+        self._memo.forget_patients(patient_id)
         c = referent_declarations.c
         statement = update(referent_declarations).where(
             c.patient_id == patient_id, c.since <= at, or_(c.until.is_(None), c.until > at),
@@ -106,6 +119,7 @@ class ConsentRepository(Repository):
 
     def set_referent_blocked(self, patient_id: str, blocked: bool) -> None:
         """Block the référent's access by declaration (the patient's choice), or allow it again."""
+        self._memo.forget_patients(patient_id)
         statement = update(patients).where(patients.c.id == patient_id).values(
             referent_blocked=blocked, updated_at=utc_now())
         if self._execute("blocking the référent", statement).rowcount == 0:
@@ -118,9 +132,24 @@ class ConsentRepository(Repository):
 
     def states(self, patient_ids: Iterable[str], at: datetime,
                referent_access_by_default: bool) -> dict[str, ConsentState]:
-        """`state` for many patients with three statements per chunk of ids (a worker's or a
-        sender's batch names many patients). UnknownMatricule if one id has no dossier."""
-        wanted = list(dict.fromkeys(patient_ids))
+        """`state` for many patients with three statements per chunk of ids not read before in
+        this transaction (a worker's or a sender's batch names many patients). UnknownMatricule
+        if one id has no dossier."""
+        asked = list(dict.fromkeys(patient_ids))
+        known = self._memo.consent_at(at, referent_access_by_default)
+        wanted = [pid for pid in asked if pid not in known]
+        if wanted:
+            known.update(self._read_states(wanted, at, referent_access_by_default))
+        return {pid: known[pid] for pid in asked}
+
+    def prefetch(self, patient_ids: Iterable[str], at: datetime,
+                 referent_access_by_default: bool) -> None:
+        """Read the consent state of every one of `patient_ids` at once, for the `state` calls
+        that follow in this transaction."""
+        self.states(patient_ids, at, referent_access_by_default)
+
+    def _read_states(self, wanted: list[str], at: datetime,
+                     referent_access_by_default: bool) -> dict[str, ConsentState]:
         flags: dict[str, tuple[bool, bool]] = {}
         grants: dict[str, list[Grant]] = {pid: [] for pid in wanted}
         referents: dict[str, ReferentDeclaration] = {}

@@ -125,10 +125,11 @@ class JobStore:
             purged = connection.execute(
                 update(messages).where(m.id.in_(ids), m.raw_key_id != PURGED_KEY_ID)
                 .values(raw_key_id=PURGED_KEY_ID, raw_ct=b"")).rowcount
-            AuditRepository(connection, self._keyring).record(AuditEvent(
+            # Appended now (`record` would keep it for a unit of work's commit).
+            AuditRepository(connection, self._keyring).record_many([AuditEvent(
                 actor=Actor.HUB, action=AuditAction.RETENTION_PURGE,
                 reason=f"{purged} raw message copies received before "
-                       f"{received_before.isoformat(timespec='seconds')} purged"))
+                       f"{received_before.isoformat(timespec='seconds')} purged")])
         return purged
 
     # -- the queue watchdog's memory -----------------------------------------------------------

@@ -11,14 +11,15 @@ the legacy form before that are found by `legacy_dossiers` and merged into their
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.matricule import is_legacy, successor
-from hub.domain.models import Patient
+from hub.domain.models import Merge, Patient
 from hub.errors import StoreError, UnknownMatricule
+from hub.store.memo import TransactionMemo
 from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
 from hub.store.tables import entries, new_id, patients, utc_now
 
@@ -27,21 +28,16 @@ MATRICULE_PURPOSE = "matricule"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-@dataclass(frozen=True)
-class Merge:
-    """What a merge did: dossier `merged_id` now files into `survivor_id`, `moved` entries went."""
-
-    merged_id: str
-    survivor_id: str
-    moved: int
-
-
 class PatientRepository(Repository):
     """Patients of one unit of work. The matricule is never written in clear."""
 
-    def __init__(self, connection, keyring, on_failure=None, *, link_legacy: bool = False):
+    def __init__(self, connection, keyring, on_failure=None, *, link_legacy: bool = False,
+                 memo: TransactionMemo | None = None):
         super().__init__(connection, keyring, on_failure)
         self._link_legacy = link_legacy
+        # The transaction's consent states (hub.store.memo): a merge or a closed flag forgets
+        # its patients'.
+        self._memo = memo if memo is not None else TransactionMemo()
         # matricule hash -> patient id; ids never change, so caching within a transaction is safe.
         self._ids: dict[str, str] = {}
         # patient id -> the dossier it was merged into (None when it was not), as last read.
@@ -96,6 +92,7 @@ class PatientRepository(Repository):
         merged_id = self.merged_into(merged_id) or merged_id
         if merged_id == survivor_id:
             return None
+        self._memo.forget_patients(merged_id, survivor_id)
         moved = self._execute("moving entries", update(entries).where(
             entries.c.patient_id == merged_id).values(patient_id=survivor_id)).rowcount
         # Dossiers merged into this one before follow it, so a chain is never two steps long.
@@ -216,6 +213,7 @@ class PatientRepository(Repository):
 
     def set_closed(self, patient_id: str, closed: bool) -> None:
         """Close or reopen a dossier."""
+        self._memo.forget_patients(patient_id)
         statement = update(patients).where(patients.c.id == patient_id).values(
             closed=closed, updated_at=utc_now())
         if self._execute("closing a dossier", statement).rowcount == 0:

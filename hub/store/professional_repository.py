@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.professional import Destination, Professional, ProfessionalStatus
 from hub.errors import StoreError
+from hub.store.memo import TransactionMemo
 from hub.store.repository import Repository
 from hub.store.tables import professionals, utc_now
 
@@ -17,19 +18,29 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class ProfessionalRepository(Repository):
-    """Professionals of one unit of work, keyed by CNS code."""
+    """Professionals of one unit of work, keyed by CNS code.
+
+    `get` answers from the transaction's memo (hub.store.memo) what it read before; `upsert`
+    forgets every professional read (a registry change).
+    """
+
+    def __init__(self, connection, keyring, on_failure=None, *,
+                 memo: TransactionMemo | None = None):
+        super().__init__(connection, keyring, on_failure)
+        self._memo = memo if memo is not None else TransactionMemo()
 
     def upsert(self, professional: Professional) -> UpsertResult:
         """Store `professional` whole (its destination too, None clearing it); says whether the
         registry gained a professional, changed one, or already held exactly this."""
-        current = self.get(professional.cns_code)
+        current = self._read(professional.cns_code)
+        self._memo.forget_professionals()
         row = _to_row(professional)
         if current is None:
             # Another process may add the same code meanwhile: then this becomes an update.
             statement = self._insert_ignoring_duplicates().values(**row)
             if self._execute("adding a professional", statement).rowcount:
                 return "added"
-            current = self.get(professional.cns_code)
+            current = self._read(professional.cns_code)
         if current == professional:
             return "unchanged"
         statement = update(professionals).where(
@@ -39,6 +50,12 @@ class ProfessionalRepository(Repository):
 
     def get(self, cns_code: str) -> Professional | None:
         """The professional with this CNS code, or None when the registry does not know it."""
+        known = self._memo.professionals
+        if cns_code not in known:
+            known[cns_code] = self._read(cns_code)
+        return known[cns_code]
+
+    def _read(self, cns_code: str) -> Professional | None:
         query = select(professionals).where(professionals.c.cns_code == cns_code)
         row = self._execute("reading a professional", query).mappings().first()
         return None if row is None else _from_row(row)

@@ -11,6 +11,7 @@ from hub.store.consent_repository import ConsentRepository
 from hub.store.delivery_repository import DeliveryRepository
 from hub.store.entry_repository import EntryRepository
 from hub.store.keyring import Keyring
+from hub.store.memo import TransactionMemo
 from hub.store.message_repository import MessageRepository
 from hub.store.patient_repository import PatientRepository
 from hub.store.professional_repository import ProfessionalRepository
@@ -30,12 +31,17 @@ class UnitOfWork:
     StoreConflict, other database failures StoreError. Once a statement has failed, `commit()`
     rolls back and raises StoreError: PostgreSQL has aborted the transaction, and SQLite must
     not keep half of it either.
+
+    It implements hub.domain.ports.UnitOfWork: consent states and professionals are read once
+    per transaction (hub.store.memo, started afresh at each commit and rollback), and audit
+    events `record`ed are appended when it commits.
     """
 
     messages: MessageRepository
     patients: PatientRepository
     entries: EntryRepository
     deliveries: DeliveryRepository
+    attempts: AttemptRepository
     consents: ConsentRepository
     professionals: ProfessionalRepository
     audit: AuditRepository
@@ -80,9 +86,13 @@ class UnitOfWork:
     def commit(self) -> None:
         """Make everything since the last commit durable, then start a new transaction."""
         connection, transaction = self._open()
+        if not self._failed:
+            self.audit.flush()  # the events kept by `record`, under the chain's lock
         if self._failed:
             self.rollback()
             raise StoreError("a statement failed in this transaction; it was rolled back")
+        # Others may change what this transaction read once it ends: the next one reads anew.
+        self._memo.clear()
         try:
             with translated_errors("committing"):
                 transaction.commit()
@@ -99,7 +109,8 @@ class UnitOfWork:
         with translated_errors("rolling back"):
             transaction.rollback()
             self._transaction = connection.begin()
-        # Repositories cache what they saw in the undone transaction.
+        # Repositories cache what they saw in the undone transaction (the memo included) and
+        # the audit events it recorded.
         self._make_repositories()
 
     def _open(self) -> tuple[Connection, Transaction]:
@@ -112,14 +123,15 @@ class UnitOfWork:
 
     def _make_repositories(self) -> None:
         self._failed = False
+        self._memo = TransactionMemo()
         args = (self._connection, self._keyring, self._statement_failed)
         self.messages = MessageRepository(*args)
-        self.patients = PatientRepository(*args, link_legacy=self._link_legacy)
+        self.patients = PatientRepository(*args, link_legacy=self._link_legacy, memo=self._memo)
         self.entries = EntryRepository(*args)
         self.deliveries = DeliveryRepository(*args)
         self.attempts = AttemptRepository(*args)
-        self.consents = ConsentRepository(*args)
-        self.professionals = ProfessionalRepository(*args)
+        self.consents = ConsentRepository(*args, memo=self._memo)
+        self.professionals = ProfessionalRepository(*args, memo=self._memo)
         self.audit = AuditRepository(*args)
         self.activity = ActivityRepository(*args)
         self.resumes = ResumeRepository(*args)

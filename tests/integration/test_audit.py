@@ -29,9 +29,15 @@ def deliver(patient_id: str | None, n: int = 0, **changes) -> AuditEvent:
 
 def append(uow_factory, count: int, patient_id: str | None = None) -> list[AuditEvent]:
     with uow_factory() as uow:
-        recorded = [uow.audit.record(deliver(patient_id, n)) for n in range(count)]
+        kept = [uow.audit.record(deliver(patient_id, n)) for n in range(count)]
         uow.commit()
-    return recorded
+    return as_recorded(uow_factory, kept)
+
+
+def as_recorded(uow_factory, kept: list[AuditEvent]) -> list[AuditEvent]:
+    """Events `record` kept, as the log holds them since the commit (seq and hashes given)."""
+    with uow_factory() as uow:
+        return [uow.audit.for_message(event.message_id)[0] for event in kept]
 
 
 def sql(engine, statement: str, **params) -> None:
@@ -68,11 +74,13 @@ def test_the_journal_is_one_patients_events_oldest_first_as_recorded(uow_factory
             uow.audit.record(deliver(mine, 1, at=at)),
             uow.audit.record(deliver(other, 2)),
             uow.audit.record(AuditEvent(actor="patient", action="consent.revoke",
-                                        patient_id=mine, reason="revoked by the patient")),
+                                        patient_id=mine, reason="revoked by the patient",
+                                        message_id=new_id())),
             uow.audit.record(deliver(mine, 3, action="deny", outcome=AuditOutcome.DENIED,
                                      reason="no grant in force")),
         ]
         uow.commit()
+    recorded = as_recorded(uow_factory, recorded)
 
     with uow_factory() as uow:
         journal = uow.audit.journal(mine)
@@ -90,6 +98,7 @@ def test_a_rolled_back_append_leaves_no_gap(uow_factory):
         uow.rollback()
         again = uow.audit.record(deliver(None))
         uow.commit()
+    [again] = as_recorded(uow_factory, [again])
     assert again.seq == 3
     assert verify(uow_factory).ok
 
@@ -101,6 +110,7 @@ def test_a_unit_of_work_appends_after_what_others_committed_since_its_last_commi
         append(uow_factory, 2)   # another process, meanwhile
         later = first.audit.record(deliver(None))
         first.commit()
+    [later] = as_recorded(uow_factory, [later])
     assert later.seq == 4
     assert verify(uow_factory).ok
 

@@ -23,7 +23,7 @@ from hub.store.engine import make_engine
 from hub.store.keyring import Keyring
 from hub.store.schema import upgrade
 from hub.store.unit_of_work import UnitOfWork
-from tests.fixtures.deliveries import queue, store_message
+from tests.fixtures.deliveries import queue, recheck_with, store_message
 from tests.fixtures.fake_recipient import Reply, recipients_started
 
 SOON = timedelta(milliseconds=50)
@@ -62,15 +62,16 @@ def recipients():
 
 
 @pytest.fixture
-def dispatchers(store):
+def dispatchers(store, monkeypatch):
     made = []
+    recheck_with(monkeypatch, allow)
 
     def make(*, max_attempts=3, timeout=3.0, patience=None, **options):
         def senders(key):
             host, port = parse_destination_key(key)
             return DestinationSender(host, port, timeout=timeout, patience=patience)
 
-        dispatcher = Dispatcher(store, senders, allow, utc_now, max_attempts, backoff=soon,
+        dispatcher = Dispatcher(store, senders, utc_now, max_attempts, backoff=soon,
                                 **options)
         made.append(dispatcher)
         return dispatcher

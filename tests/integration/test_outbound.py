@@ -15,6 +15,7 @@ from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
 from hub.outbound.sender import DestinationSender
 from tests.fixtures.dispatching import Journal, allow, enqueue, state, utc_now
+from tests.fixtures.deliveries import recheck_with
 from tests.fixtures.fake_recipient import Reply, recipients_started
 
 LATER = timedelta(hours=1)
@@ -27,17 +28,18 @@ def recipients():
 
 
 @pytest.fixture
-def dispatchers(uow_factory):
+def dispatchers(uow_factory, monkeypatch):
     made = []
 
     def make(recheck=allow, *, max_attempts=5, timeout=2.0, journal=None, seed=1, observe=None):
         rng = random.Random(seed)
+        recheck_with(monkeypatch, recheck)
 
         def senders(key):
             host, port = parse_destination_key(key)
             return DestinationSender(host, port, timeout=timeout)
 
-        dispatcher = Dispatcher(uow_factory, senders, recheck, utc_now, max_attempts,
+        dispatcher = Dispatcher(uow_factory, senders, utc_now, max_attempts,
                                 backoff=lambda n, at: next_attempt(n, at, jitter=rng),
                                 journal=journal, observe=observe)
         made.append(dispatcher)

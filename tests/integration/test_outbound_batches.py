@@ -15,6 +15,7 @@ from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
 from hub.outbound.sender import DestinationSender
 from tests.fixtures.dispatching import Journal, allow, enqueue, state, utc_now
+from tests.fixtures.deliveries import recheck_with
 from tests.fixtures.fake_recipient import Reply, recipients_started
 
 LEASE = timedelta(seconds=120)
@@ -27,17 +28,18 @@ def recipients():
 
 
 @pytest.fixture
-def dispatchers(uow_factory):
+def dispatchers(uow_factory, monkeypatch):
     made = []
 
     def make(recheck=allow, *, timeout=2.0, journal=None, batch=100, recheck_window=1.0):
         rng = random.Random(1)
+        recheck_with(monkeypatch, recheck)
 
         def senders(key):
             host, port = parse_destination_key(key)
             return DestinationSender(host, port, timeout=timeout)
 
-        dispatcher = Dispatcher(uow_factory, senders, recheck, utc_now, 5,
+        dispatcher = Dispatcher(uow_factory, senders, utc_now, 5,
                                 backoff=lambda n, at: next_attempt(n, at, jitter=rng),
                                 batch=batch, journal=journal, recheck_window=recheck_window)
         made.append(dispatcher)

@@ -48,7 +48,7 @@ def test_dispatch_rounds_without_the_database_log_one_warning_and_one_info(
     caplog.set_level(logging.DEBUG, logger="hub.outbound")
     back = threading.Event()
     dispatcher = Dispatcher(lambda: UnitOfWork(engine if back.is_set() else away, keyring),
-                            senders=None, recheck=None, clock=utc_now, max_attempts=3)
+                            senders=None, clock=utc_now, max_attempts=3)
     try:
         for _ in range(ROUNDS):
             report = dispatcher.run_due(utc_now(), wait=0)

@@ -188,8 +188,7 @@ class _UnitOfWork:
 def test_a_lane_skipped_as_busy_calls_on_free_once_when_its_drain_ends():
     gate, claiming, freed = threading.Event(), threading.Event(), []
     deliveries = _Deliveries(gate, claiming)
-    dispatcher = Dispatcher(lambda: _UnitOfWork(deliveries), lambda key: _Sender(),
-                            lambda uow, d, at: (True, ""), utc_now, 5)
+    dispatcher = Dispatcher(lambda: _UnitOfWork(deliveries), lambda key: _Sender(), utc_now, 5)
     try:
         assert dispatcher.run_due(utc_now(), wait=0.0, on_free=lambda: freed.append(1)).busy == []
         assert claiming.wait(DEADLINE)  # the lane is in its drain

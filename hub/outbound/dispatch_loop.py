@@ -6,11 +6,17 @@ after each batch), when a lane that a round skipped as busy becomes free, or whe
 passes: deliveries filed by another hub process, replays from `hub deliveries replay` and
 retries whose time came are found by that round. A round does not wait for the lanes it
 starts: they send on in their own threads, and the loop is at once ready for the next wake-up.
+
+While there is work (a round started a lane, harvested outcomes or found a lane busy) the loop
+asks again every `poll` seconds until `idle` seconds pass without any: a lane that caught up
+with its backlog ends its drain, and what another process (a `--role worker` apart) queues
+next should not wait a whole interval. An idle hub asks once per interval.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -19,16 +25,21 @@ from hub.outbound.dispatcher import Dispatcher, unreachable_reason
 
 log = logging.getLogger(__name__)
 
+POLL = 0.02  # seconds between rounds while there is work
+IDLE = 0.25  # seconds without work after which the loop waits a whole interval again
+
 
 class DispatchLoop:
     """Call `dispatcher.run_due(clock())` when woken and at least every `interval` seconds,
     in one thread, from `start()` until `stop()`."""
 
     def __init__(self, dispatcher: Dispatcher, clock: Callable[[], datetime], *,
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, poll: float = POLL, idle: float = IDLE) -> None:
         self._dispatcher = dispatcher
         self._clock = clock
         self._interval = interval
+        self._poll = poll
+        self._idle = idle
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,20 +74,25 @@ class DispatchLoop:
         return not thread.is_alive()
 
     def _run(self) -> None:
+        last_work = float("-inf")
         while not self._stopping.is_set():
             # Cleared before the round: a wake-up that comes during it gets a round of its own.
             self._wakeup.clear()
-            self._round()
-            self._wakeup.wait(self._interval)
+            if self._round():
+                last_work = time.monotonic()
+            busy = time.monotonic() - last_work < self._idle
+            self._wakeup.wait(self._poll if busy else self._interval)
 
-    def _round(self) -> None:
+    def _round(self) -> bool:
+        """One round; whether it found work."""
         try:
             report = self._dispatcher.run_due(self._clock(), wait=0.0, on_free=self.wake)
         except DatabaseUnavailable as exc:  # an outage: the dispatcher's two lines, no traceback
             self._dispatcher.database.failed(unreachable_reason(exc))
-            return
+            return False
         except Exception:  # noqa: BLE001 - the next round must still come
             log.exception("outbound: dispatch round failed")
-            return
+            return False
         if report.outcomes or report.busy:
             log.debug("outbound round: %s, busy %s", report.summary(), report.busy)
+        return bool(report.outcomes or report.busy or report.started)

@@ -159,6 +159,7 @@ class Dispatcher:
                     continue
                 lane.job = lane.executor.submit(self._drain, lane, destination, now)
                 started.append(lane.job)
+                report.started.append(destination)
             if started:
                 futures_wait(started, timeout=self._wait if wait is None else wait)
             self._harvest(report)

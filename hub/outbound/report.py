@@ -29,10 +29,12 @@ class Outcome:
 
 @dataclass
 class DispatchReport:
-    """Outcomes of the lane jobs that finished, and the destinations whose lane was busy."""
+    """Outcomes of the lane jobs that finished, the destinations whose lane was busy, and those
+    whose lane this round started."""
 
     outcomes: list[Outcome] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
 
     def count(self, state: DeliveryState) -> int:
         """How many outcomes left their delivery in `state`."""

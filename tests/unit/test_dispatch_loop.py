@@ -45,6 +45,7 @@ class FakeDispatcher:
         self.gate: threading.Event | None = None
         self.in_round = threading.Event()
         self.database = OutageLog(logging.getLogger("test.dispatch"), "database", "waiting")
+        self.working = 0  # how many of the next rounds start a lane (found work)
 
     def run_due(self, now, wait=None, on_free=None):
         assert now.tzinfo is not None and wait == 0.0  # a round never waits for its lanes
@@ -55,7 +56,11 @@ class FakeDispatcher:
             assert self.gate.wait(DEADLINE)
         if self.failures:
             raise self.failures.pop(0)
-        return DispatchReport()
+        report = DispatchReport()
+        if self.working:
+            self.working -= 1
+            report.started.append("127.0.0.1:1")
+        return report
 
 
 @pytest.fixture
@@ -201,3 +206,24 @@ def test_a_lane_skipped_as_busy_calls_on_free_once_when_its_drain_ends():
     finally:
         gate.set()
         dispatcher.close()
+
+
+def test_while_rounds_find_work_the_loop_asks_again_without_a_wake_up_then_rests():
+    # Work another process queues must not wait a whole interval while the hub is busy: after
+    # a round that started a lane the loop asks every `poll` seconds until `idle` passes.
+    dispatcher = FakeDispatcher()
+    dispatcher.working = 3
+    loop = DispatchLoop(dispatcher, utc_now, interval=LONG, poll=0.01, idle=0.2)
+    loop.start()
+    try:
+        # the 3 working rounds, then rounds every 10 ms with no wake-up, while work is recent
+        assert eventually(lambda: dispatcher.rounds >= 8)
+
+        def resting() -> bool:  # no round for longer than the idle time: the interval rules
+            before = dispatcher.rounds
+            time.sleep(0.3)
+            return dispatcher.rounds == before
+
+        assert eventually(resting)
+    finally:
+        assert loop.stop(timeout=DEADLINE)

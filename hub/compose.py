@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from functools import partial
 
 from hub.bootstrap import Hub
 from hub.dashboard.app import Dashboard, build_dashboard
+from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.jobs import grant_expiry, key_rotation, resume_clock, retention, watchdog
 from hub.jobs.lease import LeaseLock
 from hub.jobs.scheduler import JobScheduler
 from hub.ops.status import StatusSources, collect_status
-from hub.store.unit_of_work import UnitOfWork
 
 
 def job_scheduler(hub: Hub) -> JobScheduler:
@@ -65,8 +65,7 @@ def dashboard(hub: Hub, stop: threading.Event) -> Dashboard | None:
                            partial(collect_status, status_sources(hub)), stop)
 
 
-def waking(unit_of_work: Callable[[], UnitOfWork],
-           wake: Callable[[], None]) -> Callable[[], AbstractContextManager[UnitOfWork]]:
+def waking(unit_of_work: UnitOfWorkFactory, wake: Callable[[], None]) -> UnitOfWorkFactory:
     """`unit_of_work` whose every unit calls `wake()` once it ended without an error: what a
     routing worker filed (new deliveries among it) is then looked at by the dispatch loop at
     once, not at its next interval."""

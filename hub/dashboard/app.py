@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from hub.dashboard import pages, sources
 from hub.dashboard.auth import BasicAuth
 from hub.dashboard.samples import Sampler, StatusRing, dashboard_outage
+from hub.domain.ports import UnitOfWorkFactory
 from hub.errors import DatabaseUnavailable
 from hub.logs import OutageLog
 from hub.settings import DashboardSettings, HTTPSettings
@@ -38,7 +39,7 @@ class Dashboard:
     `unit_of_work()` opens the reads of the parked, destinations, errors and trace pages;
     `status()` gives the document `hub status --json` prints (hub.ops.status.collect_status)."""
 
-    def __init__(self, unit_of_work: sources.UnitOfWorkFactory, status: Callable[[], dict],
+    def __init__(self, unit_of_work: UnitOfWorkFactory, status: Callable[[], dict],
                  auth: BasicAuth, ring: StatusRing, outage: OutageLog | None = None) -> None:
         self._unit_of_work = unit_of_work
         self._collect_status = status
@@ -112,7 +113,7 @@ class Dashboard:
 
 
 def build_dashboard(s: DashboardSettings, http: HTTPSettings,
-                    unit_of_work: sources.UnitOfWorkFactory, status: Callable[[], dict],
+                    unit_of_work: UnitOfWorkFactory, status: Callable[[], dict],
                     stop: threading.Event) -> Dashboard | None:
     """The dashboard (see `Dashboard`) served at `http`'s address, its sampler started (until
     `stop`); None when no password hash is set. A malformed hash is a ConfigError so that the

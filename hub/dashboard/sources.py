@@ -3,17 +3,15 @@ both tell the same numbers. Nothing here decrypts: ids, kinds, states and reason
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from hub.domain.delivery import Delivery, DeliveryState
 from hub.domain.models import MessageState
+from hub.domain.ports import UnitOfWorkFactory
 from hub.ops import NotFound, dlq
 from hub.ops import trace as tracing
-from hub.store.unit_of_work import UnitOfWork
 
 LIMIT = 200
-UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 def delivery_row(d: Delivery) -> dict:

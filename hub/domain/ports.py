@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -241,4 +242,6 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+# What opens units of work: each call gives one to enter with `with`, a UnitOfWork itself or a
+# wrapper that yields one (hub.compose.waking's).
+UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]

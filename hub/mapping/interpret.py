@@ -27,9 +27,10 @@ from hub.mapping.mapper import map_message
 from hub.mapping.policy import ReadingPolicy
 
 MASTER_FILE = "MFN"
+MERGE = "ADT^A40"    # merge patient: routing/merging.py reads it
 # Types whose actions name a second patient (an ADT^A40's MRG-1): `hub map` reports their
 # errors as identity's, not mapping's.
-SECOND_PATIENT_TYPES = frozenset({"ADT^A40"})
+SECOND_PATIENT_TYPES = frozenset({MERGE})
 
 
 class Stage(str, Enum):

@@ -7,10 +7,11 @@ raw bytes come decrypted from the store's repositories.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from hub.domain.models import MessageRecord
+from hub.domain.models import MessageRecord, MessageState
+from hub.domain.ports import UnitOfWork
 from hub.errors import HubError
 
 
@@ -30,6 +31,26 @@ def message_row(record: MessageRecord) -> dict:
             "type": record.type, "state": record.state.value,
             "received_at": iso(record.received_at), "reason": record.reason,
             "replay_of": record.replay_of}
+
+
+def select_ids(uow: UnitOfWork, ids: Iterable[str], state: MessageState,
+               fits: Callable[[MessageRecord], bool], misfit: str,
+               ) -> tuple[list[str], list[dict]]:
+    """Which of `ids` (each once, in order) an operator action takes: the messages in `state`
+    that `fits`; the others refused with why (no such message, another state, or `misfit`).
+    Returns (ids taken, refused [{"id", "reason"}])."""
+    chosen, refused = [], []
+    for id in dict.fromkeys(ids):
+        record = uow.messages.get(id)
+        if record is None:
+            refused.append({"id": id, "reason": "no such message"})
+        elif record.state is not state:
+            refused.append({"id": id, "reason": f"not {state.value} ({record.state.value})"})
+        elif not fits(record):
+            refused.append({"id": id, "reason": misfit})
+        else:
+            chosen.append(id)
+    return chosen, refused
 
 
 def run_each(ids: list[str], one: Callable[[str], dict], summary: dict, *,

@@ -25,12 +25,13 @@ from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.delivery import DeliveryState
 from hub.domain.models import MessageRecord, MessageState
 from hub.errors import BrokerError
-from hub.ops import NotFound, iso, message_row, run_each
+from hub.ops import NotFound, iso, message_row, run_each, select_ids
 from hub.store.tables import new_id
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 OPEN, REPLAYED, RESOLVED = "open", "replayed", "resolved"
-_SETTLED = {MessageState.STORED, MessageState.DISCARDED}
+# A replay (or a retry, hub/ops/rejected.py) in one of these resolves the message it came from.
+SETTLED = frozenset({MessageState.STORED, MessageState.DISCARDED})
 _MAX_GENERATIONS = 20
 _EVERY = 1_000_000
 
@@ -94,18 +95,9 @@ def replay_selection(uow: UnitOfWork, ids: Iterable[str] = (), *, every_open: bo
     if every_open:
         listed = list_parked(uow, reason, limit=_EVERY)["parked"]
         return [row["id"] for row in reversed(listed) if row["status"] == OPEN], []
-    chosen, refused = [], []
-    for id in dict.fromkeys(ids):
-        record = uow.messages.get(id)
-        if record is None:
-            refused.append({"id": id, "reason": "no such message"})
-        elif record.state is not MessageState.PARKED:
-            refused.append({"id": id, "reason": f"not parked ({record.state.value})"})
-        elif reason and not reason_matches(record.reason, reason):
-            refused.append({"id": id, "reason": "reason does not match"})
-        else:
-            chosen.append(id)
-    return chosen, refused
+    return select_ids(uow, ids, MessageState.PARKED,
+                      lambda record: not reason or reason_matches(record.reason, reason),
+                      "reason does not match")
 
 
 def replay_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
@@ -165,7 +157,7 @@ def _with_status(uow: UnitOfWork, records: list[MessageRecord]) -> list[dict]:
     rows = []
     for record in records:
         mine, replayed = replays.get(record.id, []), events.get(record.id, [])
-        settled = [r.id for r in mine + later.get(record.id, []) if r.state in _SETTLED]
+        settled = [r.id for r in mine + later.get(record.id, []) if r.state in SETTLED]
         if settled:
             status = RESOLVED
         else:

@@ -38,14 +38,13 @@ from hub.errors import BrokerError, RawCopyPurged
 from hub.inbound.batch import BatchProblem, read_batch
 from hub.inbound.intake import BATCH_TYPE, IntakePolicy, check
 from hub.inbound.sniff import Header, Rejection
-from hub.ops import iso, message_row, run_each
-from hub.ops.dlq import later_replays
+from hub.ops import iso, message_row, run_each, select_ids
+from hub.ops.dlq import SETTLED, later_replays
 from hub.ops.dlq import reason_matches
 from hub.store.tables import new_id
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 OPEN, RETRIED, RESOLVED = "open", "retried", "resolved"
-_SETTLED = {MessageState.STORED, MessageState.DISCARDED}
 _EVERY = 1_000_000
 # Intake.refuse_oversize's reason: the record holds the frame's first bytes only.
 _OVERSIZE_MARK = "(mllp.max_frame)"
@@ -100,18 +99,9 @@ def retry_selection(uow: UnitOfWork, ids: Iterable[str] = (), *, every_open: boo
         listed = list_rejected(uow, reason=reason, code=code, since=since, until=until,
                                limit=_EVERY)["rejected"]
         return [row["id"] for row in reversed(listed) if row["status"] == OPEN], []
-    chosen, refused = [], []
-    for id in dict.fromkeys(ids):
-        record = uow.messages.get(id)
-        if record is None:
-            refused.append({"id": id, "reason": "no such message"})
-        elif record.state is not MessageState.REJECTED:
-            refused.append({"id": id, "reason": f"not rejected ({record.state.value})"})
-        elif not matches(record, reason=reason, code=code):
-            refused.append({"id": id, "reason": "does not match --reason/--code"})
-        else:
-            chosen.append(id)
-    return chosen, refused
+    return select_ids(uow, ids, MessageState.REJECTED,
+                      lambda record: matches(record, reason=reason, code=code),
+                      "does not match --reason/--code")
 
 
 def retry_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
@@ -217,7 +207,7 @@ def _with_status(uow: UnitOfWork, records: list[MessageRecord]) -> list[dict]:
     for record in records:
         mine = retries.get(record.id, [])
         published = [e for e in events.get(record.id, []) if e.outcome == AuditOutcome.OK]
-        settled = [r.id for r in mine + later.get(record.id, []) if r.state in _SETTLED]
+        settled = [r.id for r in mine + later.get(record.id, []) if r.state in SETTLED]
         status = RESOLVED if settled else RETRIED if mine or published else OPEN
         row = message_row(record)
         del row["state"], row["replay_of"]  # always "rejected"; a frame, never a replay

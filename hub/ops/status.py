@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from hub.broker.port import QueueStats
 from hub.domain.delivery import DeliveryState
 from hub.domain.models import MessageState
+from hub.domain.ports import UnitOfWorkFactory
 from hub.errors import BrokerError
 from hub.jobs.watchdog import stalled_queues
 from hub.ops.health import assess
 from hub.settings import StatusSettings
 from hub.store.job_store import JobStore
-from hub.store.unit_of_work import UnitOfWork
 
 WINDOWS = {"1m": 60, "5m": 300}
 RATES_SOURCE = ("the store: received = filed messages by received_at (ACK time), filed = "
@@ -43,7 +43,7 @@ class StatusSources:
     cannot be reached); `job_store` holds the watchdog's last verdicts; `thresholds` are the
     `[status]` settings the health is judged by."""
 
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: UnitOfWorkFactory
     job_store: JobStore
     queue_stats: Callable[[], dict[str, QueueStats]]
     inbound_queue: str

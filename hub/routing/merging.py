@@ -25,7 +25,6 @@ from hub.domain.ports import UnitOfWork
 from hub.errors import MappingError
 from hub.hl7.message import Message
 
-MERGE_TYPE = "ADT^A40"
 MERGE_FIELD = 1      # MRG-1, prior patient identifier list
 SURVIVOR_FIELD = 3   # PID-3
 

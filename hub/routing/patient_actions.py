@@ -15,9 +15,10 @@ from hub.domain.identity import Verdict
 from hub.domain.models import MessageRecord
 from hub.domain.ports import UnitOfWork
 from hub.hl7.message import Message
+from hub.mapping.interpret import MASTER_FILE, MERGE
 from hub.routing.legacy_link import LegacyLinkAction
 from hub.routing.merging import merges_in
-from hub.routing.referents import read_referents
+from hub.routing.referents import REFERENT_TYPE, read_referents
 from hub.routing.registry_update import read_registry_update
 from hub.routing.resumes import read_resume
 
@@ -35,10 +36,10 @@ Reader = Callable[[Message, object], list[PatientAction]]
 
 # message type ("CODE^EVENT", else the code alone) -> reader(message, routing policy) -> actions
 _READERS: dict[str, Reader] = {
-    "ADT^A40": merges_in,
-    "ADT^A31": read_referents,
+    MERGE: merges_in,
+    REFERENT_TYPE: read_referents,
     "MDM^T02": read_resume,
-    "MFN": read_registry_update,  # any staff master file no mapping serves (interpret decides)
+    MASTER_FILE: read_registry_update,  # a staff master file no mapping serves (interpret decides)
 }
 
 

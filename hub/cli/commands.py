@@ -5,10 +5,10 @@ import argparse
 from pathlib import Path
 
 from hub.bootstrap import Hub
+from hub.cli.answers import ack_summary, acks
 from hub.cli.output import print_json, print_table
 from hub.errors import HubError
-from hub.hl7.charset import decode
-from hub.hl7.message import Message
+from hub.hl7.constants import starts_batch
 from hub.hl7.split import split_messages
 from hub.mllp.client import MLLPClient
 from hub.settings import Settings
@@ -36,8 +36,8 @@ def send(args: argparse.Namespace, settings: Settings) -> int:
     with MLLPClient(args.host, port, timeout=args.timeout) as client:
         for name, frames in files:
             for payload in frames:
-                for ack in _acks(client.send(payload)):
-                    code, control_id, text = _ack_summary(ack)
+                for ack in acks(client.send(payload)):
+                    code, control_id, text = ack_summary(ack)
                     failures += code not in ACCEPTED
                     # The ACK is the peer's text: shown inert, tab-separated for scripts.
                     print("\t".join(inert(part) for part in (name, control_id, code, text))
@@ -46,20 +46,11 @@ def send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _frames(raw: bytes) -> list[bytes]:
-    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"FHS", b"BHS")):
+    if starts_batch(raw):
         return [raw]
     messages, loose = split_messages(raw)
     # a file with no MSH is sent as it is: the hub's AR says what is wrong with it
     return messages or [b"\r".join(loose) + b"\r"]
-
-
-def _acks(answer: bytes) -> list[bytes]:
-    """The ACK messages of an answer: one, or one per message of a batch answer (none when
-    the batch held no message: HL7 allows an empty batch and the hub answers it in kind)."""
-    messages, _ = split_messages(answer)
-    if not messages and answer.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"FHS", b"BHS")):
-        return []
-    return messages or [answer]
 
 
 def map_files(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,17 +94,3 @@ def _read(name: str) -> bytes:
         return Path(name).read_bytes()
     except OSError as exc:
         raise HubError(f"cannot read {name}: {exc.strerror}") from None
-
-
-def _ack_summary(ack: bytes) -> tuple[str, str, str]:
-    """(MSA-1, MSA-2, the error text if any) of an ACK."""
-    try:
-        text, _ = decode(ack)
-        message = Message.parse(text)
-    except HubError:
-        return "??", "", "unreadable ACK"
-    err = message.first("ERR")
-    reason = ""
-    if err is not None:
-        reason = err.value(8) or err.value(3, 2) or err.value(1, 4, 2)
-    return message.value("MSA-1"), message.value("MSA-2"), reason or message.value("MSA-3")

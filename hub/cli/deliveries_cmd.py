@@ -14,6 +14,7 @@ from hub.bootstrap import Hub
 from hub.cli.output import positive_count, print_json, print_table
 from hub.domain.delivery import DeliveryState
 from hub.errors import HubError
+from hub.ops import deliveries
 from hub.settings import Settings
 
 
@@ -63,17 +64,12 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     """Put parked deliveries back in their queues; exit 1 if one named was not parked."""
     hub = _hub(settings)
     try:
-        with hub.unit_of_work() as uow:
-            ids = args.ids or [d.id for d in uow.deliveries.search(DeliveryState.PARKED,
-                                                                   limit=1_000_000)]
-            refused = uow.deliveries.replay_many(ids)
-            uow.commit()
+        done = deliveries.replay_parked(hub.unit_of_work, args.ids, every_parked=not args.ids)
     finally:
         hub.close()
-    print(f"{len(ids) - len(refused)} deliver{'y' if len(ids) - len(refused) == 1 else 'ies'} "
-          "queued again")
-    if refused:
-        raise HubError(f"not parked (nothing done): {', '.join(refused)}")
+    print(f"{done['queued']} deliver{'y' if done['queued'] == 1 else 'ies'} queued again")
+    if done["refused"]:
+        raise HubError(f"not parked (nothing done): {', '.join(done['refused'])}")
     return 0
 
 

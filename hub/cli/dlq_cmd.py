@@ -82,9 +82,7 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     """Print one message's record (and with --raw its bytes)."""
     hub = _hub(settings)
     try:
-        with hub.unit_of_work() as uow:
-            row = dlq.show_parked(uow, args.id, raw=args.raw)
-            uow.commit()  # the audit event of a raw read
+        row = dlq.show_parked(hub.unit_of_work, args.id, raw=args.raw)
     finally:
         hub.close()
     if args.json:

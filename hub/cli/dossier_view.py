@@ -32,11 +32,14 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(document)
     else:
-        _print(document)
+        print_dossier(document)
     return 0
 
 
-def _print(document: dict) -> None:
+def print_dossier(document: dict) -> None:
+    """Print for people a document of hub.ops.dossier.show: who reads it and why, a merge, the
+    demographics, one table line per entry (`entry_summary`) and the CNS summary; every value
+    shown inert."""
     p = {k: inert(v) if isinstance(v, str) else v for k, v in document["patient"].items()}
     if "viewer" in document:
         print(f"as {document['viewer']}: {document['access']['reason']}")
@@ -52,7 +55,7 @@ def _print(document: dict) -> None:
               f"sex {p['sex'] or '?'}")
     if document["entries"] or "viewer" not in document:
         print_table(["when", "kind", "what"],
-                    [(e["effective_at"] or "", e["kind"], _summary(e))
+                    [(e["effective_at"] or "", e["kind"], entry_summary(e))
                      for e in document["entries"]])
     else:
         print("no entries to show")
@@ -64,7 +67,7 @@ def _print(document: dict) -> None:
                      for r in document["cns_summary"]])
 
 
-def _summary(entry: dict) -> str:
+def entry_summary(entry: dict) -> str:
     """One line for a table cell: what a reader needs first (value, unit, abnormal flag, range;
     an overlong value cut to `_VALUE_WIDTH`), then the other fields up to `_WIDTH`; every cut
     ends with "…". Control characters are left to print_table, which shows them inert."""

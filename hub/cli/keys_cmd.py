@@ -20,8 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hub.bootstrap import Hub
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import positive_count, print_json, print_table
-from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.errors import ConfigError
+from hub.ops.keys import add_current_key
 from hub.settings import Settings
 
 EXIT_INTERRUPTED = 130
@@ -53,11 +53,7 @@ def rotate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         hub.upgrade_database()
         if not args.resume:
-            key_id = hub.keyring.add_key()
-            with hub.unit_of_work() as uow:
-                uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=AuditAction.KEYS_ROTATE,
-                                            reason=f"data key {key_id} added and made current"))
-                uow.commit()
+            key_id = add_current_key(hub.unit_of_work, hub.keyring)
             print(f"key {key_id} added and made current")
         if not (args.now or args.resume):
             print(f"{hub.key_rotation.pending()} row(s) still under older keys: the scheduler "

@@ -13,10 +13,9 @@ import argparse
 
 from hub.bootstrap import Hub
 from hub.cli.output import print_json
-from hub.domain.audit import Actor
 from hub.domain.matricule import is_legacy, validate
 from hub.errors import ConfigError, HubError, InvalidMatricule
-from hub.routing.legacy_link import link_all_legacy, link_forms
+from hub.ops import patients
 from hub.settings import Settings
 
 
@@ -43,12 +42,12 @@ def link(args: argparse.Namespace, settings: Settings) -> int:
         if not settings.identity.link_legacy_forms:
             raise ConfigError("patient link --all-legacy links by the successor rule: turn on "
                               "[identity] link_legacy_forms first (README, Legacy matricules)")
-        return _report(args, _run(settings, link_all_legacy))
+        return _report(args, _on_hub(settings, patients.link_every_legacy))
     if not (args.legacy and args.matricule):
         raise HubError("patient link: give LEGACY MATRICULE (or --all-legacy)")
     legacy, matricule = _forms(args.legacy, args.matricule)
-    merge = _run(settings, lambda uow: link_forms(uow, legacy, matricule, actor=Actor.OPERATOR,
-                                                  why="operator"))
+    merge = _on_hub(settings, lambda uow_factory: patients.link_legacy(uow_factory, legacy,
+                                                                        matricule))
     return _report(args, [merge] if merge is not None else [])
 
 
@@ -69,13 +68,10 @@ def _valid(text: str, name: str) -> str:
         raise HubError(f"patient link: {name}: {error}") from None
 
 
-def _run(settings: Settings, work):
+def _on_hub(settings: Settings, work):
     hub = Hub(settings)
     try:
-        with hub.unit_of_work() as uow:
-            result = work(uow)
-            uow.commit()
-        return result
+        return work(hub.unit_of_work)
     finally:
         hub.close()
 

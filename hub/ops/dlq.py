@@ -66,24 +66,27 @@ def list_parked(uow: UnitOfWork, reason: str | None = None, limit: int = 1000) -
     return {"parked": rows, "parked_deliveries": parked_deliveries}
 
 
-def show_parked(uow: UnitOfWork, id: str, *, raw: bool = False) -> dict:
+def show_parked(uow_factory: UnitOfWorkFactory, id: str, *, raw: bool = False) -> dict:
     """One message's record with its DLQ status (None unless parked) and replays; with `raw`,
     its bytes as received (they hold patient data: the read is audited, actor operator, and
-    committed by the caller's unit of work). NotFound when there is no such message."""
-    record = uow.messages.get(id)
-    if record is None:
-        raise NotFound(f"no message {id}")
-    [row] = _with_status(uow, [record])
-    if record.state is not MessageState.PARKED:
-        row["status"] = None  # "open" would invite a replay that replay refuses
-    row.update(version=record.version, ack_code=record.ack_code, peer=record.peer,
-               processed_at=iso(record.processed_at))
-    if raw:
-        body = uow.messages.raw(id)
-        uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=AuditAction.MESSAGE_RAW_READ,
-                                    reason="dlq show --raw", patient_id=record.patient_id,
-                                    message_id=id))
-        row["raw"] = body.decode("utf-8", "replace")
+    committed before they are returned). NotFound when there is no such message."""
+    with uow_factory() as uow:
+        record = uow.messages.get(id)
+        if record is None:
+            raise NotFound(f"no message {id}")
+        [row] = _with_status(uow, [record])
+        if record.state is not MessageState.PARKED:
+            row["status"] = None  # "open" would invite a replay that replay refuses
+        row.update(version=record.version, ack_code=record.ack_code, peer=record.peer,
+                   processed_at=iso(record.processed_at))
+        if raw:
+            body = uow.messages.raw(id)
+            uow.audit.record(AuditEvent(actor=Actor.OPERATOR,
+                                        action=AuditAction.MESSAGE_RAW_READ,
+                                        reason="dlq show --raw", patient_id=record.patient_id,
+                                        message_id=id))
+            row["raw"] = body.decode("utf-8", "replace")
+            uow.commit()
     return row
 
 

@@ -132,31 +132,31 @@ class AuditRepository(Repository):
         query = select(func.count()).select_from(audit_events)
         return self._execute("counting audit events", query).scalar_one()
 
-    def verify(self) -> VerifyResult:
-        """Check the whole chain, oldest first; the first broken event if any was edited,
-        deleted, inserted or reordered."""
+    def verify(self, page_size: int = _VERIFY_BATCH) -> VerifyResult:
+        """Check the whole chain, oldest first, `page_size` events at a time; the first broken
+        event if any was edited, deleted, inserted or reordered."""
         self.flush()
-        return check_chain(self._rows_in_order())
+        return check_chain(self._rows_in_order(page_size))
 
-    def _rows_in_order(self) -> Iterator[Mapping[str, object]]:
+    def _rows_in_order(self, page_size: int) -> Iterator[Mapping[str, object]]:
         # Pages by seq rather than one cursor, so a long log is never held in memory at once.
         after = 0
         while True:
             query = (select(*audit_events.c).where(audit_events.c.seq > after)
-                     .order_by(audit_events.c.seq).limit(_VERIFY_BATCH))
+                     .order_by(audit_events.c.seq).limit(page_size))
             try:
                 rows = self._fetch(query)
             except ValueError:  # a forged value the driver cannot convert: find which row
-                yield from self._rows_one_by_one(after)
+                yield from self._rows_one_by_one(after, page_size)
                 return
             yield from rows
-            if len(rows) < _VERIFY_BATCH:
+            if len(rows) < page_size:
                 return
             after = rows[-1]["seq"]
 
-    def _rows_one_by_one(self, after: int) -> Iterator[Mapping[str, object]]:
+    def _rows_one_by_one(self, after: int, page_size: int) -> Iterator[Mapping[str, object]]:
         seqs = self._fetch(select(audit_events.c.seq).where(audit_events.c.seq > after)
-                           .order_by(audit_events.c.seq).limit(_VERIFY_BATCH))
+                           .order_by(audit_events.c.seq).limit(page_size))
         for seq in (row["seq"] for row in seqs):
             try:
                 yield from self._fetch(select(*audit_events.c).where(audit_events.c.seq == seq))

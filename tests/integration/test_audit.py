@@ -11,7 +11,6 @@ from sqlalchemy import text
 
 from hub.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome
 from hub.domain.audit_chain import event_hash
-from hub.store.audit_repository import AuditRepository
 from hub.store.engine import make_engine
 from hub.store.schema import upgrade
 from hub.store.tables import new_id
@@ -45,9 +44,9 @@ def sql(engine, statement: str, **params) -> None:
         connection.execute(text(statement), params)
 
 
-def verify(uow_factory):
+def verify(uow_factory, page_size: int | None = None):
     with uow_factory() as uow:
-        return uow.audit.verify()
+        return uow.audit.verify() if page_size is None else uow.audit.verify(page_size)
 
 
 def test_events_are_appended_in_one_chain(uow_factory):
@@ -174,12 +173,11 @@ def test_two_swapped_events_are_found(uow_factory, engine):
     assert (result.ok, result.first_broken_seq, result.checked) == (False, 2, 1)
 
 
-def test_a_long_chain_is_checked_page_by_page(uow_factory, engine, monkeypatch):
-    monkeypatch.setattr("hub.store.audit_repository._VERIFY_BATCH", 7)
+def test_a_long_chain_is_checked_page_by_page(uow_factory, engine):
     append(uow_factory, 30)
-    assert (verify(uow_factory).ok, verify(uow_factory).checked) == (True, 30)
+    assert (verify(uow_factory, 7).ok, verify(uow_factory, 7).checked) == (True, 30)
     sql(engine, "UPDATE audit_events SET actor = '999999-99' WHERE seq = 22")
-    assert verify(uow_factory).first_broken_seq == 22
+    assert verify(uow_factory, 7).first_broken_seq == 22
 
 
 def test_an_unreadable_time_is_reported_not_raised(tmp_path, keyring):
@@ -200,16 +198,14 @@ def test_an_unreadable_time_is_reported_not_raised(tmp_path, keyring):
 
 @pytest.mark.parametrize("per_transaction", [1, 3])
 def test_concurrent_appends_keep_one_chain(uow_factory, monkeypatch, per_transaction):
-    # Widen the window between reading the tail and appending after it: without the chain's
-    # lock, writers would read the same tail and fork the chain (or collide on seq).
-    read_tail = AuditRepository._lock_and_read_tail
-
-    def slow_read_tail(self):
-        tail = read_tail(self)
+    # Widen the window between reading the tail and appending after it (each event's hash
+    # chains it to the tail read): without the chain's lock, writers would read the same tail
+    # and fork the chain (or collide on seq).
+    def slow_event_hash(event):
         time.sleep(0.005)
-        return tail
+        return event_hash(event)
 
-    monkeypatch.setattr(AuditRepository, "_lock_and_read_tail", slow_read_tail)
+    monkeypatch.setattr("hub.store.audit_repository.event_hash", slow_event_hash)
     threads, rounds, failures = 6, 5, []
 
     def writer(n: int) -> None:

@@ -166,5 +166,5 @@ def test_show_gives_a_message_that_is_not_parked_no_dead_letter_status(uow_facto
         uow.messages.add(MessageRecord("e" * 32, "LAB^CHL", "S-1", "ORU^R01", "2.5",
                                        MessageState.STORED, datetime.now(UTC)), b"MSH|^~\\&|\r")
         uow.commit()
-        row = dlq.show_parked(uow, "e" * 32)
+    row = dlq.show_parked(uow_factory, "e" * 32)
     assert (row["state"], row["status"]) == ("stored", None)  # not "open": nothing to replay

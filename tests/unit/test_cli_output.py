@@ -7,8 +7,7 @@ import unicodedata
 
 from rich.table import Table
 
-from hub.cli.dossier_view import _print as print_dossier
-from hub.cli.dossier_view import _summary
+from hub.cli.dossier_view import entry_summary, print_dossier
 from hub.cli.output import PeopleConsole, print_json, print_table
 
 HOSTILE = "\x1b[2J\x1b]0;owned\x07[bold red]x[/bold red]\x9b31m\x00\u202e21"
@@ -66,14 +65,14 @@ LONG = {"id": "e1", "kind": "lab_result", "confidentiality": "normal", "hidden":
 
 
 def test_a_long_entry_shows_value_unit_flag_and_range_first_and_marks_the_cut():
-    line = _summary(LONG)
+    line = entry_summary(LONG)
     assert line.startswith("value=7.9, unit=mmol/L, abnormal_flag=H, reference_range=3.0-5.0, ")
     assert line.endswith("…") and len(line) <= 160
     assert "Reuter" not in line   # cut off, and the cut says so
 
 
 def test_a_long_value_is_cut_but_unit_flag_and_range_still_show():
-    line = _summary({**LONG, "value": "x" * 500})
+    line = entry_summary({**LONG, "value": "x" * 500})
     assert line.startswith("value=" + "x" * 79 + "…, unit=mmol/L, abnormal_flag=H, "
                            "reference_range=3.0-5.0")
 
@@ -81,7 +80,7 @@ def test_a_long_value_is_cut_but_unit_flag_and_range_still_show():
 def test_a_short_entry_is_shown_whole():
     entry = {"kind": "lab_result", "code": "2093-3", "value": "7.9", "unit": "mmol/L",
              "abnormal_flag": "", "ordering_provider": {"cns_code": "123456-78", "family_name": ""}}
-    assert _summary(entry) == "value=7.9, unit=mmol/L, code=2093-3, ordering_provider=123456-78"
+    assert entry_summary(entry) == "value=7.9, unit=mmol/L, code=2093-3, ordering_provider=123456-78"
 
 
 def test_the_dossier_view_prints_no_control_character(capsys):

@@ -9,7 +9,7 @@ from hub.domain.audit import Actor, AuditAction
 from hub.domain.models import Confidentiality, Patient, StoredEntry
 from hub.errors import HubError, UnknownMatricule
 from hub.ops import choices
-from tests.fixtures.fake_dossiers import Dossiers
+from tests.fixtures.fake_uow import FakeStore
 
 MATRICULE = "1893120105732"
 DOCTOR = "123456-78"
@@ -18,15 +18,15 @@ AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store():
-    return Dossiers()
+    return FakeStore()
 
 
 def journal(store):
-    return [(e.actor, e.action, e.reason, e.entry_id, e.at) for e in store.journal]
+    return [(e.actor, e.action, e.reason, e.entry_id, e.at) for e in store.audit]
 
 
 def test_a_grant_creates_the_dossier_and_is_journaled_with_its_reach(store):
-    change = choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "extended",
+    change = choices.grant(store.uow, MATRICULE, DOCTOR, "extended",
                            date(2026, 12, 31), at=AT)
     assert change.reason == f"extended access to {DOCTOR} through 2026-12-31"
     [grant] = store.grants[store.patient_id(MATRICULE)]
@@ -38,58 +38,58 @@ def test_a_grant_creates_the_dossier_and_is_journaled_with_its_reach(store):
 
 def test_a_grant_whose_last_day_is_over_stores_and_journals_nothing(store):
     with pytest.raises(choices.LastDayPassed):
-        choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", date(2026, 2, 28),
+        choices.grant(store.uow, MATRICULE, DOCTOR, "normal", date(2026, 2, 28),
                       at=AT)
-    assert store.patients == {} and store.journal == [] and store.commits == 0
+    assert store.patients == {} and store.audit == [] and store.commits == 0
 
 
 def test_a_grant_through_today_still_holds(store):
-    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", date(2026, 3, 1), at=AT)
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", date(2026, 3, 1), at=AT)
     assert store.commits == 1
 
 
 def test_revoking_without_a_grant_in_force_commits_nothing(store):
     with pytest.raises(HubError, match=f"no grant in force for {DOCTOR}"):
-        choices.revoke(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
-    assert store.patients == {} and store.journal == []
+        choices.revoke(store.uow, MATRICULE, DOCTOR, at=AT)
+    assert store.patients == {} and store.audit == []
 
-    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", at=AT)
-    change = choices.revoke(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT)
+    change = choices.revoke(store.uow, MATRICULE, DOCTOR, at=AT)
     assert change == choices.Change(AuditAction.CONSENT_REVOKE, Actor.PATIENT,
                                     f"access of {DOCTOR}")
-    assert [e.action for e in store.journal] == ["consent.grant", "consent.revoke"]
+    assert [e.action for e in store.audit] == ["consent.grant", "consent.revoke"]
 
 
 def test_the_overview_gives_each_grant_its_status_and_journals_nothing(store):
     later = datetime(2026, 6, 1, tzinfo=UTC)
-    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", date(2026, 4, 30), at=AT)
-    choices.grant(store.unit_of_work, MATRICULE, "222222-22", "normal", at=AT)
-    choices.revoke(store.unit_of_work, MATRICULE, "222222-22", at=AT)
-    choices.declare_referent(store.unit_of_work, MATRICULE, "111111-11", at=AT)
-    events = len(store.journal)
-    overview = choices.consent_overview(store.unit_of_work, MATRICULE, False, at=later)
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", date(2026, 4, 30), at=AT)
+    choices.grant(store.uow, MATRICULE, "222222-22", "normal", at=AT)
+    choices.revoke(store.uow, MATRICULE, "222222-22", at=AT)
+    choices.declare_referent(store.uow, MATRICULE, "111111-11", at=AT)
+    events = len(store.audit)
+    overview = choices.consent_overview(store.uow, MATRICULE, False, at=later)
     assert [(g["cns_code"], g["status"]) for g in overview["grants"]] == [
         (DOCTOR, "expired"), ("222222-22", "revoked")]
     assert overview["referent"] == {"cns_code": "111111-11", "since": AT, "until": None}
     assert (overview["closed"], overview["referent_blocked"],
             overview["referent_access_by_default"]) == (False, False, False)
-    assert len(store.journal) == events
+    assert len(store.audit) == events
 
 
 def test_the_overview_of_an_unknown_matricule_is_refused(store):
     with pytest.raises(UnknownMatricule):
-        choices.consent_overview(store.unit_of_work, MATRICULE, True)
+        choices.consent_overview(store.uow, MATRICULE, True)
 
 
 def test_the_referent_is_declared_and_ended_as_the_cns_feed_blocked_by_the_patient(store):
-    declared = choices.declare_referent(store.unit_of_work, MATRICULE, "111111-11", at=AT)
+    declared = choices.declare_referent(store.uow, MATRICULE, "111111-11", at=AT)
     assert (declared.declaration.cns_code, declared.declaration.since) == ("111111-11", AT)
-    choices.set_referent_blocked(store.unit_of_work, MATRICULE, True, at=AT)
-    choices.set_referent_blocked(store.unit_of_work, MATRICULE, False, at=AT)
-    choices.end_referent(store.unit_of_work, MATRICULE, at=AT)
+    choices.set_referent_blocked(store.uow, MATRICULE, True, at=AT)
+    choices.set_referent_blocked(store.uow, MATRICULE, False, at=AT)
+    choices.end_referent(store.uow, MATRICULE, at=AT)
     with pytest.raises(HubError, match="no référent declaration in force"):
-        choices.end_referent(store.unit_of_work, MATRICULE, at=AT)
-    assert [(e.actor, e.action, e.reason) for e in store.journal] == [
+        choices.end_referent(store.uow, MATRICULE, at=AT)
+    assert [(e.actor, e.action, e.reason) for e in store.audit] == [
         (Actor.CNS_FEED, "referent.declare", "référent 111111-11"),
         (Actor.PATIENT, "referent.block", ""), (Actor.PATIENT, "referent.unblock", ""),
         (Actor.CNS_FEED, "referent.end", "")]
@@ -97,25 +97,25 @@ def test_the_referent_is_declared_and_ended_as_the_cns_feed_blocked_by_the_patie
 
 
 def test_closing_and_reopening(store):
-    choices.set_closed(store.unit_of_work, MATRICULE, True, at=AT)
+    choices.set_closed(store.uow, MATRICULE, True, at=AT)
     assert store.patient_id(MATRICULE) in store.closed
-    choices.set_closed(store.unit_of_work, MATRICULE, False, at=AT)
+    choices.set_closed(store.uow, MATRICULE, False, at=AT)
     assert store.closed == set()
-    assert [e.action for e in store.journal] == ["dossier.close", "dossier.reopen"]
+    assert [e.action for e in store.audit] == ["dossier.close", "dossier.reopen"]
 
 
 def test_entry_choices_need_the_dossier_and_its_entry(store):
     with pytest.raises(UnknownMatricule):
-        choices.set_hidden(store.unit_of_work, MATRICULE, "e1", True, at=AT)
+        choices.set_hidden(store.uow, MATRICULE, "e1", True, at=AT)
     assert store.patients == {}
     store.patients["p1"] = Patient(MATRICULE)
     store.entries.append(StoredEntry("e1", "p1", "m1", 0, "lab_result", Confidentiality.NORMAL,
                                      False, AT))
 
-    choices.set_hidden(store.unit_of_work, MATRICULE, "e1", True, at=AT)
-    choices.set_confidentiality(store.unit_of_work, MATRICULE, "e1", "secret", at=AT)
+    choices.set_hidden(store.uow, MATRICULE, "e1", True, at=AT)
+    choices.set_confidentiality(store.uow, MATRICULE, "e1", "secret", at=AT)
     with pytest.raises(HubError):
-        choices.set_hidden(store.unit_of_work, MATRICULE, "e2", False, at=AT)
+        choices.set_hidden(store.uow, MATRICULE, "e2", False, at=AT)
     [entry] = store.entries
     assert (entry.hidden, entry.confidentiality) == (True, Confidentiality.SECRET)
     assert journal(store) == [

@@ -10,7 +10,7 @@ from hub.domain.models import Confidentiality, Patient, StoredEntry
 from hub.domain.professional import Professional
 from hub.errors import HubError, UnknownMatricule
 from hub.ops import choices, dossier
-from tests.fixtures.fake_dossiers import Dossiers
+from tests.fixtures.fake_uow import FakeStore
 
 MATRICULE = "1893120105732"
 DOCTOR, STRANGER = "123456-78", "999999-99"
@@ -19,7 +19,7 @@ AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store():
-    store = Dossiers()
+    store = FakeStore()
     store.patients["p1"] = Patient(MATRICULE, "Muller", "Anne", "1989-12-01", "F")
     store.entries += [
         StoredEntry("e1", "p1", "m1", 0, "lab_result", Confidentiality.NORMAL, False, AT,
@@ -32,29 +32,29 @@ def store():
 
 
 def reads(store):
-    return [(e.actor, e.action, e.outcome, e.entry_id) for e in store.journal]
+    return [(e.actor, e.action, e.outcome, e.entry_id) for e in store.audit]
 
 
 def test_the_patients_own_view_shows_everything_and_journals_nothing(store):
-    document = dossier.show(store.unit_of_work, MATRICULE)
+    document = dossier.show(store.uow, MATRICULE)
     assert [e["id"] for e in document["entries"]] == ["e1", "e2", "d1"]
     assert document["patient"]["family_name"] == "Muller" and "merged_into" not in document
-    assert store.journal == [] and store.commits == 0
+    assert store.audit == [] and store.commits == 0
 
 
 def test_a_merged_dossier_names_its_survivor_to_the_patient_only(store):
     store.patients["p2"] = Patient("1893120105733")
     store.merged_into["p1"] = "p2"
-    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", at=AT)
-    assert dossier.show(store.unit_of_work, MATRICULE)["merged_into"] == "1893120105733"
-    seen = dossier.show(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT)
+    assert dossier.show(store.uow, MATRICULE)["merged_into"] == "1893120105733"
+    seen = dossier.show(store.uow, MATRICULE, DOCTOR, at=AT)
     assert seen["merged"] is True and "merged_into" not in seen
 
 
 def test_a_granted_professional_sees_what_consent_allows_and_each_read_is_committed(store):
-    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", at=AT)
-    store.journal.clear()
-    document = dossier.show(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT)
+    store.audit.clear()
+    document = dossier.show(store.uow, MATRICULE, DOCTOR, at=AT)
     assert [e["id"] for e in document["entries"]] == ["e1", "d1"]
     assert document["access"]["allowed"] is True and document["viewer"] == DOCTOR
     assert reads(store) == [(DOCTOR, "read", AuditOutcome.OK, "e1"),
@@ -63,7 +63,7 @@ def test_a_granted_professional_sees_what_consent_allows_and_each_read_is_commit
 
 
 def test_without_consent_the_read_is_journaled_denied_and_shows_only_the_matricule(store):
-    document = dossier.show(store.unit_of_work, MATRICULE, DOCTOR, at=AT)
+    document = dossier.show(store.uow, MATRICULE, DOCTOR, at=AT)
     assert document["entries"] == [] and document["patient"] == {"matricule": MATRICULE}
     assert reads(store) == [(DOCTOR, "read", AuditOutcome.DENIED, None)]
     assert store.commits == 1
@@ -72,32 +72,32 @@ def test_without_consent_the_read_is_journaled_denied_and_shows_only_the_matricu
 def test_an_unregistered_professional_is_refused_after_the_denial_is_committed(store):
     with pytest.raises(dossier.ReadRefused, match=f"{STRANGER} may not read dossiers: "
                        "recipient not registered"):
-        dossier.show(store.unit_of_work, MATRICULE, STRANGER, at=AT)
+        dossier.show(store.uow, MATRICULE, STRANGER, at=AT)
     assert reads(store) == [(STRANGER, "read", AuditOutcome.DENIED, None)]
     assert store.commits == 1
 
 
 def test_no_dossier_no_read(store):
     with pytest.raises(UnknownMatricule):
-        dossier.show(store.unit_of_work, "1893120105733", DOCTOR, at=AT)
-    assert store.journal == []
+        dossier.show(store.uow, "1893120105733", DOCTOR, at=AT)
+    assert store.audit == []
 
 
 def test_a_document_read_by_the_patient_journals_nothing(store):
-    assert dossier.read_document(store.unit_of_work, MATRICULE, "d1").payload == {
+    assert dossier.read_document(store.uow, MATRICULE, "d1").payload == {
         "content": "Brief"}
-    assert store.journal == []
+    assert store.audit == []
     with pytest.raises(HubError, match="entry e1 is a lab_result, not a document"):
-        dossier.read_document(store.unit_of_work, MATRICULE, "e1")
+        dossier.read_document(store.uow, MATRICULE, "e1")
     with pytest.raises(HubError, match="no entry x in this dossier"):
-        dossier.read_document(store.unit_of_work, MATRICULE, "x")
+        dossier.read_document(store.uow, MATRICULE, "x")
 
 
 def test_a_professionals_document_read_is_committed_allowed_or_denied(store):
     with pytest.raises(dossier.ReadRefused, match=f"{DOCTOR} may not read this document"):
-        dossier.read_document(store.unit_of_work, MATRICULE, "d1", DOCTOR, at=AT)
+        dossier.read_document(store.uow, MATRICULE, "d1", DOCTOR, at=AT)
     assert reads(store) == [(DOCTOR, "read", AuditOutcome.DENIED, "d1")]
-    choices.grant(store.unit_of_work, MATRICULE, DOCTOR, "normal", at=AT)
-    store.journal.clear()
-    assert dossier.read_document(store.unit_of_work, MATRICULE, "d1", DOCTOR, at=AT).id == "d1"
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT)
+    store.audit.clear()
+    assert dossier.read_document(store.uow, MATRICULE, "d1", DOCTOR, at=AT).id == "d1"
     assert reads(store) == [(DOCTOR, "read", AuditOutcome.OK, "d1")]

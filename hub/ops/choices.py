@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.consent import Grant, GrantLevel, ReferentDeclaration
 from hub.domain.models import Confidentiality
+from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
 
 REFERENT_SOURCE = "cli"  # the CNS feed will declare référents with its own source
@@ -54,7 +55,7 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(), UTC)
 
 
-def grant(uow_factory: Callable, matricule: str, cns_code: str, level: GrantLevel | str,
+def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: GrantLevel | str,
           last_day: date | None = None, at: datetime | None = None) -> Change:
     """Give `cns_code` access to the dossier at `level` from `at` (now), through `last_day`
     when given (LastDayPassed when that is over). The reason reads "extended access to
@@ -72,7 +73,7 @@ def grant(uow_factory: Callable, matricule: str, cns_code: str, level: GrantLeve
                                                    what))
 
 
-def revoke(uow_factory: Callable, matricule: str, cns_code: str,
+def revoke(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
            at: datetime | None = None) -> Change:
     """End `cns_code`'s access from `at` (now); HubError when no grant to them is in force."""
     at = at or _now()
@@ -84,7 +85,7 @@ def revoke(uow_factory: Callable, matricule: str, cns_code: str,
                                                    f"access of {cns_code}"))
 
 
-def consent_overview(uow_factory: Callable, matricule: str, referent_by_default: bool,
+def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by_default: bool,
                      at: datetime | None = None) -> dict:
     """The patient's grants (history included, each with its status at `at`), référent and
     dossier state, as `hub consent list --json` prints them. Reads only: nothing is journaled.
@@ -107,7 +108,7 @@ def consent_overview(uow_factory: Callable, matricule: str, referent_by_default:
     }
 
 
-def declare_referent(uow_factory: Callable, matricule: str, cns_code: str,
+def declare_referent(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
                      at: datetime | None = None) -> ReferentDeclared:
     """Declare `cns_code` the patient's médecin référent from `at` (now), as the CNS feed."""
     at = at or _now()
@@ -119,10 +120,10 @@ def declare_referent(uow_factory: Callable, matricule: str, cns_code: str,
     return ReferentDeclared(change, declared)
 
 
-def end_referent(uow_factory: Callable, matricule: str, at: datetime | None = None) -> Change:
+def end_referent(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None = None) -> Change:
     """End the référent declaration in force at `at` (now), as the CNS feed; HubError when
     there is none."""
-    def end(uow, patient_id: str, at: datetime) -> None:
+    def end(uow: UnitOfWork, patient_id: str, at: datetime) -> None:
         if not uow.consents.end_referent(patient_id, at):
             raise HubError("no référent declaration in force")
 
@@ -130,7 +131,7 @@ def end_referent(uow_factory: Callable, matricule: str, at: datetime | None = No
                            Change(AuditAction.REFERENT_END, Actor.CNS_FEED))
 
 
-def set_referent_blocked(uow_factory: Callable, matricule: str, blocked: bool,
+def set_referent_blocked(uow_factory: UnitOfWorkFactory, matricule: str, blocked: bool,
                          at: datetime | None = None) -> Change:
     """Deny the référent the access their declaration gives (a grant still counts), or give it
     back."""
@@ -140,7 +141,7 @@ def set_referent_blocked(uow_factory: Callable, matricule: str, blocked: bool,
                            Change(action, Actor.PATIENT))
 
 
-def set_closed(uow_factory: Callable, matricule: str, closed: bool,
+def set_closed(uow_factory: UnitOfWorkFactory, matricule: str, closed: bool,
                at: datetime | None = None) -> Change:
     """Close the dossier (nothing more is stored or routed for this patient), or reopen it."""
     action = AuditAction.DOSSIER_CLOSE if closed else AuditAction.DOSSIER_REOPEN
@@ -149,7 +150,7 @@ def set_closed(uow_factory: Callable, matricule: str, closed: bool,
                            Change(action, Actor.PATIENT))
 
 
-def set_hidden(uow_factory: Callable, matricule: str, entry_id: str, hidden: bool,
+def set_hidden(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str, hidden: bool,
                at: datetime | None = None) -> Change:
     """Hide one entry of the dossier from every professional, or show it again to those the
     patient allowed. UnknownMatricule without a dossier; HubError when the entry is not in it."""
@@ -159,7 +160,7 @@ def set_hidden(uow_factory: Callable, matricule: str, entry_id: str, hidden: boo
                          Change(action, Actor.PATIENT, "", entry_id))
 
 
-def set_confidentiality(uow_factory: Callable, matricule: str, entry_id: str,
+def set_confidentiality(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
                         level: Confidentiality | str, at: datetime | None = None) -> Change:
     """Set one entry's confidentiality: normal, restricted or secret (the event's reason)."""
     level = Confidentiality(level)
@@ -169,8 +170,8 @@ def set_confidentiality(uow_factory: Callable, matricule: str, entry_id: str,
                                 entry_id))
 
 
-def _dossier_change(uow_factory: Callable, matricule: str, at: datetime | None,
-                    apply: Callable, change: Change) -> Change:
+def _dossier_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
+                    apply: Callable[[UnitOfWork, str, datetime], object], change: Change) -> Change:
     """Apply one change to the dossier of `matricule` (created if new), journal it, commit."""
     at = at or _now()
     with uow_factory() as uow:
@@ -179,8 +180,8 @@ def _dossier_change(uow_factory: Callable, matricule: str, at: datetime | None,
         return _record(uow, patient_id, at, change)
 
 
-def _entry_change(uow_factory: Callable, matricule: str, at: datetime | None,
-                  apply: Callable, change: Change) -> Change:
+def _entry_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
+                  apply: Callable[[UnitOfWork, str], object], change: Change) -> Change:
     """Apply one change to an entry of the existing dossier of `matricule`, journal it, commit."""
     at = at or _now()
     with uow_factory() as uow:
@@ -189,7 +190,7 @@ def _entry_change(uow_factory: Callable, matricule: str, at: datetime | None,
         return _record(uow, patient_id, at, change)
 
 
-def _record(uow, patient_id: str, at: datetime, change: Change) -> Change:
+def _record(uow: UnitOfWork, patient_id: str, at: datetime, change: Change) -> Change:
     # Last in the transaction, since appending to the chain locks it until commit.
     uow.audit.record(AuditEvent(actor=change.actor, action=change.action, patient_id=patient_id,
                                 entry_id=change.entry_id, reason=change.reason, at=at))
@@ -197,7 +198,7 @@ def _record(uow, patient_id: str, at: datetime, change: Change) -> Change:
     return change
 
 
-def _existing(uow, matricule: str) -> str:
+def _existing(uow: UnitOfWork, matricule: str) -> str:
     patient_id = uow.patients.find(matricule)
     if patient_id is None:
         raise UnknownMatricule("no dossier for this matricule")

@@ -17,7 +17,6 @@ has always printed them through its JSON encoder.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,6 +25,7 @@ from hub.domain.audit import AuditAction, AuditEvent, AuditOutcome
 from hub.domain.cns_summary import summarize
 from hub.domain.consent import EntryView, Reason, decide
 from hub.domain.models import Confidentiality, Patient, StoredEntry
+from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
 
 DOCUMENT = "document"
@@ -53,7 +53,7 @@ class ProfessionalRead:
     entries: list[StoredEntry] = field(default_factory=list)
 
 
-def show(uow_factory: Callable, matricule: str, viewer: str | None = None, *,
+def show(uow_factory: UnitOfWorkFactory, matricule: str, viewer: str | None = None, *,
          referent_by_default: bool = True, at: datetime | None = None) -> dict:
     """The dossier of `matricule` as `hub dossier show --json` prints it: the patient's own
     view, or with `viewer` (a CNS code) what that professional may see at `at` (now), the read
@@ -84,7 +84,7 @@ def show(uow_factory: Callable, matricule: str, viewer: str | None = None, *,
     return document
 
 
-def read_as(uow, patient_id: str, cns_code: str, at: datetime,
+def read_as(uow: UnitOfWork, patient_id: str, cns_code: str, at: datetime,
             referent_by_default: bool) -> ProfessionalRead:
     """Decide what `cns_code` may see of the dossier `patient_id` at `at`, and record the read
     in the audit chain (not committed: the caller commits, so the read and its journal go
@@ -118,7 +118,7 @@ def read_as(uow, patient_id: str, cns_code: str, at: datetime,
                             patient=patient, entries=shown)
 
 
-def read_document(uow_factory: Callable, matricule: str, entry_id: str,
+def read_document(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
                   viewer: str | None = None, *, referent_by_default: bool = True,
                   at: datetime | None = None) -> StoredEntry:
     """The document entry `entry_id` of the dossier of `matricule` (HubError when it is not a
@@ -167,7 +167,7 @@ def professional_document(read: ProfessionalRead, matricule: str) -> dict:
             "cns_summary": summarize(read.entries)}
 
 
-def _existing(uow, matricule: str) -> str:
+def _existing(uow: UnitOfWork, matricule: str) -> str:
     patient_id = uow.patients.find(matricule)
     if patient_id is None:
         raise UnknownMatricule("no dossier for this matricule")
@@ -189,6 +189,6 @@ def _event(cns_code: str, patient_id: str, at: datetime, outcome: AuditOutcome, 
                       reason=str(reason), patient_id=patient_id, entry_id=entry_id, at=at)
 
 
-def _journal(uow, events: list[AuditEvent]) -> None:
+def _journal(uow: UnitOfWork, events: list[AuditEvent]) -> None:
     # Appending locks the chain until commit: done last, after every read of the transaction.
     uow.audit.record_many(events)

@@ -51,7 +51,7 @@ def rotate(args: argparse.Namespace, settings: Settings) -> int:
     _require_key_file(settings)
     hub = Hub(settings)
     try:
-        hub.upgrade_database()
+        hub.open_database()
         if not args.resume:
             key_id = hub.keyring.add_key()
             with hub.unit_of_work() as uow:
@@ -105,7 +105,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     _require_key_file(settings)
     hub = Hub(settings)
     try:
-        hub.upgrade_database()
+        hub.open_database()
         counts = hub.key_rotation.counts()
         document = {"current": hub.keyring.current_key_id, "keys": hub.keyring.key_ids(),
                     "rows": counts}

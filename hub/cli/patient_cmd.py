@@ -72,6 +72,7 @@ def _valid(text: str, name: str) -> str:
 def _run(settings: Settings, work):
     hub = Hub(settings)
     try:
+        hub.open_database()
         with hub.unit_of_work() as uow:
             result = work(uow)
             uow.commit()

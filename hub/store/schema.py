@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import DatabaseUnavailable, StoreError
@@ -63,6 +64,27 @@ def current_revision(database_url: str) -> str | None:
         raise StoreError(f"cannot read the schema revision: {describe(exc)}") from exc
     finally:
         engine.dispose()
+
+
+def require_schema(database_url: str) -> None:
+    """Raise StoreError unless the database exists and holds the hub's schema, creating
+    nothing: a missing SQLite file is looked for before anything connects (connecting would
+    create it), and an empty database is said to be empty. The message names the file, or the
+    URL without its password. Only `upgrade` (`hub serve`, `hub db upgrade`) creates a schema."""
+    parsed = make_url(database_url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+        if not in_memory and not database.startswith("file:") \
+                and not Path(database).expanduser().is_file():
+            raise StoreError(f"no database at {database}: `hub serve` creates it on first start "
+                             "(or run `hub db upgrade`); check HUB_DATABASE_URL and HUB_HOME")
+        where = database
+    else:
+        where = parsed.render_as_string(hide_password=True)
+    if current_revision(database_url) is None:
+        raise StoreError(f"database {where} holds no hub schema: start `hub serve` or run "
+                         "`hub db upgrade` first; check HUB_DATABASE_URL and HUB_HOME")
 
 
 def holds_encrypted_rows(engine) -> bool:

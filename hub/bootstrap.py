@@ -26,12 +26,12 @@ from hub.registry.mfn import MESSAGE_TYPE as MFN_TYPE
 from hub.mapping.loader import MappingSet, load_mappings
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import Routes, load_routes
-from hub.settings import REPO_ROOT, Settings
+from hub.settings import Settings
 from hub.store.engine import make_engine
 from hub.store.job_store import JobStore
 from hub.store.keyring import Keyring
 from hub.store.rotation import KeyRotation
-from hub.store.schema import holds_encrypted_rows, upgrade
+from hub.store.schema import holds_encrypted_rows, require_schema, upgrade
 from hub.store.unit_of_work import UnitOfWork
 
 
@@ -76,14 +76,23 @@ class Hub:
 
     @cached_property
     def mappings(self) -> MappingSet:
-        return load_mappings(_in_repo(Path(self.settings.mappings_dir)))
+        return load_mappings(Path(self.settings.mappings_dir))
 
     @cached_property
     def routes(self) -> Routes:
-        return load_routes(_in_repo(Path(self.settings.routing_file)))
+        return load_routes(Path(self.settings.routing_file))
 
     def upgrade_database(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent), creating the database (a
+        SQLite file) and its schema when missing: `hub serve` and `hub db upgrade` only."""
+        upgrade(self.settings.database_url)
+
+    def open_database(self) -> None:
+        """The database of every other command: it must exist and hold the hub's schema (else
+        StoreError naming the file, and nothing is created, not even the key file: a command
+        run with the wrong HUB_HOME must not start an empty hub of its own). A schema older
+        than the code is brought to the newest, as `hub serve` would."""
+        require_schema(self.settings.database_url)
         upgrade(self.settings.database_url)
 
     def unit_of_work(self) -> UnitOfWork:
@@ -185,10 +194,3 @@ def uses_tls(professionals: list[Professional], host: str, port: int) -> bool:
     return any(p.destination is not None and p.destination.host == host
                and p.destination.port == port and p.destination.tls for p in professionals)
 
-
-def _in_repo(path: Path) -> Path:
-    """A relative path that does not exist from here is read from the repository (the shipped
-    mappings and routing work from any working directory)."""
-    if not path.is_absolute() and not path.exists():
-        return REPO_ROOT / path
-    return path

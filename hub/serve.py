@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from hub import compose
 from hub.bootstrap import Hub
@@ -49,6 +50,9 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     stop = stop or threading.Event()
     hub.upgrade_database()
     hub.keyring
+    # Where the data lives, said once: a hub started with the wrong HUB_HOME shows it here.
+    log.info("database: %s; key file: %s", _describe_database(hub.settings.database_url),
+             hub.settings.key_file)
     if role in BROKER_ROLES:
         hub.mappings  # a bad mapping or routing file stops the hub here, before anything listens
         hub.routes
@@ -210,5 +214,12 @@ def _describe_broker(url: str) -> str:
     if url.startswith("memory:"):
         return "in-memory (one process, no RabbitMQ: messages do not survive a restart)"
     parts = urlsplit(url)
-    return f"RabbitMQ at {parts.hostname}:{parts.port or 5672}{parts.path or '/'}"
+    user = f"{parts.username}@" if parts.username else ""  # never the password
+    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+    return f"RabbitMQ at {parts.scheme}://{user}{parts.hostname}:{port}{parts.path or '/'}"
+
+
+def _describe_database(url: str) -> str:
+    """The database URL without its password (a SQLite URL names its absolute file)."""
+    return make_url(url).render_as_string(hide_password=True)
 

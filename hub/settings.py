@@ -2,6 +2,10 @@
 
 Nested sections use a double underscore in the environment: `HUB_MLLP__PORT=2576`. The flat
 names the design promises (`HUB_MLLP_PORT`, `HUB_HTTP_PORT`) are accepted as aliases.
+
+Every relative path, from any layer, is read against one base (`home()`): `HUB_HOME` when set,
+else the directory of the config file in use, never the working directory, so that a command
+or a worker started anywhere finds the same database, key file, spool, mappings and routing.
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,9 +21,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from hub.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE_NAME = "default.toml"
 FLAT_ALIASES = {"HUB_MLLP_PORT": "HUB_MLLP__PORT", "HUB_HTTP_PORT": "HUB_HTTP__PORT"}
 
 
@@ -181,6 +189,21 @@ class Settings(BaseSettings):
     jobs: JobsSettings = JobsSettings()
     retention: RetentionSettings = RetentionSettings()
 
+    @model_validator(mode="after")
+    def _anchor_paths(self) -> Settings:
+        """Relative paths become absolute against `home()`, once, here: everything downstream
+        (the engine, the keyring, the spool, `hub serve`'s start lines) sees the same path."""
+        base = home()
+        for name in ("key_file", "cns_spool", "mappings_dir", "routing_file"):
+            setattr(self, name, anchored(getattr(self, name), base))
+        tls_files = ((self.mllp, ("tls_cert_file", "tls_key_file", "tls_client_ca_file")),
+                     (self.outbound, ("tls_ca_file", "tls_cert_file", "tls_key_file")))
+        for section, names in tls_files:
+            for name in names:
+                setattr(section, name, anchored(getattr(section, name), base))
+        self.database_url = anchored_database_url(self.database_url, base)
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -190,9 +213,44 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_dir = Path(os.environ.get("HUB_CONFIG_DIR", REPO_ROOT / "config"))
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_dir / "default.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
         return init_settings, env_settings, dotenv_settings, toml
+
+
+def config_file() -> Path:
+    """The config file in use: `default.toml` in HUB_CONFIG_DIR, else in the repo's config/."""
+    config_dir = Path(os.environ.get("HUB_CONFIG_DIR", REPO_ROOT / "config"))
+    return config_dir.expanduser().absolute() / CONFIG_FILE_NAME
+
+
+def home() -> Path:
+    """The base of every relative path in the settings: HUB_HOME when set, else the directory
+    of the config file in use (so the shipped `../var/hub.db` is the repo's var/)."""
+    explicit = os.environ.get("HUB_HOME", "")
+    return Path(explicit).expanduser().absolute() if explicit else config_file().parent
+
+
+def anchored(value: str, base: Path) -> str:
+    """`value` as an absolute path against `base` ("" stays "": a file that is not set)."""
+    if not value:
+        return value
+    path = Path(value).expanduser()
+    return value if path.is_absolute() else str((base / path).resolve())
+
+
+def anchored_database_url(url: str, base: Path) -> str:
+    """A SQLite URL whose file is relative gets that file against `base`; in-memory and
+    `file:` URIs, absolute files and every other backend's URL are kept as written."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # make_engine says what is wrong with it
+    database = parsed.database or ""
+    if (parsed.get_backend_name() != "sqlite" or database in ("", ":memory:")
+            or database.startswith("file:") or parsed.query.get("mode") == "memory"
+            or Path(database).expanduser().is_absolute()):
+        return url
+    return parsed.set(database=anchored(database, base)).render_as_string(hide_password=False)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -75,5 +75,5 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _hub(settings: Settings) -> Hub:
     hub = Hub(settings)
-    hub.upgrade_database()
+    hub.open_database()
     return hub

@@ -155,5 +155,5 @@ def short_time(value: str | None) -> str:
 
 def _hub(settings: Settings) -> Hub:
     hub = Hub(settings)
-    hub.upgrade_database()
+    hub.open_database()
     return hub

@@ -48,10 +48,10 @@ def register(subparsers) -> None:
 
 def rotate(args: argparse.Namespace, settings: Settings) -> int:
     """Add a key (unless --resume) and, with --now or --resume, re-encrypt in the foreground."""
-    _require_key_file(settings)
     hub = Hub(settings)
     try:
-        hub.upgrade_database()
+        hub.open_database()  # a missing database is named first: it explains a missing key file
+        _require_key_file(settings)
         if not args.resume:
             key_id = add_current_key(hub.unit_of_work, hub.keyring)
             print(f"key {key_id} added and made current")
@@ -98,10 +98,10 @@ def _require_key_file(settings: Settings) -> None:
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     """The current key id, every key id in the file, and rows per key id per table."""
-    _require_key_file(settings)
     hub = Hub(settings)
     try:
-        hub.upgrade_database()
+        hub.open_database()
+        _require_key_file(settings)
         counts = hub.key_rotation.counts()
         document = {"current": hub.keyring.current_key_id, "keys": hub.keyring.key_ids(),
                     "rows": counts}

@@ -71,6 +71,7 @@ def _valid(text: str, name: str) -> str:
 def _on_hub(settings: Settings, work):
     hub = Hub(settings)
     try:
+        hub.open_database()
         return work(hub.unit_of_work)
     finally:
         hub.close()

@@ -109,7 +109,8 @@ def _destination_text(destination: dict | None) -> str:
 
 
 def _open_hub(settings: Settings) -> Hub:
-    """A hub whose schema is current, so that a fresh install lists nothing, not an error."""
+    """A hub on its existing database, schema current (Hub.open_database: a missing one is an
+    error naming it, never a new empty registry)."""
     hub = Hub(settings)
-    hub.upgrade_database()
+    hub.open_database()
     return hub

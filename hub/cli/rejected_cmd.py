@@ -140,5 +140,5 @@ def _run(hub: Hub, ids: list[str], stop: threading.Event, *, dry_run: bool,
 
 def _hub(settings: Settings) -> Hub:
     hub = Hub(settings)
-    hub.upgrade_database()
+    hub.open_database()
     return hub

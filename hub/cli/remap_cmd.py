@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 def remap(args: argparse.Namespace, settings: Settings) -> int:
     """Re-map the selected stored messages; exit 1 when one failed, 130 when interrupted."""
     hub = Hub(settings)
-    hub.upgrade_database()
+    hub.open_database()
     try:
         with ctrl_c_noted() as stop:
             with hub.unit_of_work() as uow:

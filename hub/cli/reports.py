@@ -29,8 +29,8 @@ def messages(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _open_hub(settings: Settings) -> Hub:
-    """A hub whose schema is current, so that a fresh install reports zeros, not an error."""
+    """A hub on its existing database, schema current (a missing one: an error naming it)."""
     hub = Hub(settings)
-    hub.upgrade_database()
+    hub.open_database()
     return hub
 

@@ -26,7 +26,7 @@ def overdue(args: argparse.Namespace, settings: Settings) -> int:
     """List the overdue résumés: matricule, référent, declared, due and flagged times."""
     hub = Hub(settings)
     try:
-        hub.upgrade_database()
+        hub.open_database()
         with hub.unit_of_work() as uow:
             flagged = uow.resumes.overdue(datetime.now(UTC))
             rows = [{"matricule": uow.patients.get(o.patient_id).matricule,

@@ -1,5 +1,6 @@
-"""The hub a command works on: built from the settings, its schema brought up to date (a fresh
-install answers "no dossier", not a schema error), and closed when the command is done."""
+"""The hub a command works on: built from the settings, on the database `hub serve` (or `hub db
+upgrade`) created, its schema brought up to date, and closed when the command is done. A missing
+database is an error naming it (Hub.open_database), never a new empty one."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -11,10 +12,10 @@ from hub.settings import Settings
 
 @contextmanager
 def current_hub(settings: Settings) -> Iterator[Hub]:
-    """A hub whose database schema is current; closed on leaving the block."""
+    """A hub on its existing database, schema current; closed on leaving the block."""
     hub = Hub(settings)
     try:
-        hub.upgrade_database()
+        hub.open_database()
         yield hub
     finally:
         hub.close()

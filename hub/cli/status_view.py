@@ -31,7 +31,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     hub = Hub(settings)
     try:
-        hub.upgrade_database()  # a fresh install reports zeros, not an error
+        hub.open_database()  # a missing database is exit 1 naming it, never "healthy"
         document = collect_status(status_sources(hub))
     finally:
         hub.close()

@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 def trace(args: argparse.Namespace, settings: Settings) -> int:
     """One message's story (with KEY) or the messages matching the filters."""
     hub = Hub(settings)
-    hub.upgrade_database()
+    hub.open_database()
     try:
         with hub.unit_of_work() as uow:
             if args.key is None:

@@ -1,6 +1,8 @@
 """Schema migrations, run from code: `hub db upgrade` and the tests need no alembic.ini."""
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import DatabaseUnavailable, StoreError
@@ -63,6 +66,40 @@ def current_revision(database_url: str) -> str | None:
         raise StoreError(f"cannot read the schema revision: {describe(exc)}") from exc
     finally:
         engine.dispose()
+
+
+def require_schema(database_url: str) -> None:
+    """Raise StoreError unless the database exists and holds the hub's schema, changing
+    nothing: a SQLite file is looked at without the engine (its connect would create a
+    missing file, and its WAL pragma would write to an empty one), and an empty database is
+    said to be empty. The message names the file, or the URL without its password. Only
+    `upgrade` (`hub serve`, `hub db upgrade`) creates a database or a schema."""
+    parsed = make_url(database_url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") \
+            and not database.startswith("file:") and parsed.query.get("mode") != "memory":
+        path = Path(database).expanduser()
+        if not path.is_file():
+            raise StoreError(f"no database at {path}: `hub serve` creates it on first start "
+                             "(or run `hub db upgrade`); check HUB_DATABASE_URL and HUB_HOME")
+        migrated, where = _sqlite_has_schema(path), str(path)
+    else:
+        migrated = current_revision(database_url) is not None
+        where = parsed.render_as_string(hide_password=True)
+    if not migrated:
+        raise StoreError(f"database {where} holds no hub schema: start `hub serve` or run "
+                         "`hub db upgrade` first; check HUB_DATABASE_URL and HUB_HOME")
+
+
+def _sqlite_has_schema(path: Path) -> bool:
+    # mode=rw never creates the file; a plain read writes nothing, and as the last connection
+    # to close it leaves no -wal/-shm files behind (a read-only one would).
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True)) as db:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                              "AND name = 'alembic_version'").fetchone() is not None
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the database {path}: {exc}") from exc
 
 
 def holds_encrypted_rows(engine) -> bool:

@@ -93,6 +93,7 @@ def test_a_deleted_event_fails_verify_naming_it(hub_env):
 
 
 def test_a_fresh_hub_answers_without_error(hub_env):
+    hub_env.create_database()
     result = hub_env.hub("audit", "verify")
     assert result.stdout.strip() == "audit chain intact: 0 events"
     close_dossier(hub_env, patient(23).matricule)
@@ -100,6 +101,7 @@ def test_a_fresh_hub_answers_without_error(hub_env):
 
 
 def test_an_unknown_or_invalid_matricule_is_one_line_and_exit_1(hub_env):
+    hub_env.create_database()
     unknown = hub_env.hub("journal", "1893120105732", check=False)
     assert (unknown.returncode, unknown.stderr) == (1, "hub: no dossier for this matricule\n")
     invalid = hub_env.hub("journal", "1893120105733", "--json", check=False)

@@ -16,8 +16,11 @@ DOCTOR, NURSE, REFERENT = "123456-78", "222222-22", "111111-11"
 
 @pytest.fixture
 def cli_env(tmp_path, database_url):
-    """A hub's settings with no broker to reach: these commands only use the database."""
-    return HubEnv(tmp_path, database_url, broker_url="memory://")
+    """A hub's settings with no broker to reach, on a database `hub db upgrade` created:
+    these commands only use the database."""
+    env = HubEnv(tmp_path, database_url, broker_url="memory://")
+    env.create_database()
+    return env
 
 
 def _fails(env: HubEnv, *args: str) -> str:

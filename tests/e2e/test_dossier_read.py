@@ -28,8 +28,11 @@ LABELS = ("normal", "hidden", "restricted", "secret")
 
 @pytest.fixture
 def env(tmp_path, database_url):
-    """A hub's settings with no broker to reach: these commands only use the database."""
-    return HubEnv(tmp_path, database_url, broker_url="memory://")
+    """A hub's settings with no broker to reach, on a database `hub db upgrade` created:
+    these commands only use the database."""
+    env = HubEnv(tmp_path, database_url, broker_url="memory://")
+    env.create_database()
+    return env
 
 
 def _store(env: HubEnv):

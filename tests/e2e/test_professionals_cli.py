@@ -12,7 +12,10 @@ HEADER = ("cns_code,family_name,given_name,specialty,status,mllp_host,mllp_port,
 
 def _env(tmp_path, database_url) -> HubEnv:
     # The registry commands never touch the broker; memory:// proves they do not need one.
-    return HubEnv(tmp_path, database_url, broker_url="memory://")
+    # They need the database `hub db upgrade` (or `hub serve`) created.
+    env = HubEnv(tmp_path, database_url, broker_url="memory://")
+    env.create_database()
+    return env
 
 
 def test_import_then_list_as_json(tmp_path, database_url):
@@ -70,7 +73,7 @@ def test_ctrl_c_during_an_import_stores_nothing_of_the_file(tmp_path, database_u
     registry = tmp_path / "registry.csv"
     registry.write_text("\n".join([HEADER, *(f"{100000 + n:06d}-{n % 100:02d},Weber-{n},Anne,"
                                              "GP,active,,,," for n in range(20000))]) + "\n")
-    env.hub("professionals", "list")  # the schema and key file, so the import starts at once
+    env.hub("professionals", "list")  # the key file, so the import starts at once
     process = subprocess.Popen([sys.executable, "-m", "hub.cli.main", "professionals", "import",
                                 str(registry)], env=env.env, cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

@@ -8,8 +8,12 @@ from tests.fixtures.hub_process import REPO, HubEnv
 from tests.fixtures.messages import patient
 
 
-def _env(tmp_path) -> HubEnv:
-    return HubEnv(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", broker_url="memory://")
+def _env(tmp_path, database: bool = False) -> HubEnv:
+    """A hub on a SQLite file under tmp_path; with `database`, created by `hub db upgrade`."""
+    env = HubEnv(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", broker_url="memory://")
+    if database:
+        env.create_database()
+    return env
 
 
 def test_a_bad_mapping_file_stops_the_hub_naming_file_line_and_field(tmp_path):
@@ -51,7 +55,7 @@ def test_a_bad_setting_names_the_setting(tmp_path):
 
 
 def test_an_unknown_matricule_is_a_clear_error(tmp_path):
-    result = _env(tmp_path).hub("dossier", "show", "1893120105732", check=False)
+    result = _env(tmp_path, database=True).hub("dossier", "show", "1893120105732", check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == "hub: no dossier for this matricule"
 
@@ -63,7 +67,7 @@ def test_an_invalid_matricule_is_refused_before_any_lookup(tmp_path):
 
 
 def test_a_database_with_data_and_no_key_file_beside_it_stops_every_command(tmp_path):
-    env = _env(tmp_path)
+    env = _env(tmp_path, database=True)
     person = patient(7)
     env.hub("dossier", "close", person.matricule)  # a fresh install: the key file is created
     key_file = Path(env.env["HUB_KEY_FILE"])

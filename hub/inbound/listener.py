@@ -20,7 +20,7 @@ from hub.inbound.admission import Admission, PeerLog
 from hub.inbound.intake import Intake
 from hub.metrics import Metrics
 from hub.mllp.framing import FrameReader, Oversize, wrap
-from hub.mllp.tls import handshake_failure
+from hub.mllp.tls import CLOSED, handshake_failure
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 65536
@@ -139,7 +139,9 @@ class MLLPListener:
             if unsaid is not None:
                 more = f"; {unsaid} more failed from {address} since the last line about it" \
                     if unsaid else ""
-                log.warning("TLS handshake from %s failed: %s%s", peer, text, more)
+                # a peer that only opened and closed (a port probe) is no warning
+                log.log(logging.INFO if kind == CLOSED else logging.WARNING,
+                        "TLS handshake from %s failed: %s%s", peer, text, more)
             return False
 
     async def _read_frames(

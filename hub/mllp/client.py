@@ -9,6 +9,7 @@ from types import TracebackType
 
 from hub.errors import FramingError, MLLPError
 from hub.mllp.framing import FrameReader, wrap
+from hub.mllp.tls import handshake_failure
 
 _RECV_SIZE = 65536
 _DEFAULT_MAX_FRAME = 16 * 1024 * 1024
@@ -62,10 +63,15 @@ class MLLPClient:
             return
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            if self._ssl_context is not None:
-                sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
-        except OSError as exc:  # TimeoutError and ssl.SSLError are OSErrors
+        except OSError as exc:  # TimeoutError is an OSError
             raise MLLPError(f"cannot connect to {self.host}:{self.port}: {_why(exc)}") from exc
+        if self._ssl_context is not None:
+            try:
+                sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
+            except OSError as exc:  # ssl.SSLError is an OSError
+                sock.close()
+                raise MLLPError(f"cannot connect to {self.host}:{self.port}: TLS handshake "
+                                f"failed: {handshake_failure(exc)[1]}") from exc
         self._sock = sock
 
     def close(self) -> None:
@@ -133,4 +139,6 @@ class MLLPClient:
 def _why(exc: OSError) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ssl.SSLError):  # OpenSSL's reason, without its file-and-line noise
+        return f"TLS: {handshake_failure(exc)[1]}"
     return exc.strerror or str(exc) or type(exc).__name__

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ssl
 
+from hub.errors import MLLPError
+
 # The values of hub_mllp_tls_handshake_failures_total's `reason`: a fixed set, whatever the
 # peer does.
 CERTIFICATE = "certificate"  # a certificate refused, missing or not trusted (either side)
@@ -40,3 +42,38 @@ def handshake_failure(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, OSError):
         return OTHER, exc.strerror or type(exc).__name__
     return OTHER, type(exc).__name__
+
+
+def client_context(ca_file: str = "", cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
+    """The TLS context of `hub send`: the server's certificate and host name checked against
+    `ca_file` (PEM) when given, else the system's CAs; `cert_file` (with `key_file`, unless the
+    key is in the same PEM) presented as the client certificate when given.
+
+    Raises MLLPError naming the option and file when one cannot be read or used.
+    """
+    if key_file and not cert_file:
+        raise MLLPError("--key needs --cert (the client certificate it goes with)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # checks certificates and host names
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        if ca_file:
+            context.load_verify_locations(cafile=ca_file)
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    except (OSError, ssl.SSLError) as exc:
+        raise MLLPError(f"cannot use --ca {ca_file}: {_file_error(exc)}") from None
+    if cert_file:
+        try:
+            context.load_cert_chain(cert_file, key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            key = f" with --key {key_file}" if key_file else ""
+            raise MLLPError(f"cannot use --cert {cert_file}{key}: {_file_error(exc)}") from None
+    return context
+
+
+def _file_error(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"not a usable PEM certificate or key ({getattr(exc, 'reason', None) or exc})"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return type(exc).__name__

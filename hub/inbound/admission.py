@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from hub.metrics import Metrics
 
-log = logging.getLogger("hub.inbound.listener")
+log = logging.getLogger("hub.inbound.listener")  # the listener's lines, as before the split
 
 # The two values of hub_mllp_connections_refused_total's `reason`, named for their settings.
 GLOBAL_CAP = "max_connections"

@@ -135,9 +135,10 @@ class MLLPListener:
         except (OSError, EOFError) as exc:  # ssl.SSLError, ConnectionError, TimeoutError
             kind, text = handshake_failure(exc)
             self._metrics.tls_handshake_failures.labels(reason=kind).inc()
-            unsaid = self._handshake_failures.should_say(address)
+            # per address and class: a port probe's line does not hide a refused certificate
+            unsaid = self._handshake_failures.should_say(f"{address} {kind}")
             if unsaid is not None:
-                more = f"; {unsaid} more failed from {address} since the last line about it" \
+                more = f"; {unsaid} more like it from {address} since the last line about it" \
                     if unsaid else ""
                 # a peer that only opened and closed (a port probe) is no warning
                 log.log(logging.INFO if kind == CLOSED else logging.WARNING,

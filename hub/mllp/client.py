@@ -44,6 +44,7 @@ class MLLPClient:
         self._reader = FrameReader(max_frame)
         self._pending: deque[bytes] = deque()
         self._sock: socket.socket | None = None
+        self._answered = False  # anything received on this connection yet
 
     def __enter__(self) -> "MLLPClient":
         self.connect()
@@ -61,6 +62,7 @@ class MLLPClient:
         """Open the connection (and the TLS session when an ``ssl_context`` was given)."""
         if self._sock is not None:
             return
+        self._answered = False
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:  # TimeoutError is an OSError
@@ -122,9 +124,13 @@ class MLLPClient:
                 ) from exc
             if not chunk:
                 self.close()
-                raise MLLPError(f"{self.host}:{self.port} closed the connection before responding")
+                hint = (" (a TLS peer does so when it refuses the client certificate)"
+                        if self._ssl_context is not None and not self._answered else "")
+                raise MLLPError(
+                    f"{self.host}:{self.port} closed the connection before responding{hint}")
             try:
                 self._pending.extend(self._reader.feed(chunk))
+                self._answered = True
             except FramingError:
                 self.close()
                 raise

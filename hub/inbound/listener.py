@@ -6,7 +6,8 @@ anything inside a well-formed frame gets an ACK and the connection stays open. O
 a connection alive: bytes outside a frame are skipped and do not put off its idle timeout, so a
 client trickling junk is closed like a silent one. Connections are capped in all and per source
 address (hub/inbound/admission.py), before any TLS handshake, so refusing one costs no crypto;
-a failed handshake is logged (at most once a minute per address) and counted.
+a failed handshake (or one not done within read_timeout) is logged, at most once a minute per
+address and kind of failure, and counted.
 """
 from __future__ import annotations
 
@@ -128,7 +129,7 @@ class MLLPListener:
     async def _handshake(self, writer: asyncio.StreamWriter, peer: str, address: str) -> bool:
         """Start TLS on an admitted connection (within read_timeout); False when it failed,
         which is counted by class and logged with OpenSSL's reason (at most once a minute per
-        address)."""
+        address and class)."""
         try:
             await writer.start_tls(self._ssl, ssl_handshake_timeout=self._limits.read_timeout)
             return True

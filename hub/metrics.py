@@ -9,6 +9,8 @@ No patient data in labels, and every label has a bounded set of values:
   one of `hub.domain.consent.Reason` (or the routing's two own reasons), of a parked message one
   of PARK_CLASSES, never the free text stored beside it;
 - `destination` is a registry destination (host:port), `queue` one of the namespace's queues.
+- `reason` of a refused MLLP connection names the cap reached, of a failed TLS handshake its
+  class (hub/mllp/tls.py): never the peer's address.
 Queue depths and broker/database connectivity are read at scrape time from `hub.health.Health`.
 """
 from __future__ import annotations
@@ -74,8 +76,11 @@ class Metrics:
             "hub_queue_stalled", "1 while the watchdog finds a queue holding messages with no "
             "consumer or no progress (hub/jobs/watchdog.py)", ["queue"], registry=r)
         self.connections_refused = Counter(
-            "hub_mllp_connections_refused", "MLLP connections closed at once: connection cap reached",
-            registry=r)
+            "hub_mllp_connections_refused", "MLLP connections closed at once, by the cap reached "
+            "(max_connections, max_connections_per_peer)", ["reason"], registry=r)
+        self.tls_handshake_failures = Counter(
+            "hub_mllp_tls_handshake_failures", "MLLP connections whose TLS handshake failed, by "
+            "class (certificate, protocol, timeout, closed, other)", ["reason"], registry=r)
         self.framing_errors = Counter(
             "hub_mllp_framing_errors", "Connections closed for broken framing or read timeout",
             ["reason"], registry=r)

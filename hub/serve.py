@@ -106,6 +106,7 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
     limits = ListenerLimits(
         max_frame=s.max_frame, read_timeout=s.read_timeout, idle_timeout=s.idle_timeout,
         max_connections=s.max_connections, max_in_flight=s.max_in_flight,
+        max_connections_per_peer=s.max_connections_per_peer,
     )
     tls = server_ssl_context(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file) if s.tls_cert_file else None
     listener = MLLPListener(intake, limits, hub.metrics, tls)

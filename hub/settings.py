@@ -31,6 +31,7 @@ class MLLPSettings(BaseModel):
     idle_timeout: float
     max_connections: int
     max_in_flight: int
+    max_connections_per_peer: int = 50
     publish_timeout: float
     tls_cert_file: str = ""
     tls_key_file: str = ""

@@ -54,6 +54,27 @@ def test_every_page_needs_the_login():
         assert "unhealthy" not in body
 
 
+def test_too_many_wrong_passwords_from_one_address_get_429_with_retry_after():
+    app = dashboard()
+    wrong = "Basic " + base64.b64encode(b"ops:not the password").decode()
+    statuses = []
+    for _ in range(7):
+        status, headers, body = call(app, "/dashboard/", auth=wrong)
+        statuses.append(status[:3])
+    assert statuses == ["401"] * 5 + ["429"] * 2
+    assert int(headers["Retry-After"]) >= 1 and "WWW-Authenticate" not in headers
+    assert "unhealthy" not in body
+    # While limited, even the right password waits (no hash is computed for that address).
+    assert call(app, "/dashboard/")[0].startswith("429")
+
+
+def test_the_right_password_after_a_wrong_one_opens():
+    app = dashboard()
+    wrong = "Basic " + base64.b64encode(b"ops:not the password").decode()
+    assert call(app, "/dashboard/", auth=wrong)[0].startswith("401")
+    assert call(app, "/dashboard/")[0] == "200 OK"
+
+
 def test_it_is_read_only():
     status, headers, _ = call(dashboard(), "/dashboard/", method="POST")
     assert status.startswith("405") and headers["Allow"] == "GET"

@@ -61,9 +61,7 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     health = _ready_checks(hub, role)
     hub.metrics.watch(health)
     try:
-        http, _ = start_http(s.http.host, s.http.port,
-                             health_app(hub.metrics, health,
-                                        compose.dashboard(hub, stop)))
+        http = start_http(s.http, health_app(hub.metrics, health, compose.dashboard(hub, stop)))
     except OSError as exc:
         raise ConfigError(f"cannot serve HTTP on {s.http.host}:{s.http.port} ({exc.strerror}); "
                           "set HUB_HTTP_PORT") from None
@@ -88,7 +86,7 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
             jobs.stop(wait=True)
         for thread in workers:
             thread.join(timeout=10)
-        http.shutdown()
+        http.close()
         health.close()
         hub.close()
         log.info("hub stopped")

@@ -179,7 +179,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = HubEnv(Path(tmp), f"sqlite:///{tmp}/hub.db", broker_url=args.amqp_url)
         started = time.monotonic()
-        process = env.start("all", HUB_MLLP__READ_TIMEOUT=str(READ_TIMEOUT))
+        # all from 127.0.0.1: the per-peer cap must not stop the idle connections measured
+        process = env.start("all", HUB_MLLP__READ_TIMEOUT=str(READ_TIMEOUT),
+                            HUB_MLLP__MAX_CONNECTIONS_PER_PEER=str(args.idle + 100))
         port, http = env.mllp_port, int(env.env["HUB_HTTP__PORT"])
         sampler = Sampler(process.pid)
         sampler.start()

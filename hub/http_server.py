@@ -3,30 +3,36 @@
 /health/live answers 200 while the process serves HTTP. /health/ready answers 200 when every
 check of `hub.health.Health` passes (broker, database, mappings, as the role needs), else 503;
 both bodies are JSON: {"status": "ready"|"not ready", "checks": {"broker": "ok"|"failed: …"},
-"failed": ["broker", …]}."""
+"failed": ["broker", …]}.
+
+Served by waitress: one thread reads and writes every socket (asyncore), a pool of
+`http.threads` runs the app, at most `http.connection_limit` connections are open and one that
+sends nothing for `http.channel_timeout` seconds is closed. A stalled client costs a socket and a
+few kilobytes, never a thread (wsgiref's thread per connection let 500 of them make 517 threads)."""
 from __future__ import annotations
 
 import json
 import logging
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
+from waitress import wasyncore
+from waitress.server import create_server
 
 from hub.health import Health
 from hub.metrics import Metrics
+from hub.settings import HTTPSettings
 
 log = logging.getLogger(__name__)
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - wsgiref's name
-        log.debug("http %s", format % args)
+# Browsers send a few kilobytes of headers; these endpoints take no body worth the name.
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 64 * 1024
+# waitress's own lines: "Serving on", and a warning each time the task queue grows while every
+# thread is busy (a burst of logins does that). The hub logs its own start line; the queue
+# lines are kept for debugging.
+for _name, _level in (("waitress", logging.WARNING), ("waitress.queue", logging.ERROR)):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(_level)
 
 
 def health_app(metrics: Metrics, health: Health, dashboard=None):
@@ -54,12 +60,44 @@ def health_app(metrics: Metrics, health: Health, dashboard=None):
     return app
 
 
-def start_http(host: str, port: int, app) -> tuple[WSGIServer, threading.Thread]:
-    """Serve `app` from a daemon thread; returns the server (call `shutdown()` to stop it)."""
-    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-    thread.start()
-    return server, thread
+class HTTPServer:
+    """The hub's HTTP endpoints, served from a thread of their own until `close()`."""
+
+    def __init__(self, settings: HTTPSettings, app) -> None:
+        timeout = settings.channel_timeout
+        # Idle channels are looked for every `cleanup_interval` seconds: a stalled one is closed
+        # between channel_timeout and 1.25 x channel_timeout after its last byte.
+        self._server = create_server(
+            app, host=settings.host, port=settings.port, threads=settings.threads,
+            connection_limit=settings.connection_limit, channel_timeout=timeout,
+            cleanup_interval=max(1, min(30, timeout // 4)),
+            max_request_header_size=MAX_HEADER_BYTES, max_request_body_size=MAX_BODY_BYTES,
+            asyncore_use_poll=True,  # select() cannot watch a descriptor numbered past 1023
+            ident=None,  # no Server header
+            expose_tracebacks=False)
+        self.port = int(self._server.effective_port)
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    def start(self) -> HTTPServer:
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every connection and let the requests in progress finish (at
+        most `timeout` seconds). The sockets are closed by the serving thread itself (a thunk
+        it runs when woken), so no socket is closed under its feet."""
+        server = self._server
+        if self._thread.is_alive():
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            self._thread.join(timeout)
+        else:
+            wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown(timeout=timeout)
+
+
+def start_http(settings: HTTPSettings, app) -> HTTPServer:
+    """Serve `app` at `settings`' address from a daemon thread; `close()` the result to stop."""
+    return HTTPServer(settings, app).start()
 
 
 def _json(start_response, status: str, document: dict):

@@ -4,15 +4,19 @@ No patient data in labels, and every label has a bounded set of values:
 - `sender` is MSH-3^MSH-4 and `type` MSH-9's code^event: ids an operator already sees in
   configuration and ACKs, never about a patient. They come from the sender's bytes, so each
   keeps the first `max_label_values` distinct values it meets and counts later ones as
-  `other` (a sender inventing ids cannot grow the registry without bound);
+  `other` (a sender inventing ids cannot grow the registry without bound); a `type` not of
+  MSH-9's shape (MESSAGE_TYPE) is `other` at once;
 - `ack_code`, `state`, `outcome`, `stage` are fixed code sets; `reason` of a consent denial is
   one of `hub.domain.consent.Reason` (or the routing's two own reasons), of a parked message one
   of PARK_CLASSES, never the free text stored beside it;
 - `destination` is a registry destination (host:port), `queue` one of the namespace's queues.
+- `reason` of a refused MLLP connection names the cap reached, of a failed TLS handshake its
+  class (hub/mllp/tls.py): never the peer's address.
 Queue depths and broker/database connectivity are read at scrape time from `hub.health.Health`.
 """
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timezone
 
@@ -24,11 +28,18 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
                    300.0, 3600.0)
 
 
-class BoundedLabel:
-    """Passes the first `limit` distinct values of a label, then answers `other`."""
+# MSH-9 as the label keeps it: a message code and, after ^, a trigger event (HL7 tables 0076
+# and 0003 use 3 letters and 3 letters or digits; sites add Z codes of the same shape).
+MESSAGE_TYPE = re.compile(r"[A-Z][A-Z0-9]{2}(\^[A-Z0-9]{3})?")
 
-    def __init__(self, limit: int) -> None:
+
+class BoundedLabel:
+    """Passes the first `limit` distinct values of a label, then answers `other`; with `shape`,
+    a value that does not match it in full is `other` at once (junk does not use up the limit)."""
+
+    def __init__(self, limit: int, shape: re.Pattern[str] | None = None) -> None:
         self._limit = limit
+        self._shape = shape
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
@@ -36,6 +47,8 @@ class BoundedLabel:
         value = (value or "unknown")[:64]
         if value in self._seen:
             return value
+        if self._shape is not None and value != "unknown" and not self._shape.fullmatch(value):
+            return "other"
         with self._lock:
             if len(self._seen) < self._limit:
                 self._seen.add(value)
@@ -61,7 +74,8 @@ class Metrics:
 
     def __init__(self, max_label_values: int = 200) -> None:
         self.registry = r = CollectorRegistry()
-        self._sender, self._type = BoundedLabel(max_label_values), BoundedLabel(max_label_values)
+        self._sender = BoundedLabel(max_label_values)
+        self._type = BoundedLabel(max_label_values, shape=MESSAGE_TYPE)
         self.messages_received = Counter(
             "hub_messages_received", "Frames received and answered, by sender (MSH-3^MSH-4), "
             "type (MSH-9) and ACK code: AA/CA accepted, AR/CR rejected, AE/CE not stored",
@@ -74,8 +88,11 @@ class Metrics:
             "hub_queue_stalled", "1 while the watchdog finds a queue holding messages with no "
             "consumer or no progress (hub/jobs/watchdog.py)", ["queue"], registry=r)
         self.connections_refused = Counter(
-            "hub_mllp_connections_refused", "MLLP connections closed at once: connection cap reached",
-            registry=r)
+            "hub_mllp_connections_refused", "MLLP connections closed at once, by the cap reached "
+            "(max_connections, max_connections_per_peer)", ["reason"], registry=r)
+        self.tls_handshake_failures = Counter(
+            "hub_mllp_tls_handshake_failures", "MLLP connections whose TLS handshake failed, by "
+            "class (certificate, protocol, timeout, closed, other)", ["reason"], registry=r)
         self.framing_errors = Counter(
             "hub_mllp_framing_errors", "Connections closed for broken framing or read timeout",
             ["reason"], registry=r)

@@ -65,9 +65,7 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     health = _ready_checks(hub, role)
     hub.metrics.watch(health)
     try:
-        http, _ = start_http(s.http.host, s.http.port,
-                             health_app(hub.metrics, health,
-                                        compose.dashboard(hub, stop)))
+        http = start_http(s.http, health_app(hub.metrics, health, compose.dashboard(hub, stop)))
     except OSError as exc:
         raise ConfigError(f"cannot serve HTTP on {s.http.host}:{s.http.port} ({exc.strerror}); "
                           "set HUB_HTTP_PORT") from None
@@ -92,7 +90,7 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
             jobs.stop(wait=True)
         for thread in workers:
             thread.join(timeout=10)
-        http.shutdown()
+        http.close()
         health.close()
         hub.close()
         log.info("hub stopped")
@@ -110,6 +108,7 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
     limits = ListenerLimits(
         max_frame=s.max_frame, read_timeout=s.read_timeout, idle_timeout=s.idle_timeout,
         max_connections=s.max_connections, max_in_flight=s.max_in_flight,
+        max_connections_per_peer=s.max_connections_per_peer,
     )
     tls = server_ssl_context(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file) if s.tls_cert_file else None
     listener = MLLPListener(intake, limits, hub.metrics, tls)

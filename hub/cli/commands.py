@@ -11,6 +11,7 @@ from hub.errors import HubError
 from hub.hl7.constants import starts_batch
 from hub.hl7.split import split_messages
 from hub.mllp.client import MLLPClient
+from hub.mllp.tls import client_context
 from hub.settings import Settings
 from hub.text import inert
 
@@ -28,12 +29,17 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 def send(args: argparse.Namespace, settings: Settings) -> int:
     """Send each message of each file over one MLLP connection; one line per ACK.
     A batch file (FHS or BHS first) goes as one frame, checked whole by the hub, which answers
-    one ACK per message. Exits 1 when any message was not accepted (or a file could not be read)."""
+    one ACK per message. Exits 1 when any message was not accepted (or a file could not be read).
+    With --tls (or --cert/--ca) the hub's certificate is checked (--ca, else the system's CAs)
+    and --cert/--key presented; a bad file or a refused handshake is one line, exit 1."""
     port = args.port or settings.mllp.port
     failures = 0
     # Every file read first: a mistyped name is said as such, before anything is sent.
     files = [(name, _frames(_read(name))) for name in args.files]
-    with MLLPClient(args.host, port, timeout=args.timeout) as client:
+    tls = None
+    if args.tls or args.cert or args.key or args.ca:
+        tls = client_context(args.ca, args.cert, args.key)
+    with MLLPClient(args.host, port, timeout=args.timeout, ssl_context=tls) as client:
         for name, frames in files:
             for payload in frames:
                 for ack in acks(client.send(payload)):

@@ -36,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default: the hub's MLLP port")
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--tls", action="store_true",
+                   help="MLLP over TLS (implied by --cert or --ca)")
+    p.add_argument("--cert", default="", metavar="PEM",
+                   help="client certificate to present (a listener with a client CA asks for one)")
+    p.add_argument("--key", default="", metavar="PEM",
+                   help="its private key, unless it is in the --cert file")
+    p.add_argument("--ca", default="", metavar="PEM",
+                   help="CA to check the hub's certificate against (default: the system's)")
     p.set_defaults(func=commands.send)
 
     p = sub.add_parser("map", help="what the hub would make of a message; stores nothing")

@@ -57,7 +57,12 @@ class Dashboard:
         if environ.get("REQUEST_METHOD", "GET") != "GET":
             return _reply(start_response, "405 Method Not Allowed", "text/plain; charset=utf-8",
                           "the dashboard is read-only\n", [("Allow", "GET")])
-        if not self._auth.allows(environ.get("HTTP_AUTHORIZATION")):
+        verdict = self._auth.check(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""))
+        if verdict.retry_after:  # too many failed logins from this address: no hash computed
+            return _reply(start_response, "429 Too Many Requests", "text/plain; charset=utf-8",
+                          "too many failed logins; try again later\n",
+                          [("Retry-After", str(verdict.retry_after))])
+        if not verdict.allowed:
             return _reply(start_response, "401 Unauthorized", "text/plain; charset=utf-8",
                           "login required\n", [("WWW-Authenticate", 'Basic realm="hub dashboard", charset="UTF-8"')])
         if path.startswith("/static/") and path[8:] in _STATIC:

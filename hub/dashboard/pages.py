@@ -137,11 +137,22 @@ def destinations(rows: list[dict]) -> str:
     return _page("Destinations", "destinations", table)
 
 
-def errors(rows: list[dict]) -> str:
-    """Rejected and parked messages and failed delivery attempts, newest first."""
-    table = _table(["at", "what", "id", "state", "sender / destination", "MSH-10", "reason"],
-                   [(_t(r["at"]), r["what"], _trace_link(r["id"]) if r["what"] == "message" else r["id"],
-                     r["state"], r["where"], r["control_id"], r["reason"]) for r in rows],
+def errors(groups: list[dict]) -> str:
+    """Rejected and parked messages and failed delivery attempts grouped by reason (see
+    `sources.errors`), the group with the newest example first: how many, from which senders
+    or to which destinations, and the newest one's text and id."""
+    shown = 3
+
+    def wheres(names: list[str]) -> str:
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        return ", ".join(str(n) for n in names[:shown]) + more
+
+    table = _table(["latest", "what", "state", "count", "senders / destinations", "reason",
+                    "latest id", "MSH-10"],
+                   [(_t(g["at"]), g["what"], g["state"], g["count"],
+                     wheres(g["wheres"]), g["reason"],
+                     _trace_link(g["id"]) if g["what"] == "message" else g["id"], g["control_id"])
+                    for g in groups],
                    id="errors", empty="no error")
     return _page("Last errors", "errors", table)
 

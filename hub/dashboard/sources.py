@@ -3,6 +3,7 @@ both tell the same numbers. Nothing here decrypts: ids, kinds, states and reason
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from hub.domain.delivery import Delivery, DeliveryState
@@ -58,19 +59,44 @@ def destinations(unit_of_work: UnitOfWorkFactory, document: dict) -> list[dict]:
     return rows
 
 
-def errors(unit_of_work: UnitOfWorkFactory, limit: int = 50) -> list[dict]:
-    """The latest errors: rejected and parked messages, failed delivery attempts; newest first."""
+def errors(unit_of_work: UnitOfWorkFactory, limit: int = 50, window: int = 2000) -> list[dict]:
+    """The latest errors grouped by reason: rejected and parked messages and failed delivery
+    attempts (the newest `window` of each), one row per (what, state, reason_key), with its
+    count, the senders or destinations it came from and its newest example; the `limit`
+    groups with the newest examples, newest first. A flood of one junk frame is one row, so
+    it cannot push a real sender's errors off the page."""
     with unit_of_work() as uow:
-        bad = (uow.messages.search(state=MessageState.REJECTED, limit=limit)
-               + uow.messages.search(state=MessageState.PARKED, limit=limit))
-        recent = uow.deliveries.search(None, limit=1000)
+        bad = (uow.messages.search(state=MessageState.REJECTED, limit=window)
+               + uow.messages.search(state=MessageState.PARKED, limit=window))
+        recent = uow.deliveries.search(None, limit=window)
     rows = [{"at": _iso(m.received_at), "what": "message", "id": m.id, "state": m.state.value,
              "where": m.sender, "control_id": m.control_id, "reason": m.reason or ""} for m in bad]
     rows += [{"at": _iso(d.updated_at), "what": "delivery", "id": d.id, "state": d.state.value,
               "where": d.destination, "control_id": d.control_id, "reason": d.last_error}
              for d in recent if d.last_error]
     rows.sort(key=lambda r: r["at"], reverse=True)
-    return rows[:limit]
+    groups: dict[tuple[str, str, str], dict] = {}
+    for row in rows:  # newest first: a group's first row is its example
+        group = groups.get(key := (row["what"], row["state"], reason_key(row["reason"])))
+        if group is None:
+            groups[key] = group = {**row, "reason_key": key[2], "count": 0, "wheres": []}
+        group["count"] += 1
+        if row["where"] not in group["wheres"]:
+            group["wheres"].append(row["where"])
+    return list(groups.values())[:limit]
+
+
+_TOKEN = re.compile(r"[a-zé]+")
+
+
+def reason_key(reason: str) -> str:
+    """What the texts of one kind of error share: the words before the first colon, any word
+    that is not plain lower-case letters (a number, an id, a value quoted from the message)
+    shown as "…", at most 12 words. "HL7 version 9.9 (MSH-12) is not supported (accepted: …)"
+    and "message of 123 bytes refused: …" each make one group whatever the sender sent."""
+    head = reason.split(":", 1)[0]
+    words = [w if _TOKEN.fullmatch(w) else "…" for w in head.split()[:12]]
+    return " ".join(w for n, w in enumerate(words) if w != "…" or n == 0 or words[n - 1] != "…")
 
 
 def trace(unit_of_work: UnitOfWorkFactory, key: str) -> dict:

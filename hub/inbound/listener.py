@@ -2,7 +2,12 @@
 
 Frames on one connection are handled concurrently (their broker confirms overlap) but answered
 strictly in order. Broken framing or a read timeout inside a frame closes the connection;
-anything inside a well-formed frame gets an ACK and the connection stays open.
+anything inside a well-formed frame gets an ACK and the connection stays open. Only frames keep
+a connection alive: bytes outside a frame are skipped and do not put off its idle timeout, so a
+client trickling junk is closed like a silent one. Connections are capped in all and per source
+address (hub/inbound/admission.py), before any TLS handshake, so refusing one costs no crypto;
+a failed handshake (or one not done within read_timeout) is logged, at most once a minute per
+address and kind of failure, and counted.
 """
 from __future__ import annotations
 
@@ -12,9 +17,11 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from hub.inbound.admission import Admission, PeerLog
 from hub.inbound.intake import Intake
 from hub.metrics import Metrics
 from hub.mllp.framing import FrameReader, Oversize, wrap
+from hub.mllp.tls import CLOSED, handshake_failure
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 65536
@@ -29,6 +36,7 @@ class ListenerLimits:
     read_timeout: float = 30.0
     idle_timeout: float = 600.0
     max_connections: int = 1000
+    max_connections_per_peer: int = 50
     max_in_flight: int = 64
 
 
@@ -44,16 +52,29 @@ class MLLPListener:
         self._metrics = metrics
         self._ssl = ssl_context
         self._server: asyncio.base_events.Server | None = None
-        self._open = 0
+        self._admission = Admission(limits.max_connections, limits.max_connections_per_peer,
+                                    metrics)
+        self._handshake_failures = PeerLog()
         self._handlers: set[asyncio.Task] = set()
         self._readers: set[asyncio.StreamReader] = set()
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self, host: str, port: int) -> int:
         """Start listening; returns the bound port (useful when `port` is 0)."""
-        self._server = await asyncio.start_server(
-            self._connection, host, port, ssl=self._ssl, limit=READ_CHUNK, backlog=512,
-        )
+        if self._ssl is None:
+            self._server = await asyncio.start_server(
+                self._connection, host, port, limit=READ_CHUNK, backlog=512,
+            )
+        else:
+            # TLS is started by `_connection` itself, once the connection is admitted, so that
+            # a refused one costs no handshake and a failed handshake is seen (asyncio's own
+            # ssl= server drops it silently).
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(
+                lambda: _HeldUntilTLS(asyncio.StreamReader(READ_CHUNK, loop), self._connection,
+                                      loop=loop),
+                host, port, backlog=512,
+            )
         return self._server.sockets[0].getsockname()[1]
 
     async def close(self, grace: float = 5.0) -> None:
@@ -74,33 +95,56 @@ class MLLPListener:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = _peer_name(writer)
-        if self._open >= self._limits.max_connections:
-            self._metrics.connections_refused.inc()
-            log.warning("connection from %s refused: %d connections open", peer, self._open)
+        address = _peer_address(writer)
+        if not self._admission.admit(address):
             writer.close()
             return
-        self._open += 1
         self._metrics.connections.inc()
         self._handlers.add(asyncio.current_task())
         self._readers.add(reader)
         self._writers.add(writer)
         answers: asyncio.Queue[asyncio.Task | None] = asyncio.Queue(self._limits.max_in_flight)
-        answering = asyncio.create_task(self._write_answers(answers, writer))
+        answering: asyncio.Task | None = None
         try:
+            if self._ssl is not None and not await self._handshake(writer, peer, address):
+                return
+            answering = asyncio.create_task(self._write_answers(answers, writer))
             await self._read_frames(reader, peer, answers)
         finally:
-            await answers.put(None)
-            await answering
-            self._open -= 1
+            if answering is not None:
+                await answers.put(None)
+                await answering
+            self._admission.release(address)
             self._metrics.connections.dec()
             self._handlers.discard(asyncio.current_task())
             self._readers.discard(reader)
             self._writers.discard(writer)
             writer.close()
             try:
-                await writer.wait_closed()
+                if answering is not None:  # after a failed handshake, asyncio has closed it
+                    await writer.wait_closed()
             except (ConnectionError, ssl.SSLError):
                 pass
+
+    async def _handshake(self, writer: asyncio.StreamWriter, peer: str, address: str) -> bool:
+        """Start TLS on an admitted connection (within read_timeout); False when it failed,
+        which is counted by class and logged with OpenSSL's reason (at most once a minute per
+        address and class)."""
+        try:
+            await writer.start_tls(self._ssl, ssl_handshake_timeout=self._limits.read_timeout)
+            return True
+        except (OSError, EOFError) as exc:  # ssl.SSLError, ConnectionError, TimeoutError
+            kind, text = handshake_failure(exc)
+            self._metrics.tls_handshake_failures.labels(reason=kind).inc()
+            # per address and class: a port probe's line does not hide a refused certificate
+            unsaid = self._handshake_failures.should_say(f"{address} {kind}")
+            if unsaid is not None:
+                more = f"; {unsaid} more like it from {address} since the last line about it" \
+                    if unsaid else ""
+                # a peer that only opened and closed (a port probe) is no warning
+                log.log(logging.INFO if kind == CLOSED else logging.WARNING,
+                        "TLS handshake from %s failed: %s%s", peer, text, more)
+            return False
 
     async def _read_frames(
         self, reader: asyncio.StreamReader, peer: str, answers: asyncio.Queue
@@ -108,17 +152,23 @@ class MLLPListener:
         frames = FrameReader(self._limits.max_frame, keep_head=OVERSIZE_HEAD)
         frame_deadline: float | None = None  # a frame must complete within read_timeout in all
         loop = asyncio.get_running_loop()
+        # Only frames are activity: bytes outside a frame (before a start block, or between
+        # frames) do not put off the idle deadline, so trickled junk cannot hold a connection.
+        idle_deadline = loop.time() + self._limits.idle_timeout
+        skipped = 0  # bytes outside a frame since the last frame activity
         while True:
-            if frame_deadline is None:
-                timeout = self._limits.idle_timeout
-            else:
-                timeout = max(0.0, frame_deadline - loop.time())
+            deadline = idle_deadline if frame_deadline is None else frame_deadline
+            timeout = max(0.0, deadline - loop.time())
             try:
                 data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
             except asyncio.TimeoutError:
                 reason = "idle_timeout" if frame_deadline is None else "read_timeout"
                 self._metrics.framing_errors.labels(reason=reason).inc()
-                log.info("closing connection from %s: %s", peer, reason)
+                if skipped and frame_deadline is None:
+                    log.info("closing connection from %s: %s (%d bytes outside a frame since "
+                             "its last frame)", peer, reason, skipped)
+                else:
+                    log.info("closing connection from %s: %s", peer, reason)
                 return
             except (ConnectionError, ssl.SSLError) as exc:
                 log.info("connection from %s lost: %s", peer, type(exc).__name__)
@@ -126,10 +176,15 @@ class MLLPListener:
             if not data:
                 return
             payloads = frames.feed(data)  # a frame past the cap comes out as an Oversize
+            now = loop.time()
+            if payloads or frames.in_frame:
+                idle_deadline, skipped = now + self._limits.idle_timeout, 0
+            else:
+                skipped += len(data)
             if not frames.in_frame:
                 frame_deadline = None
             elif frame_deadline is None or payloads:
-                frame_deadline = loop.time() + self._limits.read_timeout
+                frame_deadline = now + self._limits.read_timeout
             arrived = time.perf_counter()
             for payload in payloads:
                 if isinstance(payload, Oversize):
@@ -163,6 +218,23 @@ class MLLPListener:
                 self._metrics.ack_latency.observe(time.perf_counter() - task.arrived)
             except (ConnectionError, ssl.SSLError):
                 broken = True
+
+
+class _HeldUntilTLS(asyncio.StreamReaderProtocol):
+    """A stream protocol that reads nothing until `start_tls`: the client's first handshake
+    bytes must reach the TLS layer, not the plain-text reader."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        transport.pause_reading()  # type: ignore[attr-defined]  # start_tls resumes it
+
+
+def _peer_address(writer: asyncio.StreamWriter) -> str:
+    """The source address alone: what the per-peer cap counts by."""
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer)
 
 
 def _peer_name(writer: asyncio.StreamWriter) -> str:

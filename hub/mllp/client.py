@@ -9,6 +9,7 @@ from types import TracebackType
 
 from hub.errors import FramingError, MLLPError
 from hub.mllp.framing import FrameReader, wrap
+from hub.mllp.tls import handshake_failure
 
 _RECV_SIZE = 65536
 _DEFAULT_MAX_FRAME = 16 * 1024 * 1024
@@ -43,6 +44,7 @@ class MLLPClient:
         self._reader = FrameReader(max_frame)
         self._pending: deque[bytes] = deque()
         self._sock: socket.socket | None = None
+        self._answered = False  # anything received on this connection yet
 
     def __enter__(self) -> "MLLPClient":
         self.connect()
@@ -60,12 +62,18 @@ class MLLPClient:
         """Open the connection (and the TLS session when an ``ssl_context`` was given)."""
         if self._sock is not None:
             return
+        self._answered = False
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            if self._ssl_context is not None:
-                sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
-        except OSError as exc:  # TimeoutError and ssl.SSLError are OSErrors
+        except OSError as exc:  # TimeoutError is an OSError
             raise MLLPError(f"cannot connect to {self.host}:{self.port}: {_why(exc)}") from exc
+        if self._ssl_context is not None:
+            try:
+                sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
+            except OSError as exc:  # ssl.SSLError is an OSError
+                sock.close()
+                raise MLLPError(f"cannot connect to {self.host}:{self.port}: TLS handshake "
+                                f"failed: {handshake_failure(exc)[1]}") from exc
         self._sock = sock
 
     def close(self) -> None:
@@ -116,9 +124,13 @@ class MLLPClient:
                 ) from exc
             if not chunk:
                 self.close()
-                raise MLLPError(f"{self.host}:{self.port} closed the connection before responding")
+                hint = (" (a TLS peer does so when it refuses the client certificate)"
+                        if self._ssl_context is not None and not self._answered else "")
+                raise MLLPError(
+                    f"{self.host}:{self.port} closed the connection before responding{hint}")
             try:
                 self._pending.extend(self._reader.feed(chunk))
+                self._answered = True
             except FramingError:
                 self.close()
                 raise
@@ -133,4 +145,6 @@ class MLLPClient:
 def _why(exc: OSError) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ssl.SSLError):  # OpenSSL's reason, without its file-and-line noise
+        return f"TLS: {handshake_failure(exc)[1]}"
     return exc.strerror or str(exc) or type(exc).__name__

@@ -54,6 +54,27 @@ def test_every_page_needs_the_login():
         assert "unhealthy" not in body
 
 
+def test_too_many_wrong_passwords_from_one_address_get_429_with_retry_after():
+    app = dashboard()
+    wrong = "Basic " + base64.b64encode(b"ops:not the password").decode()
+    statuses = []
+    for _ in range(7):
+        status, headers, body = call(app, "/dashboard/", auth=wrong)
+        statuses.append(status[:3])
+    assert statuses == ["401"] * 5 + ["429"] * 2
+    assert int(headers["Retry-After"]) >= 1 and "WWW-Authenticate" not in headers
+    assert "unhealthy" not in body
+    # While limited, even the right password waits (no hash is computed for that address).
+    assert call(app, "/dashboard/")[0].startswith("429")
+
+
+def test_the_right_password_after_a_wrong_one_opens():
+    app = dashboard()
+    wrong = "Basic " + base64.b64encode(b"ops:not the password").decode()
+    assert call(app, "/dashboard/", auth=wrong)[0].startswith("401")
+    assert call(app, "/dashboard/")[0] == "200 OK"
+
+
 def test_it_is_read_only():
     status, headers, _ = call(dashboard(), "/dashboard/", method="POST")
     assert status.startswith("405") and headers["Allow"] == "GET"
@@ -123,3 +144,53 @@ def test_the_dashboard_is_off_without_a_hash_and_a_bad_hash_stops_the_hub(monkey
     with pytest.raises(ConfigError) as caught:
         build_dashboard(s.dashboard, s.http, None, None, stop)
     assert "scrypt$N$r$p$SALT$KEY" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+class _Found:
+    def __init__(self, messages, deliveries):
+        self._messages, self._deliveries = messages, deliveries
+
+    def search(self, state=None, limit=1000, **_):
+        rows = self._messages if self._deliveries is None else self._deliveries
+        return [r for r in rows if state is None or r.state is state][:limit]
+
+
+class _ErrorsUow:
+    """Just what `sources.errors` reads: messages by state, deliveries newest first."""
+
+    def __init__(self, messages, deliveries):
+        self.messages, self.deliveries = _Found(messages, None), _Found(None, deliveries)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def test_the_errors_page_groups_by_reason_so_a_junk_flood_does_not_hide_real_errors():
+    from datetime import datetime, timedelta, timezone
+    from types import SimpleNamespace
+
+    from hub.dashboard import sources
+    from hub.domain.models import MessageState
+
+    start = datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)
+    real = SimpleNamespace(id="real-1", received_at=start, state=MessageState.PARKED,
+                           sender="LABSYS^CHL", control_id="R1",
+                           reason="conflict: MSH-10 reused with other content (first: message x)")
+    junk = [SimpleNamespace(id=f"junk-{n}", received_at=start + timedelta(seconds=1 + n),
+                            state=MessageState.REJECTED, sender=f"EVIL{n % 7}^X", control_id=f"J{n}",
+                            reason=f"HL7 version 9.{n} (MSH-12) is not supported (accepted: 2.5)")
+            for n in range(1500)]
+    failed = SimpleNamespace(id="d1", updated_at=start, state=SimpleNamespace(value="pending"),
+                             destination="10.0.0.5:2575", control_id="R0",
+                             last_error="gave up after 3 attempts: connection refused")
+    groups = sources.errors(lambda: _ErrorsUow(junk + [real], [failed]))
+    assert [(g["what"], g["state"], g["count"]) for g in groups] == [
+        ("message", "rejected", 1500), ("message", "parked", 1), ("delivery", "pending", 1)]
+    assert groups[0]["id"] == "junk-1499" and len(groups[0]["wheres"]) == 7
+    html = pages.errors(groups)
+    assert real.reason in html and failed.last_error in html and "1500" in html
+    assert "EVIL" in html and "and 4 more" in html
+    assert html.count(">junk-") == 1  # the newest example only

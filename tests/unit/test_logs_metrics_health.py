@@ -75,6 +75,22 @@ def test_a_bounded_label_counts_values_past_its_limit_as_other():
     assert BoundedLabel(5)("") == "unknown"
 
 
+def test_junk_message_types_are_other_and_do_not_use_up_the_label():
+    metrics = Metrics(max_label_values=50)
+    for n in range(20_000):
+        metrics.message_answered("LAB^HOSP", f"\x0b{n}junk^{n}", "AR")
+    metrics.message_answered("LAB^HOSP", "ORU^R01^ORU_R01", "AA")
+    metrics.message_answered("LAB^HOSP", None, "AR")
+    series = {s.labels["type"] for family in metrics.registry.collect()
+              if family.name == "hub_messages_received" for s in family.samples}
+    assert series == {"other", "ORU^R01", "unknown"}
+    for n in range(1000):  # well-formed but invented: the first 50, then other
+        metrics.message_answered("LAB^HOSP", f"Z{n:02d}"[:3] + "^Z01", "AR")
+    series = {s.labels["type"] for family in metrics.registry.collect()
+              if family.name == "hub_messages_received" for s in family.samples}
+    assert len(series) <= 50 + 1
+
+
 @pytest.mark.parametrize("reason, kind", [
     ("unmapped: no mapping for ZZZ^Z01", "unmapped"),
     ("conflict: MSH-10 reused with other content (first: message x)", "conflict"),

@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     cns_spool: str
     mappings_dir: str
     routing_file: str
+    # Who may send what (hub/inbound/senders_file.py); "" runs the hub open to clinical
+    # messages only, and says so.
+    senders_file: str = "config/senders.toml"
     mllp: MLLPSettings
     http: HTTPSettings
     hl7: HL7Settings

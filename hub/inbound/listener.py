@@ -7,12 +7,14 @@ anything inside a well-formed frame gets an ACK and the connection stays open.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import ssl
 import time
 from dataclasses import dataclass
 
 from hub.inbound.intake import Intake
+from hub.inbound.senders import Certificate
 from hub.metrics import Metrics
 from hub.mllp.framing import FrameReader, Oversize, wrap
 
@@ -74,6 +76,7 @@ class MLLPListener:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = _peer_name(writer)
+        certificate = client_certificate(writer)
         if self._open >= self._limits.max_connections:
             self._metrics.connections_refused.inc()
             log.warning("connection from %s refused: %d connections open", peer, self._open)
@@ -87,7 +90,7 @@ class MLLPListener:
         answers: asyncio.Queue[asyncio.Task | None] = asyncio.Queue(self._limits.max_in_flight)
         answering = asyncio.create_task(self._write_answers(answers, writer))
         try:
-            await self._read_frames(reader, peer, answers)
+            await self._read_frames(reader, peer, answers, certificate)
         finally:
             await answers.put(None)
             await answering
@@ -103,7 +106,8 @@ class MLLPListener:
                 pass
 
     async def _read_frames(
-        self, reader: asyncio.StreamReader, peer: str, answers: asyncio.Queue
+        self, reader: asyncio.StreamReader, peer: str, answers: asyncio.Queue,
+        certificate: Certificate | None = None,
     ) -> None:
         frames = FrameReader(self._limits.max_frame, keep_head=OVERSIZE_HEAD)
         frame_deadline: float | None = None  # a frame must complete within read_timeout in all
@@ -139,7 +143,7 @@ class MLLPListener:
                     handling = self._intake.refuse_oversize(payload.head, payload.size,
                                                             self._limits.max_frame, peer)
                 else:
-                    handling = self._intake.handle(payload, peer)
+                    handling = self._intake.handle(payload, peer, certificate)
                 task = asyncio.create_task(handling)
                 task.arrived = arrived  # type: ignore[attr-defined]
                 await answers.put(task)
@@ -170,6 +174,26 @@ def _peer_name(writer: asyncio.StreamWriter) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
+
+
+_SUBJECT_NAMES = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+                  "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST",
+                  "emailAddress": "emailAddress", "serialNumber": "serialNumber"}
+
+
+def client_certificate(writer: asyncio.StreamWriter) -> Certificate | None:
+    """What the connection's verified TLS client certificate proves (None without one): its
+    subject as "CN=...,O=..." in the certificate's order, and its SHA-256 fingerprint."""
+    tls = writer.get_extra_info("ssl_object")
+    if tls is None:
+        return None
+    der = tls.getpeercert(binary_form=True)
+    if not der:
+        return None
+    subject = tls.getpeercert().get("subject", ())
+    names = ",".join(f"{_SUBJECT_NAMES.get(key, key)}={value}"
+                     for rdn in subject for key, value in rdn)
+    return Certificate(names, hashlib.sha256(der).hexdigest())
 
 
 def server_ssl_context(cert_file: str, key_file: str, client_ca_file: str = "") -> ssl.SSLContext:

@@ -16,6 +16,7 @@ from hub.domain.delivery import parse_destination_key
 from hub.domain.professional import Professional
 from hub.errors import ConfigError
 from hub.inbound.intake import IntakePolicy
+from hub.inbound.senders import SenderRules
 from hub.metrics import Metrics
 from hub.outbound.backoff import next_attempt
 from hub.outbound.dispatcher import Dispatcher, Observe
@@ -82,6 +83,15 @@ class Hub:
     def routes(self) -> Routes:
         return load_routes(Path(self.settings.routing_file))
 
+    @cached_property
+    def senders(self) -> SenderRules:
+        """Who may send what: the senders file's rules (ConfigError naming the entry when one
+        is wrong), or the open mode when `senders_file` is empty."""
+        path = self.settings.senders_file
+        if not path.strip():
+            return SenderRules.open(tuple(self.settings.consent.referent_senders))
+        return SenderRules.from_file(Path(path))
+
     def upgrade_database(self) -> None:
         """Bring the schema to the newest migration (idempotent), creating the database (a
         SQLite file) and its schema when missing: `hub serve` and `hub db upgrade` only."""
@@ -119,6 +129,7 @@ class Hub:
             hub_application=s.hl7.hub_application,
             hub_facility=s.hl7.hub_facility,
             honour_accept_ack_conditions=s.hl7.honour_accept_ack_conditions,
+            senders=self.senders,
         )
 
     @property
@@ -131,7 +142,8 @@ class Hub:
             referent_access_by_default=s.consent.referent_access_by_default,
             hub_application=s.hl7.hub_application,
             hub_facility=s.hl7.hub_facility,
-            referent_senders=tuple(s.consent.referent_senders),
+            # The senders the listener let through with declare_referent (open: none passes).
+            referent_senders=self.senders.declaring,
             resume_document_type=s.resume.document_type,
         )
 

@@ -15,6 +15,7 @@ from hub.bootstrap import Hub
 from hub.dashboard.app import Dashboard, build_dashboard
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.jobs import grant_expiry, key_rotation, resume_clock, retention, watchdog
+from hub.inbound.senders import OPEN_WARNING
 from hub.jobs.lease import LeaseLock
 from hub.jobs.scheduler import JobScheduler
 from hub.ops.status import StatusSources, collect_status
@@ -55,8 +56,14 @@ def status_sources(hub: Hub) -> StatusSources:
     return StatusSources(
         unit_of_work=hub.unit_of_work, job_store=hub.job_store,
         queue_stats=lambda: hub.broker.queue_stats(), inbound_queue=hub.topology.inbound,
-        thresholds=hub.settings.status, clock=hub.clock,
+        thresholds=hub.settings.status, clock=hub.clock, warnings=hub_warnings(hub),
     )
+
+
+def hub_warnings(hub: Hub) -> tuple[str, ...]:
+    """What `hub status` and the dashboard say beside the health: the open mode (read from the
+    setting, not the file: a status is not where a bad senders file is reported)."""
+    return () if hub.settings.senders_file.strip() else (OPEN_WARNING,)
 
 
 def dashboard(hub: Hub, stop: threading.Event) -> Dashboard | None:

@@ -1,11 +1,13 @@
 """Prometheus metrics, one registry per hub (no global registry).
 
 No patient data in labels, and every label has a bounded set of values:
-- `sender` is MSH-3^MSH-4 and `type` MSH-9's code^event: ids an operator already sees in
-  configuration and ACKs, never about a patient. They come from the sender's bytes, so each
-  keeps the first `max_label_values` distinct values it meets and counts later ones as
-  `other` (a sender inventing ids cannot grow the registry without bound); a `type` not of
-  MSH-9's shape (MESSAGE_TYPE) is `other` at once;
+- `sender` is MSH-3^MSH-4 only for a sender the senders file names literally (and whose peer
+  it admits), else `other` (hub/inbound/senders.py: junk cannot grow the registry, and in open
+  mode every sender is `other`); `type` is MSH-9's code^event, and a `type` not of MSH-9's
+  shape (MESSAGE_TYPE) is `other` at once. Ids an operator already sees in configuration and
+  ACKs, never about a patient; as a second bound each label keeps the first
+  `max_label_values` distinct values it meets and counts later ones as `other`;
+- `reason` of a sender refusal is one of unknown_sender, peer, type, privilege;
 - `ack_code`, `state`, `outcome`, `stage` are fixed code sets; `reason` of a consent denial is
   one of `hub.domain.consent.Reason` (or the routing's two own reasons), of a parked message one
   of PARK_CLASSES, never the free text stored beside it;
@@ -80,6 +82,9 @@ class Metrics:
             "hub_messages_received", "Frames received and answered, by sender (MSH-3^MSH-4), "
             "type (MSH-9) and ACK code: AA/CA accepted, AR/CR rejected, AE/CE not stored",
             ["sender", "type", "ack_code"], registry=r)
+        self.sender_refusals = Counter(
+            "hub_sender_refusals", "Messages refused by the senders file (AR 207), by reason: "
+            "unknown_sender, peer, type, privilege", ["reason"], registry=r)
         self.frames_received = Counter(
             "hub_frames_received", "MLLP frames received and answered, by ACK code",
             ["ack_code"], registry=r)

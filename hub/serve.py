@@ -21,6 +21,7 @@ from hub.health import Health
 from hub.http_server import health_app, start_http
 from hub.inbound.intake import Intake
 from hub.inbound.listener import ListenerLimits, MLLPListener, server_ssl_context
+from hub.inbound.senders import OPEN_WARNING
 from hub.inbound.spool import CnsSpool
 from hub.jobs.scheduler import JobScheduler
 from hub.logs import set_lifecycle_level
@@ -56,6 +57,8 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     if role in BROKER_ROLES:
         hub.mappings  # a bad mapping or routing file stops the hub here, before anything listens
         hub.routes
+        if hub.senders.is_open:  # a bad senders file stops the hub here too
+            log.warning("%s", OPEN_WARNING)
         hub.broker.declare_topology()
         log.info("broker: %s", _describe_broker(hub.settings.broker_url))
     if role in SENDER_ROLES:

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     cns_spool: str
     mappings_dir: str
     routing_file: str
+    # Who may send what (hub/inbound/senders_file.py); "" runs the hub open to clinical
+    # messages only, and says so.
+    senders_file: str = "senders.toml"
     mllp: MLLPSettings
     http: HTTPSettings
     hl7: HL7Settings
@@ -202,7 +205,7 @@ class Settings(BaseSettings):
         """Relative paths become absolute against `home()`, once, here: everything downstream
         (the engine, the keyring, the spool, `hub serve`'s start lines) sees the same path."""
         base = home()
-        for name in ("key_file", "cns_spool", "mappings_dir", "routing_file"):
+        for name in ("key_file", "cns_spool", "mappings_dir", "routing_file", "senders_file"):
             setattr(self, name, anchored(getattr(self, name), base))
         tls_files = ((self.mllp, ("tls_cert_file", "tls_key_file", "tls_client_ca_file")),
                      (self.outbound, ("tls_ca_file", "tls_cert_file", "tls_key_file")))

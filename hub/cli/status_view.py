@@ -53,6 +53,8 @@ def render(document: dict, console: Console) -> None:
     health = document["health"]
     console.print(health["summary"], style="bold green" if health["healthy"] else "bold red",
                   markup=False, highlight=False)
+    for warning in document.get("warnings", []):
+        console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False)
     console.print()
     rows = [(name, n) for name, n in document["messages"].items()]
     rows += [(f"résumés {name}", n) for name, n in document.get("resumes", {}).items()]

@@ -98,13 +98,15 @@ def overview(sample: dict, series: list[dict], interval: float) -> str:
                      for name, q in status["queues"].items()], id="queues")
     broker = (f'<p class="warn" id="broker-error">broker: {escape(status["broker_error"])}</p>'
               if status.get("broker_error") else '<p class="warn" id="broker-error" hidden></p>')
+    warnings = "".join(f'<p class="warn hub-warning">{escape(text)}</p>'
+                       for text in status.get("warnings", []))
     chart = (f'<figure><svg id="chart" viewBox="0 0 720 220" role="img" '
              f'aria-label="queue depth and messages received per second, last hour" '
              f'data-series="{escape(json.dumps(series))}" data-interval="{interval}"></svg>'
              f'<figcaption><span class="key depth">queue depth (all queues)</span> '
              f'<span class="key rate">received per second</span> · last hour, a sample every '
              f'{interval:g} s · updated <time id="updated"></time></figcaption></figure>')
-    body = (f'{verdict}{broker}<section class="grid">{messages}{deliveries}{rate_table}</section>'
+    body = (f'{verdict}{warnings}{broker}<section class="grid">{messages}{deliveries}{rate_table}</section>'
             f'{chart}<h2>Queues</h2>{queues}')
     return _page("Overview", "", body, script=True)
 

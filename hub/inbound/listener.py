@@ -12,6 +12,7 @@ address and kind of failure, and counted.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import ssl
 import time
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from hub.inbound.admission import Admission, PeerLog
 from hub.inbound.intake import Intake
+from hub.inbound.senders import Certificate
 from hub.metrics import Metrics
 from hub.mllp.framing import FrameReader, Oversize, wrap
 from hub.mllp.tls import CLOSED, handshake_failure
@@ -108,8 +110,9 @@ class MLLPListener:
         try:
             if self._ssl is not None and not await self._handshake(writer, peer, address):
                 return
+            certificate = client_certificate(writer)  # verified by the handshake just made
             answering = asyncio.create_task(self._write_answers(answers, writer))
-            await self._read_frames(reader, peer, answers)
+            await self._read_frames(reader, peer, answers, certificate)
         finally:
             if answering is not None:
                 await answers.put(None)
@@ -147,7 +150,8 @@ class MLLPListener:
             return False
 
     async def _read_frames(
-        self, reader: asyncio.StreamReader, peer: str, answers: asyncio.Queue
+        self, reader: asyncio.StreamReader, peer: str, answers: asyncio.Queue,
+        certificate: Certificate | None = None,
     ) -> None:
         frames = FrameReader(self._limits.max_frame, keep_head=OVERSIZE_HEAD)
         frame_deadline: float | None = None  # a frame must complete within read_timeout in all
@@ -194,7 +198,7 @@ class MLLPListener:
                     handling = self._intake.refuse_oversize(payload.head, payload.size,
                                                             self._limits.max_frame, peer)
                 else:
-                    handling = self._intake.handle(payload, peer)
+                    handling = self._intake.handle(payload, peer, certificate)
                 task = asyncio.create_task(handling)
                 task.arrived = arrived  # type: ignore[attr-defined]
                 await answers.put(task)
@@ -242,6 +246,26 @@ def _peer_name(writer: asyncio.StreamWriter) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
+
+
+_SUBJECT_NAMES = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+                  "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST",
+                  "emailAddress": "emailAddress", "serialNumber": "serialNumber"}
+
+
+def client_certificate(writer: asyncio.StreamWriter) -> Certificate | None:
+    """What the connection's verified TLS client certificate proves (None without one): its
+    subject as "CN=...,O=..." in the certificate's order, and its SHA-256 fingerprint."""
+    tls = writer.get_extra_info("ssl_object")
+    if tls is None:
+        return None
+    der = tls.getpeercert(binary_form=True)
+    if not der:
+        return None
+    subject = tls.getpeercert().get("subject", ())
+    names = ",".join(f"{_SUBJECT_NAMES.get(key, key)}={value}"
+                     for rdn in subject for key, value in rdn)
+    return Certificate(names, hashlib.sha256(der).hexdigest())
 
 
 def server_ssl_context(cert_file: str, key_file: str, client_ca_file: str = "") -> ssl.SSLContext:

@@ -180,7 +180,9 @@ def _check(record: MessageRecord, body: bytes,
         if isinstance(problem, BatchProblem):
             return None, Rejection("AR", problem.err_code, problem.location, problem.text)
         return None, None
-    sniffed = check(body, policy)
+    # The senders file too, on the peer address kept with the record: a certificate's proof is
+    # not kept, so a sender admitted by its certificate only resends rather than be retried.
+    sniffed = check(body, policy, record.peer or "")
     return sniffed.header, sniffed.rejection
 
 

@@ -41,7 +41,8 @@ class StatusSources:
 
     `queue_stats()` asks the broker for each queue's depth and consumers (BrokerError when it
     cannot be reached); `job_store` holds the watchdog's last verdicts; `thresholds` are the
-    `[status]` settings the health is judged by."""
+    `[status]` settings the health is judged by; `warnings` are said beside the health
+    (e.g. a hub running without a senders file) without changing it."""
 
     unit_of_work: UnitOfWorkFactory
     job_store: JobStore
@@ -49,6 +50,7 @@ class StatusSources:
     inbound_queue: str
     thresholds: StatusSettings
     clock: Callable[[], datetime]
+    warnings: tuple[str, ...] = ()
 
 
 def collect_status(sources: StatusSources, now: datetime | None = None) -> dict:
@@ -111,6 +113,7 @@ def collect_status(sources: StatusSources, now: datetime | None = None) -> dict:
         "oldest_unacknowledged": _oldest(now, oldest, waiting, last),
         "resumes": resumes,
         "broker": {"reachable": broker_error is None, "error": broker_error},
+        "warnings": list(sources.warnings),
     }
     if broker_error is not None:
         document["broker_error"] = broker_error

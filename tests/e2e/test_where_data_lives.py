@@ -30,11 +30,12 @@ READ_COMMANDS = [
 
 def installed_elsewhere(env: HubEnv, tmp_path: Path) -> Path:
     """Put a copy of the shipped config (relative paths: `sqlite:///../var/hub.db`,
-    `../var/keys.json`, `../mappings`, `routing.toml`) under tmp_path/install/config and point
+    `../var/keys.json`, `../mappings`, `routing.toml`, `senders.toml`) under
+    tmp_path/install/config and point
     `env` at it through HUB_CONFIG_DIR alone; HUB_HOME unset. Returns the install directory."""
     install = tmp_path / "install"
     (install / "config").mkdir(parents=True)
-    for name in ("default.toml", "routing.toml"):
+    for name in ("default.toml", "routing.toml", "senders.toml"):
         shutil.copy(REPO / "config" / name, install / "config" / name)
     shutil.copytree(REPO / "mappings", install / "mappings")
     for name in PATH_VARIABLES:

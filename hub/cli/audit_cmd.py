@@ -6,7 +6,7 @@ import sys
 
 from hub.bootstrap import Hub
 from hub.cli.output import print_json, print_table
-from hub.domain.audit import AuditEvent, VerifyResult
+from hub.domain.audit import Actor, AuditEvent, VerifyResult
 from hub.domain.matricule import validate
 from hub.errors import UnknownMatricule
 from hub.settings import Settings
@@ -44,7 +44,7 @@ def journal(args: argparse.Namespace, settings: Settings) -> int:
         print_json(rows)
         return 0
     print_table(["when", "who", "action", "entry", "outcome", "reason"],
-                [(r["at"].isoformat(timespec="seconds"), r["actor"], r["action"],
+                [(r["at"].isoformat(timespec="seconds"), who(r), r["action"],
                   r["entry"] or "", r["outcome"], r["reason"]) for r in rows])
     return 0
 
@@ -70,10 +70,21 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def as_journal_line(event: AuditEvent) -> dict:
-    """One line of the journal as `hub journal --json` prints it (DESIGN.md's shape, and more)."""
+    """One line of the journal as `hub journal --json` prints it (DESIGN.md's shape, and more):
+    "operator" names the operator behind the event (None when there was none)."""
     return {"at": event.at, "actor": event.actor, "action": event.action,
             "entry": event.entry_id, "outcome": str(event.outcome), "reason": event.reason,
-            "message": event.message_id, "seq": event.seq}
+            "message": event.message_id, "seq": event.seq, "operator": event.operator}
+
+
+def who(line: dict) -> str:
+    """The journal's "who" for people: the actor, with the operator who acted or recorded it
+    ("operator alice", "patient, recorded by alice")."""
+    if line.get("operator") is None:
+        return line["actor"]
+    if line["actor"] == Actor.OPERATOR:
+        return f"operator {line['operator']}"
+    return f"{line['actor']}, recorded by {line['operator']}"
 
 
 def as_verify_document(result: VerifyResult) -> dict:

@@ -3,13 +3,16 @@ dossier close|reopen|hide|unhide|confidentiality`.
 
 Parsing and printing only: each choice is made, journaled and committed by hub.ops.choices,
 which any other front end calls the same way. Output never shows the matricule. `consent
-referent` stands in for the CNS feed until that exists, and is audited as the feed.
+referent` stands in for the CNS feed until that exists, and is audited as the feed. Every
+change is journaled as the patient's (or the feed's) choice recorded by the operator:
+`--operator NAME`, else HUB_OPERATOR, else the OS user.
 """
 from __future__ import annotations
 
 import argparse
 from datetime import date, datetime, timedelta
 
+from hub.cli.acting import add_operator_option, operator
 from hub.cli.output import print_json, print_table
 from hub.cli.session import current_hub
 from hub.domain.consent import GrantLevel
@@ -31,16 +34,17 @@ def register(subparsers, dossier_actions) -> None:
                    help="extended also reaches restricted entries")
     c.add_argument("--until", metavar="YYYY-MM-DD",
                    help="last day of access (through the end of that day, UTC)")
+    add_operator_option(c)
     c.set_defaults(func=grant)
-    _patient_and_professional(consent.add_parser("revoke", help="end a professional's access")
-                              ).set_defaults(func=revoke)
+    add_operator_option(_patient_and_professional(
+        consent.add_parser("revoke", help="end a professional's access"))).set_defaults(func=revoke)
     c = consent.add_parser("list", help="grants, référent and dossier state")
     c.add_argument("matricule")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=list_consent)
-    _patient_and_professional(consent.add_parser(
+    add_operator_option(_patient_and_professional(consent.add_parser(
         "referent", help="declare the médecin référent (the CNS feed's job; for tests and "
-        "corrections)")).set_defaults(func=declare_referent)
+        "corrections)"))).set_defaults(func=declare_referent)
     for actions, name, func, text in (
             (consent, "referent-end", end_referent, "end the référent declaration"),
             (consent, "block-referent", block_referent, "deny the référent access by declaration"),
@@ -49,17 +53,20 @@ def register(subparsers, dossier_actions) -> None:
             (dossier_actions, "reopen", reopen_dossier, "undo close")):
         c = actions.add_parser(name, help=text)
         c.add_argument("matricule")
+        add_operator_option(c)
         c.set_defaults(func=func)
     for name, func, text in (("hide", hide_entry, "hide an entry from every professional"),
                              ("unhide", unhide_entry, "undo hide")):
         d = dossier_actions.add_parser(name, help=text)
         d.add_argument("matricule")
         d.add_argument("entry_id", metavar="ENTRY_ID")
+        add_operator_option(d)
         d.set_defaults(func=func)
     d = dossier_actions.add_parser("confidentiality", help="set an entry's confidentiality")
     d.add_argument("matricule")
     d.add_argument("entry_id", metavar="ENTRY_ID")
     d.add_argument("level", choices=[level.value for level in Confidentiality])
+    add_operator_option(d)
     d.set_defaults(func=set_confidentiality)
 
 
@@ -69,7 +76,8 @@ def grant(args: argparse.Namespace, settings: Settings) -> int:
     last_day = None if args.until is None else _parse_date(args.until)
     with current_hub(settings) as hub:
         try:
-            change = choices.grant(hub.unit_of_work, matricule, cns_code, args.level, last_day)
+            change = choices.grant(hub.unit_of_work, matricule, cns_code, args.level, last_day,
+                                   by=operator(args))
         except choices.LastDayPassed:
             raise HubError("--until is in the past") from None
     print(f"granted {change.reason}")
@@ -80,7 +88,7 @@ def revoke(args: argparse.Namespace, settings: Settings) -> int:
     """Revoke a professional's access from now on."""
     matricule, cns_code = validate(args.matricule), validate_cns_code(args.cns_code)
     with current_hub(settings) as hub:
-        change = choices.revoke(hub.unit_of_work, matricule, cns_code)
+        change = choices.revoke(hub.unit_of_work, matricule, cns_code, by=operator(args))
     print(f"revoked {change.reason}")
     return 0
 
@@ -113,7 +121,8 @@ def declare_referent(args: argparse.Namespace, settings: Settings) -> int:
     """Declare the patient's médecin référent from now on."""
     matricule, cns_code = validate(args.matricule), validate_cns_code(args.cns_code)
     with current_hub(settings) as hub:
-        declared = choices.declare_referent(hub.unit_of_work, matricule, cns_code).declaration
+        declared = choices.declare_referent(hub.unit_of_work, matricule, cns_code,
+                                            by=operator(args)).declaration
     print(f"référent {declared.cns_code} since {declared.since.isoformat(timespec='seconds')}")
     return 0
 
@@ -160,10 +169,12 @@ def set_confidentiality(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _choose(args: argparse.Namespace, settings: Settings, done: str, choice, *more) -> int:
-    """Make one choice about the dossier of args.matricule; print `done` once committed."""
+    """Make one choice about the dossier of args.matricule, recorded by the operator; print
+    `done` once committed."""
     matricule = validate(args.matricule)
+    by = operator(args)
     with current_hub(settings) as hub:
-        choice(hub.unit_of_work, matricule, *more)
+        choice(hub.unit_of_work, matricule, *more, by=by)
     print(done)
     return 0
 

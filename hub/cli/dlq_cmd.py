@@ -1,8 +1,8 @@
 """`hub dlq list|show|replay`: parked messages, and a second go at them.
 
 What is shown comes from hub/ops/dlq.py, which a dashboard reads too. The raw bytes hold
-patient data: `dlq show` prints them only with `--raw`, and that read is audited (actor
-operator). A replay can be interrupted with Ctrl-C: the message in hand is finished (published,
+patient data: `dlq show` prints them only with `--raw`, and that read is in the patient's
+journal (actor operator, named by --operator, HUB_OPERATOR or the OS user). A replay can be interrupted with Ctrl-C: the message in hand is finished (published,
 confirmed, audited), the rest are listed as not done, and the exit code is 130.
 """
 from __future__ import annotations
@@ -17,9 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from hub.bootstrap import Hub
+from hub.cli.acting import add_operator_option, operator
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import PeopleConsole, positive_count, print_json
 from hub.errors import HubError
+from hub.mapping.policy import ReadingPolicy
 from hub.ops import dlq
 from hub.settings import Settings
 from hub.text import inert
@@ -40,7 +42,8 @@ def register(subparsers) -> None:
     c = actions.add_parser("show", help="one parked message's record and replays")
     c.add_argument("id", metavar="ID")
     c.add_argument("--raw", action="store_true",
-                   help="also print the bytes as received (patient data; the read is audited)")
+                   help="also print the bytes as received (patient data; the read is journaled)")
+    add_operator_option(c)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=show)
     c = actions.add_parser("replay", help="republish parked messages to the inbound queue")
@@ -82,7 +85,10 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     """Print one message's record (and with --raw its bytes)."""
     hub = _hub(settings)
     try:
-        row = dlq.show_parked(hub.unit_of_work, args.id, raw=args.raw)
+        row = dlq.show_parked(hub.unit_of_work, args.id, by=operator(args), raw=args.raw,
+                              policy=ReadingPolicy(
+                                  fallback_charset=settings.hl7.fallback_charset,
+                                  authorities=frozenset(settings.identity.matricule_authorities)))
     finally:
         hub.close()
     if args.json:

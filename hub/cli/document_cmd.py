@@ -5,11 +5,11 @@ The entry's payload holds what the mapping read, encrypted like every entry: `co
 ED encoding (`encoding`, ED.4). Base64 and Hex give back the original bytes; any other encoding
 (A, or none: a text document) gives the content as UTF-8 text.
 
-Without --as it is the patient's own read, like `hub dossier show`. With --as the professional
-gets the bytes only when the consent question routing asks (hub.domain.access.may_receive)
-allows them this entry; the read, allowed or denied, is journaled and committed
-(hub.ops.dossier.read_document) before a byte is written, so nobody holds a document whose read
-is not in the journal.
+Without --as it is the operator's full read (`--operator`, HUB_OPERATOR or the OS user), like
+`hub dossier show`. With --as the professional gets the bytes only when the consent question
+routing asks (hub.domain.access.may_receive) allows them this entry. Either read, allowed or
+denied, is journaled and committed (hub.ops.dossier.read_document) before a byte is written, so
+nobody holds a document whose read is not in the journal.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ import re
 import sys
 from pathlib import Path
 
+from hub.cli.acting import add_operator_option, reader
 from hub.cli.session import current_hub
 from hub.domain.matricule import validate
-from hub.domain.professional import validate_cns_code
 from hub.errors import HubError
 from hub.ops import dossier
 from hub.settings import Settings
@@ -39,6 +39,7 @@ def register(dossier_actions) -> None:
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--as", dest="viewer", metavar="CNS_CODE",
                    help="read as this professional: consent-checked and journaled")
+    add_operator_option(p)
     p.set_defaults(func=document)
 
 
@@ -46,10 +47,10 @@ def document(args: argparse.Namespace, settings: Settings) -> int:
     """Write the decoded bytes of one document entry; exit 1 when there is no such document
     or the professional may not read it (hub.ops.dossier.read_document journals that read)."""
     matricule = validate(args.matricule)
-    viewer = None if args.viewer is None else validate_cns_code(args.viewer)
+    who = reader(args)
     with current_hub(settings) as hub:
         entry = dossier.read_document(
-            hub.unit_of_work, matricule, args.entry_id, viewer,
+            hub.unit_of_work, matricule, args.entry_id, who,
             referent_by_default=settings.consent.referent_access_by_default)
     write_document(document_bytes(entry.payload), args.out)
     return 0

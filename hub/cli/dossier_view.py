@@ -1,15 +1,15 @@
-"""`hub dossier show MATRICULE [--as CNS_CODE]`: the patient's own view, or the dossier as one
-professional may see it (hub.ops.dossier.show decides, journals and commits a professional's
-read before anything is printed). Parsing and printing only.
+"""`hub dossier show MATRICULE [--as CNS_CODE | --operator NAME]`: an operator's full view, or
+the dossier as one professional may see it (hub.ops.dossier.show decides, journals and commits
+either read before anything is printed). Parsing and printing only.
 """
 from __future__ import annotations
 
 import argparse
 
+from hub.cli.acting import reader
 from hub.cli.output import print_json, print_table
 from hub.cli.session import current_hub
 from hub.domain.matricule import validate
-from hub.domain.professional import validate_cns_code
 from hub.ops import dossier
 from hub.settings import Settings
 from hub.text import inert
@@ -22,12 +22,12 @@ _WIDTH = 160        # the whole summary of one entry
 
 
 def show(args: argparse.Namespace, settings: Settings) -> int:
-    """`hub dossier show`: the patient's own view, or with --as what that professional may see
-    (the read journaled; exit 1 when the registry refuses them)."""
+    """`hub dossier show`: the operator's full view, or with --as what that professional may see
+    (the read journaled either way; exit 1 when the registry refuses them)."""
     matricule = validate(args.matricule)
-    viewer = None if args.viewer is None else validate_cns_code(args.viewer)
+    who = reader(args)
     with current_hub(settings) as hub:
-        document = dossier.show(hub.unit_of_work, matricule, viewer,
+        document = dossier.show(hub.unit_of_work, matricule, who,
                                 referent_by_default=settings.consent.referent_access_by_default)
     if args.json:
         print_json(document)

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from hub.cli import (audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
+from hub.cli import (acting, audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
                      dossier_view, keys_cmd, patient_cmd, professionals_cmd, rejected_cmd,
                      remap_cmd, reports, resume_cmd, trace_cmd)
 from hub.cli.output import positive_count
@@ -66,11 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dossier", help="a patient's dossier")
     dossier = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = dossier.add_parser("show", help="the dossier as the patient sees it, or (--as) as "
-                              "a professional may; a professional's read is journaled")
+    show = dossier.add_parser("show", help="the whole dossier (an operator's full view), or "
+                              "(--as) what a professional may see; either read is journaled")
     show.add_argument("matricule")
     show.add_argument("--as", dest="viewer", metavar="CNS_CODE",
                       help="show only what this professional may see, and journal the read")
+    acting.add_operator_option(show)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=dossier_view.show)
 

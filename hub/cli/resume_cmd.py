@@ -1,7 +1,9 @@
 """`hub dossier overdue`: the référent declarations whose résumé patient is overdue.
 
 The list is what the overdue job flagged (hub/jobs/resume_clock.py), among the declarations still
-in force: a résumé from the référent, or the declaration's end, takes one off it.
+in force: a résumé from the référent, or the declaration's end, takes one off it. Each patient
+listed is named by matricule, so the listing is in their journal (hub.ops.resumes), as read by
+the operator (--operator, HUB_OPERATOR or the OS user).
 """
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import argparse
 from datetime import UTC, datetime
 
 from hub.bootstrap import Hub
+from hub.cli.acting import add_operator_option, operator
 from hub.cli.output import print_json, print_table
-from hub.domain.resume import due_at
+from hub.ops import resumes
 from hub.settings import Settings
 
 
@@ -19,20 +22,18 @@ def register(dossier_actions) -> None:
     c = dossier_actions.add_parser("overdue", help="référent declarations whose résumé patient "
                                    "is overdue")
     c.add_argument("--json", action="store_true")
+    add_operator_option(c)
     c.set_defaults(func=overdue)
 
 
 def overdue(args: argparse.Namespace, settings: Settings) -> int:
     """List the overdue résumés: matricule, référent, declared, due and flagged times."""
+    by = operator(args)
     hub = Hub(settings)
     try:
         hub.open_database()
-        with hub.unit_of_work() as uow:
-            flagged = uow.resumes.overdue(datetime.now(UTC))
-            rows = [{"matricule": uow.patients.get(o.patient_id).matricule,
-                     "referent": o.referent, "declared_at": o.declared_at,
-                     "due_at": due_at(o.declared_at, settings.resume.months),
-                     "flagged_at": o.flagged_at} for o in flagged]
+        rows = resumes.overdue(hub.unit_of_work, datetime.now(UTC), settings.resume.months,
+                               by=by)
     finally:
         hub.close()
     if args.json:

@@ -2,8 +2,8 @@
 chain found. Plain dataclasses: no SQLAlchemy.
 
 An event names people and things by id only — a patient by `patients.id`, an entry by
-`entries.id`, a message by `messages.id`, a professional by CNS code — so the log itself holds
-no patient data in clear.
+`entries.id`, a message by `messages.id`, a professional by CNS code, an operator by name
+(hub.domain.operator) — so the log itself holds no patient data in clear.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from hub.domain.operator import InvalidOperator, validate_operator_name
 from hub.domain.professional import validate_cns_code
 from hub.errors import InvalidCnsCode
 
@@ -46,7 +47,9 @@ class AuditAction(StrEnum):
 
     DELIVER = "deliver"
     DENY = "deny"
-    READ = "read"
+    READ = "read"  # a professional's read of an entry; an operator's of one document entry
+    DOSSIER_READ = "dossier.read"  # an operator's full view: demographics and every entry
+    IDENTITY_READ = "identity.read"  # a matricule decrypted for an operator's list
     CONSENT_GRANT = "consent.grant"
     CONSENT_REVOKE = "consent.revoke"
     CONSENT_EXPIRED = "consent.expired"  # a grant's last day passed (noted by a scheduled job)
@@ -75,6 +78,11 @@ class AuditEvent:
 
     Build it with who, what and why; the store fills `seq`, `id`, `at` (unless given),
     `prev_hash` and `hash` when it records it, after `validate_event`.
+
+    `operator` names the operator at the `hub` command behind the event, when there was one:
+    the actor itself when `actor` is "operator", else who recorded it (a consent change the
+    patient made at the desk keeps actor "patient"). None for events of the hub, the feeds and
+    recipients, and for every event written before operators were named.
     """
 
     actor: str
@@ -89,12 +97,13 @@ class AuditEvent:
     seq: int | None = None
     prev_hash: str | None = None
     hash: str | None = None
+    operator: str | None = None
 
 
 def validate_event(event: AuditEvent) -> None:
     """Refuse (ValueError) an event the log must not hold: an unknown kind of actor, an action
     that is not a lower-case dotted name, an unknown outcome, a reason that is not text or looks
-    like a matricule, a naive time. Checked on the way in only, so that a tampered row can still
+    like a matricule, a naive time, an operator name that is not one. Checked on the way in only, so that a tampered row can still
     be read back and reported."""
     if event.actor not in {a.value for a in Actor} and not _is_cns_code(event.actor):
         raise ValueError(f"audit actor must be a CNS code or one of "
@@ -109,6 +118,12 @@ def validate_event(event: AuditEvent) -> None:
         raise ValueError("audit reason must not carry a matricule")
     if event.at is not None and event.at.tzinfo is None:
         raise ValueError("audit time must be timezone-aware")
+    if event.operator is not None:
+        try:
+            if validate_operator_name(event.operator) != event.operator:
+                raise ValueError("audit operator must be given without surrounding spaces")
+        except InvalidOperator as exc:
+            raise ValueError(f"audit operator: {exc}") from None
 
 
 def _is_cns_code(actor: object) -> bool:

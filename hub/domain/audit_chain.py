@@ -13,6 +13,14 @@ is `~` for a null, else the netstring of its text: integers in decimal, times in
 `YYYY-MM-DDTHH:MM:SS.ffffffZ`, strings as they are. A netstring starts with a digit, so a null
 cannot be taken for a value, and lengths make every split unambiguous. The event's `hash` is
 the lower-case hex SHA-256 of those bytes; the first event's `prev_hash` is 64 zeros.
+
+Version 2, only for an event that names an operator (hub.domain.operator)::
+
+    netstring("hub-audit-v2") + the same eleven fields + field(operator)
+
+An event without one is encoded as version 1, so every event written before operators were
+named still hashes as it did: `hub audit verify` checks old and new events alike, and a
+version 2 encoding (another tag, one more field) can never equal a version 1 one.
 """
 from __future__ import annotations
 
@@ -23,9 +31,12 @@ from datetime import UTC, datetime
 from hub.domain.audit import GENESIS_HASH, AuditEvent, VerifyResult
 
 FORMAT_TAG = "hub-audit-v1"
+FORMAT_TAG_V2 = "hub-audit-v2"  # version 1's fields, then the operator's name
 # The order the canonical encoding puts the columns in; `hash` covers all of them.
 HASHED_FIELDS = ("seq", "id", "at", "actor", "action", "patient_id", "entry_id", "message_id",
                  "outcome", "reason", "prev_hash")
+# Hashed after them, only when set (version 2).
+OPTIONAL_FIELDS = ("operator",)
 NULL = b"~"
 
 
@@ -57,14 +68,19 @@ def _field(value: object) -> bytes:
 
 def _values(event: AuditEvent | Mapping[str, object]) -> Mapping[str, object]:
     if isinstance(event, AuditEvent):
-        return {name: getattr(event, name) for name in HASHED_FIELDS}
+        return {name: getattr(event, name) for name in (*HASHED_FIELDS, *OPTIONAL_FIELDS)}
     return event
 
 
 def canonical_bytes(event: AuditEvent | Mapping[str, object]) -> bytes:
-    """The bytes an event's hash is computed over (see the module docstring)."""
+    """The bytes an event's hash is computed over (see the module docstring): version 1 unless
+    the event names an operator. A mapping without an "operator" key is a version 1 row."""
     values = _values(event)
-    return _netstring(FORMAT_TAG) + b"".join(_field(values[name]) for name in HASHED_FIELDS)
+    fields = b"".join(_field(values[name]) for name in HASHED_FIELDS)
+    operator = values.get("operator")
+    if operator is None:
+        return _netstring(FORMAT_TAG) + fields
+    return _netstring(FORMAT_TAG_V2) + fields + _field(operator)
 
 
 def event_hash(event: AuditEvent | Mapping[str, object]) -> str:

@@ -4,7 +4,8 @@ closing and reopening the dossier, hiding an entry or setting its confidentialit
 One function per choice, shared by `hub consent …`, `hub dossier close|hide|…` and any page or
 API that offers the same: each opens one unit of work from `uow_factory`, makes the change,
 writes it to the audit chain in that same transaction (so neither is committed without the
-other) and commits; a refusal (HubError) commits nothing. Changing consent mentions the
+other) and commits; a refusal (HubError) commits nothing. Each takes the operator who entered
+the choice (`by`): the event stays the patient's choice (or the feed's), *recorded by* them. Changing consent mentions the
 matricule, so it creates the (empty) dossier on first use; only changing existing entries needs
 one to exist already. What they return names no matricule. `declare_referent` stands in for
 the CNS feed until that exists, and is audited as the feed.
@@ -15,12 +16,13 @@ JSON output serialises them as ISO 8601.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.consent import Grant, GrantLevel, ReferentDeclaration
 from hub.domain.models import Confidentiality
+from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
 
@@ -34,12 +36,14 @@ class LastDayPassed(HubError):
 @dataclass(frozen=True)
 class Change:
     """One choice as it went into the patient's journal: its action, who made it (the patient,
-    or the CNS feed for the référent's declaration) and the event's reason."""
+    or the CNS feed for the référent's declaration), the event's reason, and the operator who
+    recorded it."""
 
     action: AuditAction
     actor: str
     reason: str = ""
     entry_id: str | None = None
+    recorded_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def end_of_day(day: date) -> datetime:
 
 
 def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: GrantLevel | str,
-          last_day: date | None = None, at: datetime | None = None) -> Change:
+          last_day: date | None = None, at: datetime | None = None, *, by: Operator) -> Change:
     """Give `cns_code` access to the dossier at `level` from `at` (now), through `last_day`
     when given (LastDayPassed when that is over). The reason reads "extended access to
     123456-78 through 2030-12-31"."""
@@ -70,11 +74,11 @@ def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: 
         patient_id = uow.patients.id_for(matricule)
         uow.consents.grant(patient_id, cns_code, level.value, until, at)
         return _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, Actor.PATIENT,
-                                                   what))
+                                                   what), by)
 
 
 def revoke(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
-           at: datetime | None = None) -> Change:
+           at: datetime | None = None, *, by: Operator) -> Change:
     """End `cns_code`'s access from `at` (now); HubError when no grant to them is in force."""
     at = at or _now()
     with uow_factory() as uow:
@@ -82,7 +86,7 @@ def revoke(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
         if not uow.consents.revoke(patient_id, cns_code, at):
             raise HubError(f"no grant in force for {cns_code}")
         return _record(uow, patient_id, at, Change(AuditAction.CONSENT_REVOKE, Actor.PATIENT,
-                                                   f"access of {cns_code}"))
+                                                   f"access of {cns_code}"), by)
 
 
 def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by_default: bool,
@@ -109,18 +113,19 @@ def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by
 
 
 def declare_referent(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
-                     at: datetime | None = None) -> ReferentDeclared:
+                     at: datetime | None = None, *, by: Operator) -> ReferentDeclared:
     """Declare `cns_code` the patient's médecin référent from `at` (now), as the CNS feed."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
         declared = uow.consents.declare_referent(patient_id, cns_code, at, REFERENT_SOURCE)
         change = _record(uow, patient_id, at, Change(
-            AuditAction.REFERENT_DECLARE, Actor.CNS_FEED, f"référent {declared.cns_code}"))
+            AuditAction.REFERENT_DECLARE, Actor.CNS_FEED, f"référent {declared.cns_code}"), by)
     return ReferentDeclared(change, declared)
 
 
-def end_referent(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None = None) -> Change:
+def end_referent(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None = None, *,
+                 by: Operator) -> Change:
     """End the référent declaration in force at `at` (now), as the CNS feed; HubError when
     there is none."""
     def end(uow: UnitOfWork, patient_id: str, at: datetime) -> None:
@@ -128,72 +133,78 @@ def end_referent(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | 
             raise HubError("no référent declaration in force")
 
     return _dossier_change(uow_factory, matricule, at, end,
-                           Change(AuditAction.REFERENT_END, Actor.CNS_FEED))
+                           Change(AuditAction.REFERENT_END, Actor.CNS_FEED), by)
 
 
 def set_referent_blocked(uow_factory: UnitOfWorkFactory, matricule: str, blocked: bool,
-                         at: datetime | None = None) -> Change:
+                         at: datetime | None = None, *, by: Operator) -> Change:
     """Deny the référent the access their declaration gives (a grant still counts), or give it
     back."""
     action = AuditAction.REFERENT_BLOCK if blocked else AuditAction.REFERENT_UNBLOCK
     return _dossier_change(uow_factory, matricule, at,
                            lambda uow, pid, at: uow.consents.set_referent_blocked(pid, blocked),
-                           Change(action, Actor.PATIENT))
+                           Change(action, Actor.PATIENT), by)
 
 
 def set_closed(uow_factory: UnitOfWorkFactory, matricule: str, closed: bool,
-               at: datetime | None = None) -> Change:
+               at: datetime | None = None, *, by: Operator) -> Change:
     """Close the dossier (nothing more is stored or routed for this patient), or reopen it."""
     action = AuditAction.DOSSIER_CLOSE if closed else AuditAction.DOSSIER_REOPEN
     return _dossier_change(uow_factory, matricule, at,
                            lambda uow, pid, at: uow.patients.set_closed(pid, closed),
-                           Change(action, Actor.PATIENT))
+                           Change(action, Actor.PATIENT), by)
 
 
 def set_hidden(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str, hidden: bool,
-               at: datetime | None = None) -> Change:
+               at: datetime | None = None, *, by: Operator) -> Change:
     """Hide one entry of the dossier from every professional, or show it again to those the
     patient allowed. UnknownMatricule without a dossier; HubError when the entry is not in it."""
     action = AuditAction.ENTRY_HIDE if hidden else AuditAction.ENTRY_UNHIDE
     return _entry_change(uow_factory, matricule, at,
                          lambda uow, pid: uow.entries.set_hidden(entry_id, hidden, pid),
-                         Change(action, Actor.PATIENT, "", entry_id))
+                         Change(action, Actor.PATIENT, "", entry_id), by)
 
 
 def set_confidentiality(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
-                        level: Confidentiality | str, at: datetime | None = None) -> Change:
+                        level: Confidentiality | str, at: datetime | None = None, *,
+                        by: Operator) -> Change:
     """Set one entry's confidentiality: normal, restricted or secret (the event's reason)."""
     level = Confidentiality(level)
     return _entry_change(uow_factory, matricule, at,
                          lambda uow, pid: uow.entries.set_confidentiality(entry_id, level, pid),
                          Change(AuditAction.ENTRY_CONFIDENTIALITY, Actor.PATIENT, level.value,
-                                entry_id))
+                                entry_id), by)
 
 
 def _dossier_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
-                    apply: Callable[[UnitOfWork, str, datetime], object], change: Change) -> Change:
+                    apply: Callable[[UnitOfWork, str, datetime], object], change: Change,
+                    by: Operator) -> Change:
     """Apply one change to the dossier of `matricule` (created if new), journal it, commit."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
         apply(uow, patient_id, at)
-        return _record(uow, patient_id, at, change)
+        return _record(uow, patient_id, at, change, by)
 
 
 def _entry_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
-                  apply: Callable[[UnitOfWork, str], object], change: Change) -> Change:
+                  apply: Callable[[UnitOfWork, str], object], change: Change,
+                  by: Operator) -> Change:
     """Apply one change to an entry of the existing dossier of `matricule`, journal it, commit."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
         apply(uow, patient_id)
-        return _record(uow, patient_id, at, change)
+        return _record(uow, patient_id, at, change, by)
 
 
-def _record(uow: UnitOfWork, patient_id: str, at: datetime, change: Change) -> Change:
+def _record(uow: UnitOfWork, patient_id: str, at: datetime, change: Change,
+            by: Operator) -> Change:
     # Last in the transaction, since appending to the chain locks it until commit.
+    change = replace(change, recorded_by=by.name)
     uow.audit.record(AuditEvent(actor=change.actor, action=change.action, patient_id=patient_id,
-                                entry_id=change.entry_id, reason=change.reason, at=at))
+                                entry_id=change.entry_id, reason=change.reason, at=at,
+                                operator=by.name))
     uow.commit()
     return change
 

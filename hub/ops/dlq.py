@@ -23,8 +23,13 @@ from hub.broker import headers as h
 from hub.broker.port import Broker
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.delivery import DeliveryState
+from hub.domain.identity import identify
 from hub.domain.models import MessageRecord, MessageState
+from hub.domain.operator import Operator
 from hub.errors import BrokerError
+from hub.hl7.charset import decode
+from hub.hl7.message import Message
+from hub.mapping.policy import ReadingPolicy
 from hub.ops import NotFound, iso, message_row, run_each, select_ids
 from hub.store.tables import new_id
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
@@ -66,10 +71,15 @@ def list_parked(uow: UnitOfWork, reason: str | None = None, limit: int = 1000) -
     return {"parked": rows, "parked_deliveries": parked_deliveries}
 
 
-def show_parked(uow_factory: UnitOfWorkFactory, id: str, *, raw: bool = False) -> dict:
+def show_parked(uow_factory: UnitOfWorkFactory, id: str, *, by: Operator, raw: bool = False,
+                policy: ReadingPolicy = ReadingPolicy()) -> dict:
     """One message's record with its DLQ status (None unless parked) and replays; with `raw`,
-    its bytes as received (they hold patient data: the read is audited, actor operator, and
-    committed before they are returned). NotFound when there is no such message."""
+    its bytes as received. They hold patient data: the read is a `message.raw_read` event of
+    operator `by` in the patient's journal, committed before they are returned. A parked
+    message was mostly never filed, so its patient is the one its PID-3 names (read by
+    `policy`, as the worker reads it), whose dossier is created if new so that the journal
+    holds the read; the event names no patient only when the bytes name none that is valid.
+    NotFound when there is no such message."""
     with uow_factory() as uow:
         record = uow.messages.get(id)
         if record is None:
@@ -81,13 +91,28 @@ def show_parked(uow_factory: UnitOfWorkFactory, id: str, *, raw: bool = False) -
                    processed_at=iso(record.processed_at))
         if raw:
             body = uow.messages.raw(id)
-            uow.audit.record(AuditEvent(actor=Actor.OPERATOR,
-                                        action=AuditAction.MESSAGE_RAW_READ,
-                                        reason="dlq show --raw", patient_id=record.patient_id,
-                                        message_id=id))
+            patient_id = record.patient_id or patient_named_in(uow, body, policy)
+            uow.audit.record(AuditEvent(
+                actor=Actor.OPERATOR, action=AuditAction.MESSAGE_RAW_READ,
+                reason="operator full view: the message's raw bytes (dlq show --raw)"
+                       + ("" if patient_id else ", no valid matricule in them"),
+                patient_id=patient_id, message_id=id, operator=by.name))
             row["raw"] = body.decode("utf-8", "replace")
             uow.commit()
     return row
+
+
+def patient_named_in(uow: UnitOfWork, body: bytes, policy: ReadingPolicy) -> str | None:
+    """The dossier id of the patient whose valid matricule the message's PID-3 carries (the
+    dossier created if new); None when the bytes cannot be read or name no valid matricule."""
+    try:
+        verdict = identify(Message.parse(decode(body, policy.fallback_charset)[0]),
+                           policy.authorities)
+    except Exception:  # noqa: BLE001 - unreadable bytes name nobody; the read is still journaled
+        return None
+    if not verdict.ok or not verdict.matricule:
+        return None
+    return uow.patients.id_for(verdict.matricule)
 
 
 def replay_selection(uow: UnitOfWork, ids: Iterable[str] = (), *, every_open: bool = False,

@@ -1,6 +1,13 @@
-"""Reading a dossier: the patient's own full view, the dossier as one professional may see it,
-and one document entry, shared by `hub dossier show|document` and any page or API that shows
-the same.
+"""Reading a dossier: an operator's full view (what the patient is shown at the desk), the
+dossier as one professional may see it, and one document entry, shared by `hub dossier
+show|document` and any page or API that shows the same.
+
+Every read names its reader: a professional by CNS code, anyone else as an Operator
+(hub.domain.operator). Nothing is decrypted for a reader without an event in the patient's
+journal naming them, what they read and why it was allowed, committed before they get it.
+An operator's full view is one "dossier.read" event (reason "operator full view: …"), their
+read of one document one "read" event naming the entry; the surviving matricule of a merged
+dossier, shown in the full view, is an "identity.read" in the survivor's journal.
 
 A professional's read is decided and journaled in one transaction, at one instant: each entry
 goes through the same consent decision as routing (hub.domain.access, hub.domain.consent), and
@@ -21,14 +28,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hub.domain import access
-from hub.domain.audit import AuditAction, AuditEvent, AuditOutcome
+from hub.domain.audit import Actor, AuditAction, AuditEvent, AuditOutcome
 from hub.domain.cns_summary import summarize
 from hub.domain.consent import EntryView, Reason, decide
 from hub.domain.models import Confidentiality, Patient, StoredEntry
+from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
 
 DOCUMENT = "document"
+OPERATOR_FULL_VIEW = "operator full view"  # why an operator may read it all: the hub's own staff
 _DOSSIER = EntryView(Confidentiality.NORMAL)  # access to the dossier at all: its demographics
 
 
@@ -53,27 +62,37 @@ class ProfessionalRead:
     entries: list[StoredEntry] = field(default_factory=list)
 
 
-def show(uow_factory: UnitOfWorkFactory, matricule: str, viewer: str | None = None, *,
+def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator, *,
          referent_by_default: bool = True, at: datetime | None = None) -> dict:
-    """The dossier of `matricule` as `hub dossier show --json` prints it: the patient's own
-    view, or with `viewer` (a CNS code) what that professional may see at `at` (now), the read
+    """The dossier of `matricule` as `hub dossier show --json` prints it: an Operator's full
+    view, or for `reader` a CNS code what that professional may see at `at` (now); either read
     journaled and committed. UnknownMatricule without a dossier; ReadRefused when the registry
-    refuses the viewer.
+    refuses the professional.
 
     Shape: {"patient": {...}, "entries": [...], "cns_summary": [...]} plus "merged_into" (the
-    patient's view) or "viewer", "access": {"allowed", "reason"}, "merged" (a professional's)."""
+    full view) or "viewer", "access": {"allowed", "reason"}, "merged" (a professional's)."""
+    at = at or datetime.now(UTC)
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
         survivor_id = uow.patients.merged_into(patient_id)
-        if viewer is None:
+        if isinstance(reader, Operator):
             entries = uow.entries.for_patient(patient_id)
             document = {"patient": patient_document(uow.patients.get(patient_id)),
                         "entries": [entry_document(e) for e in entries],
                         "cns_summary": summarize(entries)}
+            events = [_operator_event(reader, AuditAction.DOSSIER_READ, patient_id, at,
+                                      f"{OPERATOR_FULL_VIEW}: demographics and "
+                                      f"{len(entries)} entries")]
             if survivor_id is not None:
                 document["merged_into"] = uow.patients.get(survivor_id).matricule
+                events.append(_operator_event(
+                    reader, AuditAction.IDENTITY_READ, survivor_id, at,
+                    f"{OPERATOR_FULL_VIEW}: matricule shown as the survivor of a merged dossier"))
+            _journal(uow, events)
+            uow.commit()
             return document
-        read = read_as(uow, patient_id, viewer, at or datetime.now(UTC), referent_by_default)
+        viewer = reader
+        read = read_as(uow, patient_id, viewer, at, referent_by_default)
         uow.commit()
     if read.refused:
         raise ReadRefused(f"{viewer} may not read dossiers: {read.reason}")
@@ -119,18 +138,22 @@ def read_as(uow: UnitOfWork, patient_id: str, cns_code: str, at: datetime,
 
 
 def read_document(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
-                  viewer: str | None = None, *, referent_by_default: bool = True,
+                  reader: str | Operator, *, referent_by_default: bool = True,
                   at: datetime | None = None) -> StoredEntry:
     """The document entry `entry_id` of the dossier of `matricule` (HubError when it is not a
-    document of that dossier). With `viewer`, the consent question routing asks
-    (access.may_receive) decides at `at` (now); the read, allowed or denied, is journaled and
-    committed, then ReadRefused raised when denied."""
+    document of that dossier). An Operator reads it in full; for `reader` a CNS code, the
+    consent question routing asks (access.may_receive) decides at `at` (now). The read,
+    allowed or denied, is journaled and committed, then ReadRefused raised when denied."""
+    at = at or datetime.now(UTC)
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
         entry = _document_entry(uow.entries.for_patient(patient_id), entry_id)
-        if viewer is None:
+        if isinstance(reader, Operator):
+            _journal(uow, [_operator_event(reader, AuditAction.READ, patient_id, at,
+                                           f"{OPERATOR_FULL_VIEW}: document", entry.id)])
+            uow.commit()
             return entry
-        at = at or datetime.now(UTC)
+        viewer = reader
         decision = access.may_receive(uow, patient_id,
                                       [EntryView(entry.confidentiality, entry.hidden)], viewer,
                                       at, referent_by_default)
@@ -187,6 +210,12 @@ def _event(cns_code: str, patient_id: str, at: datetime, outcome: AuditOutcome, 
            entry_id: str | None = None) -> AuditEvent:
     return AuditEvent(actor=cns_code, action=AuditAction.READ, outcome=outcome,
                       reason=str(reason), patient_id=patient_id, entry_id=entry_id, at=at)
+
+
+def _operator_event(operator: Operator, action: AuditAction, patient_id: str, at: datetime,
+                    reason: str, entry_id: str | None = None) -> AuditEvent:
+    return AuditEvent(actor=Actor.OPERATOR, action=action, reason=reason, patient_id=patient_id,
+                      entry_id=entry_id, at=at, operator=operator.name)
 
 
 def _journal(uow: UnitOfWork, events: list[AuditEvent]) -> None:

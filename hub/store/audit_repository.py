@@ -8,7 +8,7 @@ from dataclasses import replace
 from sqlalchemy import func, insert, select, text, update
 
 from hub.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome, VerifyResult, validate_event
-from hub.domain.audit_chain import HASHED_FIELDS, check_chain, event_hash
+from hub.domain.audit_chain import HASHED_FIELDS, OPTIONAL_FIELDS, check_chain, event_hash
 from hub.errors import StoreError
 from hub.store.repository import Repository, chunks, translated_errors
 from hub.store.tables import audit_events, new_id, utc_now
@@ -16,7 +16,7 @@ from hub.store.tables import audit_events, new_id, utc_now
 # Serialises appends to the chain across every hub process on PostgreSQL ("hub_aud").
 _PG_CHAIN_LOCK = 0x6875625F617564
 _VERIFY_BATCH = 1000
-_COLUMNS = (*HASHED_FIELDS, "hash")
+_COLUMNS = (*HASHED_FIELDS, *OPTIONAL_FIELDS, "hash")
 
 
 class AuditRepository(Repository):

@@ -231,6 +231,8 @@ audit_events = Table(
     Column("reason", Text, nullable=False),
     Column("prev_hash", String(HASH_LENGTH), nullable=False),
     Column("hash", String(HASH_LENGTH), nullable=False),
+    # The operator behind the event, when there was one (0017; hashed only when set).
+    Column("operator", String(64)),
     CheckConstraint("outcome IN ('ok', 'denied', 'failed')", name="outcome"),
     Index("ix_audit_events_patient_id_seq", "patient_id", "seq"),
     Index("ix_audit_events_message_id", "message_id"),

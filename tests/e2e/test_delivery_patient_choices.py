@@ -98,7 +98,8 @@ def test_a_closed_dossier_acknowledges_but_stores_and_routes_nothing(scene):
     assert final.deliveries == NOBODY
     messages = final.status["messages"]
     assert (messages["stored"], messages["discarded"]) == (0, 1)
+    # The operator's full view of the (empty) dossier above is a read in the journal too.
     assert [e[:3] for e in final.journal] == [
         ("patient", "consent.grant", "ok"), ("patient", "dossier.close", "ok"),
-        ("hub", "message.discarded", "ok")]
-    assert final.journal[-1][3] == "dossier closed by the patient"
+        ("hub", "message.discarded", "ok"), ("operator", "dossier.read", "ok")]
+    assert final.journal[-2][3] == "dossier closed by the patient"

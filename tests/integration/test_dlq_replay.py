@@ -14,6 +14,7 @@ import pytest
 from hub.broker import headers as h
 from hub.broker.memory import MemoryBroker
 from hub.broker.topology import Topology
+from hub.domain.operator import Operator
 from hub.metrics import Metrics
 from hub.ops import dlq, trace
 from hub.mapping.loader import load_mappings
@@ -166,5 +167,41 @@ def test_show_gives_a_message_that_is_not_parked_no_dead_letter_status(uow_facto
         uow.messages.add(MessageRecord("e" * 32, "LAB^CHL", "S-1", "ORU^R01", "2.5",
                                        MessageState.STORED, datetime.now(UTC)), b"MSH|^~\\&|\r")
         uow.commit()
-    row = dlq.show_parked(uow_factory, "e" * 32)
+    row = dlq.show_parked(uow_factory, "e" * 32, by=Operator("ops"))
     assert (row["state"], row["status"]) == ("stored", None)  # not "open": nothing to replay
+
+
+def test_a_raw_read_of_a_parked_message_is_in_the_journal_of_the_patient_it_names(
+        tmp_path, broker, uow_factory):
+    without = tmp_path / "mappings"
+    shutil.copytree(REPO_ROOT / "mappings", without,
+                    ignore=shutil.ignore_patterns("ADT_A01.toml"))
+    someone = patient(3)
+    publish(broker, encoded(adt_a01(someone, "R-1")), "a" * 32)
+    publish(broker, b"MSH|^~\\&|LAB|CHL|||20261125||ADT^A01|R-2|P|2.5\rPID|1||junk\r",
+            "b" * 32)
+    worker(uow_factory, broker, without).drain()  # no mapping: parked, filed to no dossier
+    with uow_factory() as uow:
+        assert uow.messages.get("a" * 32).patient_id is None
+        assert uow.patients.find(someone.matricule) is None
+        before = uow.audit.count()
+
+    row = dlq.show_parked(uow_factory, "a" * 32, by=Operator("ops-anne"), raw=True)
+    assert someone.family_name in row["raw"]
+    with uow_factory() as uow:
+        patient_id = uow.patients.find(someone.matricule)
+        [read] = uow.audit.journal(patient_id)
+        assert (read.actor, read.operator, read.action, read.message_id, read.reason) == (
+            "operator", "ops-anne", "message.raw_read", "a" * 32,
+            "operator full view: the message's raw bytes (dlq show --raw)")
+        assert uow.audit.count() == before + 1
+
+    # Bytes that name no valid matricule: still journaled, in no patient's journal.
+    dlq.show_parked(uow_factory, "b" * 32, by=Operator("ops-anne"), raw=True)
+    dlq.show_parked(uow_factory, "b" * 32, by=Operator("ops-anne"))  # no --raw: no read
+    with uow_factory() as uow:
+        [read] = uow.audit.for_message("b" * 32)
+        assert (read.patient_id, read.operator, read.reason) == (
+            None, "ops-anne", "operator full view: the message's raw bytes (dlq show --raw), "
+            "no valid matricule in them")
+        assert uow.audit.verify().ok

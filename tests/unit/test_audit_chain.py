@@ -209,3 +209,48 @@ def test_a_row_the_store_could_not_read_is_the_broken_one():
     result = check_chain(rows)
     assert (result.ok, result.first_broken_seq, result.checked) == (False, 2, 1)
     assert result.problem.startswith("event 2 cannot be read (ValueError")
+
+
+def test_an_event_naming_an_operator_is_encoded_as_version_2_after_the_same_fields():
+    plain = event()
+    named = event(operator="desk-anne")
+    v1 = canonical_bytes(plain)
+    assert canonical_bytes(named) == (b"12:hub-audit-v2," + v1[len(b"12:hub-audit-v1,"):]
+                                      + b"9:desk-anne,")
+    # A row as stored before the column existed (no "operator" key) hashes as version 1.
+    old_row = {name: getattr(plain, name) for name in HASHED_FIELDS}
+    assert event_hash(old_row) == event_hash(plain) == hashlib.sha256(v1).hexdigest()
+    assert event_hash(named) != event_hash(plain)
+
+
+def test_a_chain_of_old_events_then_events_naming_operators_checks_and_the_name_is_sealed():
+    rows = chain(2)  # as written before operators were named: no "operator" key at all
+    previous = rows[-1]["hash"]
+    for seq, name in ((3, "desk-anne"), (4, None), (5, "clerk.bob")):
+        e = event(seq, previous, actor="patient", action="consent.grant", operator=name)
+        e = replace(e, hash=event_hash(e))
+        rows.append({name: getattr(e, name) for name in (*HASHED_FIELDS, "operator", "hash")})
+        previous = e.hash
+    assert check_chain(rows) == VerifyResult(ok=True, checked=5, head_seq=5, head_hash=previous)
+    for forged in ("mallory", None):
+        tampered = [dict(r) for r in rows]
+        tampered[2]["operator"] = forged
+        result = check_chain(tampered)
+        assert (result.ok, result.first_broken_seq) == (False, 3)
+    tampered = [dict(r) for r in rows]
+    tampered[3]["operator"] = "desk-anne"  # an operator slipped into an event without one
+    assert check_chain(tampered).first_broken_seq == 4
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", "empty"), ("   ", "empty"), (" anne", "spaces"), ("a" * 65, "at most"),
+    ("anne\x1b[2J", "control"), ("for 1893120105732", "matricule"), (7, "empty"),
+])
+def test_validation_refuses_an_operator_name_the_log_must_not_hold(name, message):
+    with pytest.raises(ValueError, match=message):
+        validate_event(event(actor="operator", operator=name))
+
+
+def test_validation_accepts_an_operator_or_a_recorded_choice():
+    validate_event(event(actor="operator", action="dossier.read", operator="anne.muller"))
+    validate_event(event(actor="patient", action="consent.grant", operator="Anne Müller"))

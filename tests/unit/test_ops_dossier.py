@@ -1,4 +1,4 @@
-"""hub.ops.dossier on a unit of work over dicts: the patient's own view journals nothing; a
+"""hub.ops.dossier on a unit of work over dicts: an operator's full view is one journal event; a
 professional's read is journaled (one "read" per entry shown) and committed before the caller
 gets anything, a refused one too, then raised."""
 from datetime import UTC, datetime
@@ -7,6 +7,7 @@ import pytest
 
 from hub.domain.audit import AuditOutcome
 from hub.domain.models import Confidentiality, Patient, StoredEntry
+from hub.domain.operator import Operator
 from hub.domain.professional import Professional
 from hub.errors import HubError, UnknownMatricule
 from hub.ops import choices, dossier
@@ -14,6 +15,7 @@ from tests.fixtures.fake_uow import FakeStore
 
 MATRICULE = "1893120105732"
 DOCTOR, STRANGER = "123456-78", "999999-99"
+DESK = Operator("desk-anne")
 AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
@@ -35,24 +37,32 @@ def reads(store):
     return [(e.actor, e.action, e.outcome, e.entry_id) for e in store.audit]
 
 
-def test_the_patients_own_view_shows_everything_and_journals_nothing(store):
-    document = dossier.show(store.uow, MATRICULE)
+def test_an_operators_full_view_shows_everything_and_is_one_committed_journal_event(store):
+    document = dossier.show(store.uow, MATRICULE, DESK, at=AT)
     assert [e["id"] for e in document["entries"]] == ["e1", "e2", "d1"]
     assert document["patient"]["family_name"] == "Muller" and "merged_into" not in document
-    assert store.audit == [] and store.commits == 0
+    assert [(e.actor, e.operator, e.action, e.outcome, e.patient_id, e.entry_id, e.reason, e.at)
+            for e in store.audit] == [
+        ("operator", "desk-anne", "dossier.read", AuditOutcome.OK, "p1", None,
+         "operator full view: demographics and 3 entries", AT)]
+    assert store.commits == 1
 
 
 def test_a_merged_dossier_names_its_survivor_to_the_patient_only(store):
     store.patients["p2"] = Patient("1893120105733")
     store.merged_into["p1"] = "p2"
-    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT)
-    assert dossier.show(store.uow, MATRICULE)["merged_into"] == "1893120105733"
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT, by=DESK)
+    store.audit.clear()
+    assert dossier.show(store.uow, MATRICULE, DESK, at=AT)["merged_into"] == "1893120105733"
+    # The survivor's matricule was decrypted for the operator: in the survivor's journal.
+    assert [(e.actor, e.action, e.patient_id) for e in store.audit] == [
+        ("operator", "dossier.read", "p1"), ("operator", "identity.read", "p2")]
     seen = dossier.show(store.uow, MATRICULE, DOCTOR, at=AT)
     assert seen["merged"] is True and "merged_into" not in seen
 
 
 def test_a_granted_professional_sees_what_consent_allows_and_each_read_is_committed(store):
-    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT)
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT, by=DESK)
     store.audit.clear()
     document = dossier.show(store.uow, MATRICULE, DOCTOR, at=AT)
     assert [e["id"] for e in document["entries"]] == ["e1", "d1"]
@@ -83,21 +93,26 @@ def test_no_dossier_no_read(store):
     assert store.audit == []
 
 
-def test_a_document_read_by_the_patient_journals_nothing(store):
-    assert dossier.read_document(store.uow, MATRICULE, "d1").payload == {
+def test_an_operators_document_read_is_one_committed_journal_event(store):
+    assert dossier.read_document(store.uow, MATRICULE, "d1", DESK, at=AT).payload == {
         "content": "Brief"}
-    assert store.audit == []
+    assert [(e.actor, e.operator, e.action, e.outcome, e.patient_id, e.entry_id, e.reason)
+            for e in store.audit] == [
+        ("operator", "desk-anne", "read", AuditOutcome.OK, "p1", "d1",
+         "operator full view: document")]
+    assert store.commits == 1
     with pytest.raises(HubError, match="entry e1 is a lab_result, not a document"):
-        dossier.read_document(store.uow, MATRICULE, "e1")
+        dossier.read_document(store.uow, MATRICULE, "e1", DESK)
     with pytest.raises(HubError, match="no entry x in this dossier"):
-        dossier.read_document(store.uow, MATRICULE, "x")
+        dossier.read_document(store.uow, MATRICULE, "x", DESK)
+    assert len(store.audit) == 1
 
 
 def test_a_professionals_document_read_is_committed_allowed_or_denied(store):
     with pytest.raises(dossier.ReadRefused, match=f"{DOCTOR} may not read this document"):
         dossier.read_document(store.uow, MATRICULE, "d1", DOCTOR, at=AT)
     assert reads(store) == [(DOCTOR, "read", AuditOutcome.DENIED, "d1")]
-    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT)
+    choices.grant(store.uow, MATRICULE, DOCTOR, "normal", at=AT, by=DESK)
     store.audit.clear()
     assert dossier.read_document(store.uow, MATRICULE, "d1", DOCTOR, at=AT).id == "d1"
     assert reads(store) == [(DOCTOR, "read", AuditOutcome.OK, "d1")]

@@ -63,6 +63,8 @@ def current_revision(database_url: str) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
+        if unreachable(exc):  # an outage, not a wrong database: `hub status` says so (exit 1)
+            raise DatabaseUnavailable(f"database unreachable: {describe(exc)}") from exc
         raise StoreError(f"cannot read the schema revision: {describe(exc)}") from exc
     finally:
         engine.dispose()

@@ -1,17 +1,33 @@
 """Migrations and engine settings on real databases."""
+import socket
 import sqlite3
 import threading
 from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+import pytest
 from sqlalchemy import inspect, text
 
 from hub.domain.models import MessageRecord, MessageState
+from hub.errors import DatabaseUnavailable
 from hub.store.engine import make_engine
-from hub.store.schema import current_revision, head_revision, upgrade
+from hub.store.schema import current_revision, head_revision, require_schema, upgrade
 from hub.store.tables import metadata, new_id
 from hub.store.unit_of_work import UnitOfWork
+
+
+def test_a_postgresql_nobody_answers_is_unreachable_not_a_wrong_database():
+    # `hub status` in an outage must say "database unreachable" (exit 1), as it did before
+    # read commands checked the schema first: a port that refuses is an outage.
+    with socket.socket() as probe:  # a port nothing listens on once this socket is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/test?connect_timeout=2"
+    with pytest.raises(DatabaseUnavailable, match="^database unreachable"):
+        require_schema(url)
+    with pytest.raises(DatabaseUnavailable, match="^database unreachable"):
+        current_revision(url)
 
 
 def test_upgrade_on_empty_database_then_again(database_url, tmp_path, monkeypatch):

@@ -146,7 +146,9 @@ def bodies_for(tag: str, count: int, patients: int) -> list[bytes]:
 
 
 def set_up(env: HubEnv, recipient: Recipient, patients: int) -> None:
-    """Register the doctor with the recipient as destination; every patient grants them."""
+    """Create the database (`hub db upgrade`, as `hub serve` would: no other command creates
+    one), register the doctor with the recipient as destination; every patient grants them."""
+    env.create_database()
     registry = env.tmp_path / "professionals.csv"
     with registry.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from hub.inbound.senders_file import (
@@ -29,6 +30,10 @@ from hub.inbound.senders_file import (
 from hub.inbound.sniff import Header, Rejection
 
 OTHER = "other"
+# Verdicts and labels remembered per (MSH-3^MSH-4, type, peer address, certificate): a listener
+# judges every message, and globs and networks cost ~60 µs a message; bounded, so junk senders
+# only churn it.
+REMEMBERED = 4096
 SPOOL_PREFIX = "cns-spool:"  # the peer name the CNS spool gives its messages
 # Refusal reasons, counted (hub_sender_refusals_total) and kept in the rejected record's text.
 UNKNOWN_SENDER, PEER, TYPE, PRIVILEGE = "unknown_sender", "peer", "type", "privilege"
@@ -64,6 +69,8 @@ class SenderRules:
         self._open_declaring = open_declaring
         self._networks = {e.name: tuple(ipaddress.ip_network(a, strict=False)
                                         for a in e.addresses) for e in entries or ()}
+        self._judged = lru_cache(maxsize=REMEMBERED)(self._judge)
+        self._labelled = lru_cache(maxsize=REMEMBERED)(self._label)
 
     @classmethod
     def from_file(cls, path: Path) -> "SenderRules":
@@ -88,7 +95,7 @@ class SenderRules:
         return tuple(f"{e.application}^{e.facility}" for e in self._entries
                      if DECLARE_REFERENT in e.privileges)
 
-    def needed(self, header: Header) -> str | None:
+    def needed(self, header: Header | _Claim) -> str | None:
         """The privilege a message's effect needs, or None for a clinical message."""
         kind = header.type
         if kind == MERGE_TYPE:
@@ -105,6 +112,10 @@ class SenderRules:
     def judge(self, header: Header, peer: str, certificate: Certificate | None = None
               ) -> Refusal | None:
         """None when the message may pass; else the Refusal (AR 207) naming the rule."""
+        return self._judged(_Claim.of(header), _peer_key(peer), certificate)
+
+    def _judge(self, header: _Claim, peer: str, certificate: Certificate | None
+               ) -> Refusal | None:
         sender, kind, privilege = header.sender, header.type, self.needed(header)
         if self._entries is None:
             if privilege is None:
@@ -134,6 +145,9 @@ class SenderRules:
         literally and admits the peer, else `other` (always in open mode)."""
         if header is None or self._entries is None:
             return OTHER
+        return self._labelled(_Claim.of(header), _peer_key(peer), certificate)
+
+    def _label(self, header: _Claim, peer: str, certificate: Certificate | None) -> str:
         for entry in self._entries:
             if (entry.application == _application(header) and entry.facility == _facility(header)
                     and not _WILDCARDS & set(entry.application + entry.facility)
@@ -148,22 +162,51 @@ class SenderRules:
         if wants_certificate and not _certified(entry, certificate):
             return False
         if entry.addresses:
-            address = _address(peer)
+            address = _key_address(peer)  # `peer` is a _peer_key
             return address is not None and any(address in network
                                                for network in self._networks[entry.name])
         return wants_certificate
 
 
-def _names(entry: SenderEntry, header: Header) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """What a verdict depends on of a message's header (hashable, to remember verdicts by)."""
+
+    sender: str
+    type: str
+    message_code: str
+
+    @classmethod
+    def of(cls, header: Header) -> _Claim:
+        return cls(header.sender, header.type, header.message_code)
+
+
+def _peer_key(peer: str) -> str:
+    """What a verdict depends on of the peer: the spool, or its IP address without the port
+    (the peer name as given when it is not an address: no entry's addresses admit it)."""
+    if peer.startswith(SPOOL_PREFIX):
+        return SPOOL_PREFIX
+    address = _address(peer)
+    return str(address) if address is not None else peer
+
+
+def _key_address(key: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(key)
+    except ValueError:
+        return None
+
+
+def _names(entry: SenderEntry, header: Header | _Claim) -> bool:
     return (fnmatch.fnmatchcase(_application(header), entry.application)
             and fnmatch.fnmatchcase(_facility(header), entry.facility))
 
 
-def _application(header: Header) -> str:
+def _application(header: Header | _Claim) -> str:
     return header.sender.split("^", 1)[0]
 
 
-def _facility(header: Header) -> str:
+def _facility(header: Header | _Claim) -> str:
     parts = header.sender.split("^", 1)
     return parts[1] if len(parts) > 1 else ""
 

@@ -95,3 +95,26 @@ def test_a_bad_entry_is_named(tmp_path, entry, named):
 def test_the_shipped_file_loads():
     rules = SenderRules.from_file(REPO_ROOT / "config" / "senders.toml")
     assert not rules.is_open and rules.declaring == ("CNS^CNS",)
+
+
+def test_verdicts_are_remembered_per_sender_type_address_and_certificate_never_across_them():
+    # The listener remembers verdicts (judging costs globs and networks each message): the same
+    # sender from an admitted then a refused address, with and without its certificate, and
+    # another type, must each get their own verdict, and the port must not matter.
+    rules = SenderRules((
+        SenderEntry(name="lab", application="LABSYS", facility="CHL",
+                    addresses=("10.0.0.0/24",), types=("ORU^*",)),
+        SenderEntry(name="cns", application="CNS", facility="*",
+                    certificate_fingerprints=("ab" * 32,), types=("DFT^P03",),
+                    privileges=("cns_prestations",)),
+    ))
+    oru = header(oru_r01(patient(1), "1"))
+    dft = header(dft_p03(patient(1), "3", []))
+    for _ in range(2):  # the second pass answers from what was remembered
+        assert rules.judge(oru, "10.0.0.7:5000") is None
+        assert rules.judge(oru, "10.0.0.7:6000") is None
+        assert rules.judge(oru, "10.0.1.7:5000").reason == "peer"
+        assert rules.judge(dft, "9.9.9.9:1", CNS_CERT) is None
+        assert rules.judge(dft, "9.9.9.9:1").reason == "peer"  # no certificate: not admitted
+        assert rules.label(oru, "10.0.0.7:5000") == "LABSYS^CHL"
+        assert rules.label(oru, "10.0.1.7:5000") == OTHER

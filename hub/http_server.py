@@ -88,7 +88,10 @@ class HTTPServer:
         it runs when woken), so no socket is closed under its feet."""
         server = self._server
         if self._thread.is_alive():
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            try:
+                server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            except OSError:  # its trigger is closed already: the loop is ending; close the rest
+                wasyncore.close_all(server._map)
             self._thread.join(timeout)
         else:
             wasyncore.close_all(server._map)

@@ -8,7 +8,9 @@ both bodies are JSON: {"status": "ready"|"not ready", "checks": {"broker": "ok"|
 Served by waitress: one thread reads and writes every socket (asyncore), a pool of
 `http.threads` runs the app, at most `http.connection_limit` connections are open and one that
 sends nothing for `http.channel_timeout` seconds is closed. A stalled client costs a socket and a
-few kilobytes, never a thread (wsgiref's thread per connection let 500 of them make 517 threads)."""
+few kilobytes, never a thread (wsgiref's thread per connection let 500 of them make 517 threads).
+One address has at most `http.max_connections_per_peer` connections open, and one told `429`
+with `Retry-After` is not read until then (hub/http_gate.py)."""
 from __future__ import annotations
 
 import json
@@ -17,9 +19,12 @@ import threading
 
 from prometheus_client import make_wsgi_app
 from waitress import wasyncore
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
 
 from hub.health import Health
+from hub.http_gate import PeerGate, holding_app
 from hub.metrics import Metrics
 from hub.settings import HTTPSettings
 
@@ -60,21 +65,66 @@ def health_app(metrics: Metrics, health: Health, dashboard=None):
     return app
 
 
+class _GatedChannel(HTTPChannel):
+    """waitress's connection, read only while its address is not held, and counted per address."""
+
+    gate: PeerGate
+    _released = False
+
+    def readable(self) -> bool:
+        return super().readable() and not self.gate.holding(self.addr[0])
+
+    def del_channel(self, map=None) -> None:  # every way a channel closes ends here
+        if not self._released:
+            self._released = True
+            self.gate.release(self.addr[0])
+        super().del_channel(map)
+
+
+class _GatedServer(TcpWSGIServer):
+    """waitress's TCP server, refusing a connection whose address has too many open."""
+
+    gate: PeerGate
+
+    def handle_accept(self) -> None:
+        try:
+            accepted = self.accept()
+        except OSError:
+            return
+        if accepted is None:
+            return
+        conn, addr = accepted
+        if not self.gate.admit(addr[0]):
+            conn.close()
+            return
+        try:
+            self.set_socket_options(conn)
+            self.channel_class(self, conn, addr, self.adj, map=self._map)
+        except OSError:  # the client left before we got to it
+            self.gate.release(addr[0])
+            conn.close()
+
+
 class HTTPServer:
     """The hub's HTTP endpoints, served from a thread of their own until `close()`."""
 
     def __init__(self, settings: HTTPSettings, app) -> None:
         timeout = settings.channel_timeout
+        self.gate = PeerGate(settings.max_connections_per_peer)
+        channel = type("Channel", (_GatedChannel,), {"gate": self.gate})
         # Idle channels are looked for every `cleanup_interval` seconds: a stalled one is closed
         # between channel_timeout and 1.25 x channel_timeout after its last byte.
-        self._server = create_server(
-            app, host=settings.host, port=settings.port, threads=settings.threads,
+        adjustments = Adjustments(
+            host=settings.host, port=settings.port, threads=settings.threads,
             connection_limit=settings.connection_limit, channel_timeout=timeout,
             cleanup_interval=max(1, min(30, timeout // 4)),
             max_request_header_size=MAX_HEADER_BYTES, max_request_body_size=MAX_BODY_BYTES,
             asyncore_use_poll=True,  # select() cannot watch a descriptor numbered past 1023
             ident=None,  # no Server header
             expose_tracebacks=False)
+        self._server = _GatedServer(holding_app(app, self.gate), map={}, adj=adjustments)
+        self._server.gate = self.gate
+        self._server.channel_class = channel
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 

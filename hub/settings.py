@@ -48,14 +48,15 @@ class MLLPSettings(BaseModel):
 
 class HTTPSettings(BaseModel):
     """Health, metrics and the dashboard (hub/http_server.py): `threads` run requests,
-    `connection_limit` connections may be open, and one silent for `channel_timeout` seconds
-    is closed."""
+    `connection_limit` connections may be open (`max_connections_per_peer` from one address),
+    and one silent for `channel_timeout` seconds is closed."""
 
     host: str
     port: int
     threads: int = Field(default=8, ge=1, le=64)
     connection_limit: int = Field(default=1000, ge=1)
     channel_timeout: int = Field(default=30, ge=1)
+    max_connections_per_peer: int = Field(default=50, ge=1)
 
 
 class HL7Settings(BaseModel):

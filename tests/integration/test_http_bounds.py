@@ -4,6 +4,7 @@ dashboard passwords, however many at once, cost a bounded amount of memory and h
 from __future__ import annotations
 
 import base64
+import math
 import http.client
 import socket
 import subprocess
@@ -40,11 +41,13 @@ def get(port: int, path: str, auth: str | None = None, source: str = "127.0.0.1"
         connection.close()
 
 
-def stall(port: int, count: int) -> list[socket.socket]:
-    """`count` connections that each send half a request and then nothing."""
+def stall(port: int, count: int, per_address: int = 10) -> list[socket.socket]:
+    """`count` connections that each send half a request and then nothing, `per_address` from
+    each of the addresses 127.0.5.x (under the per-address cap)."""
     sockets = []
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    for n in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                        source_address=(f"127.0.5.{1 + n // per_address}", 0))
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: hub\r\nX-Half: ")
         sockets.append(sock)
     return sockets
@@ -145,22 +148,90 @@ def test_concurrent_wrong_passwords_cost_bounded_memory_and_the_right_one_still_
     settled = int(proc_status(process.pid)["VmRSS"].split()[0])
 
     def attempt(n: int, source: str) -> int:
-        return get(port, "/dashboard/", basic(f"wrong guess {n}"), source=source, timeout=60)[0]
+        """The answer's status, or 0 when the connection was refused (the per-address cap)."""
+        try:
+            return get(port, "/dashboard/", basic(f"wrong guess {n}"), source=source, timeout=60)[0]
+        except (ConnectionError, http.client.RemoteDisconnected):
+            return 0
 
     # A hundred at once from one address, then a hundred at once from a hundred addresses.
     with ThreadPoolExecutor(100) as pool:
+        started = time.monotonic()
         one = list(pool.map(lambda n: attempt(n, "127.0.0.2"), range(100)))
+        took = time.monotonic() - started
         many = list(pool.map(lambda n: attempt(n, f"127.0.1.{n + 1}"), range(100)))
     status = proc_status(process.pid)
     peak = int(status["VmHWM"].split()[0])
     print(f"\nhttp alone: VmRSS before {settled / 1024:.0f} MiB, VmHWM after 200 wrong logins "
           f"{peak / 1024:.0f} MiB, threads {status['Threads']}; one address: "
-          f"{one.count(401)} x 401, {one.count(429)} x 429; a hundred addresses: "
-          f"{many.count(401)} x 401, {many.count(429)} x 429")
-    assert set(one) <= {401, 429} and set(many) <= {401, 429}
-    assert one.count(401) <= 5  # the address's burst; the rest refused before any hash
+          f"{one.count(401)} x 401, {one.count(429)} x 429, {one.count(0)} refused; a hundred "
+          f"addresses: {many.count(401)} x 401, {many.count(429)} x 429")
+    assert set(one) <= {0, 401, 429} and set(many) <= {401, 429}
+    # The address's burst, then one every 5 s (its held connections are read again after each
+    # Retry-After); the rest refused before any hash.
+    assert one.count(401) <= 5 + math.ceil(took / 5)
     assert peak < 300 * 1024
     assert int(status["Threads"]) <= 20
     # The right password from an address that failed once still opens.
     assert get(port, "/dashboard/", basic(PASSWORD), source="127.0.1.7")[0] == 200
     assert get(port, "/health/live")[0] == 200
+
+
+def limited_app(environ, start_response):
+    """/limited answers 429 with Retry-After: 2; anything else 200."""
+    if environ["PATH_INFO"] == "/limited":
+        start_response("429 Too Many Requests", [("Retry-After", "2"), ("Content-Length", "0")])
+        return [b""]
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+
+def test_an_address_told_to_retry_later_is_not_read_until_then_and_others_are():
+    server = start_http(HTTPSettings(host="127.0.0.1", port=0), limited_app)
+    told = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10,
+                                      source_address=("127.0.7.1", 0))
+    try:
+        told.request("GET", "/limited")
+        response = told.getresponse()
+        assert (response.status, response.getheader("Retry-After")) == (429, "2")
+        response.read()
+        asked = time.monotonic()
+        told.request("GET", "/again")  # the same keep-alive connection, at once
+        # Meanwhile another address, and a new connection from the held one.
+        assert get(server.port, "/other", source="127.0.7.2", timeout=1)[0] == 200
+        with pytest.raises(TimeoutError):
+            get(server.port, "/other", source="127.0.7.1", timeout=1)
+        response = told.getresponse()
+        waited = time.monotonic() - asked
+        assert response.status == 200 and response.read() == b"ok"
+        assert 1.8 <= waited < 5, waited  # held 2 s, then read within a loop round (1 s)
+    finally:
+        told.close()
+        server.close()
+
+
+def test_an_address_past_its_connection_cap_is_refused_and_others_are_not():
+    server = start_http(HTTPSettings(host="127.0.0.1", port=0, max_connections_per_peer=5),
+                        limited_app)
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=10,
+                                     source_address=("127.0.8.1", 0)) for _ in range(5)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /a HTTP/1.1\r\nHost: hub\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=10,
+                                         source_address=("127.0.8.1", 0))
+        with extra:
+            assert closed_by_peer(extra) or closed_by_peer(extra)  # closed unread
+        assert get(server.port, "/a", source="127.0.8.2", timeout=2)[0] == 200
+        assert server.gate.refused == 1
+        held.pop().close()  # one closes: the address may open one more
+        deadline = time.monotonic() + 5
+        while server.gate.open_connections("127.0.8.1") > 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.gate.open_connections("127.0.8.1") == 4
+        assert get(server.port, "/a", source="127.0.8.1", timeout=2)[0] == 200
+    finally:
+        for sock in held:
+            sock.close()
+        server.close()

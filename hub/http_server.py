@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
+from collections import deque
 
 from prometheus_client import make_wsgi_app
 from waitress import wasyncore
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 # Browsers send a few kilobytes of headers; these endpoints take no body worth the name.
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
+# A connection refused for its address's cap waits this long, unread, before it is closed.
+REFUSED_LINGER = 1.0
+MAX_LINGERING = 1000
 # waitress's own lines: "Serving on", and a warning each time the task queue grows while every
 # thread is busy (a burst of logins does that). The hub logs its own start line; the queue
 # lines are kept for debugging.
@@ -82,9 +88,28 @@ class _GatedChannel(HTTPChannel):
 
 
 class _GatedServer(TcpWSGIServer):
-    """waitress's TCP server, refusing a connection whose address has too many open."""
+    """waitress's TCP server, refusing a connection whose address has too many open.
+
+    A refused connection is closed unread after REFUSED_LINGER seconds rather than at once: a
+    client that reconnects as soon as it is closed (a hundred login attackers from one address,
+    bench/abuse.py) otherwise made a thousand accept-and-close rounds a second, each a pass of
+    waitress's loop over every open connection. At most MAX_LINGERING wait so; past that, a
+    refused connection is closed at once."""
 
     gate: PeerGate
+    _lingering: deque[tuple[float, socket.socket]]
+
+    def readable(self) -> bool:
+        lingering = self._lingering
+        if lingering and lingering[0][0] <= time.monotonic():
+            while lingering and lingering[0][0] <= time.monotonic():
+                lingering.popleft()[1].close()
+        return super().readable()
+
+    def close_lingering(self) -> None:
+        """Close every refused connection still waiting."""
+        while self._lingering:
+            self._lingering.popleft()[1].close()
 
     def handle_accept(self) -> None:
         try:
@@ -95,7 +120,10 @@ class _GatedServer(TcpWSGIServer):
             return
         conn, addr = accepted
         if not self.gate.admit(addr[0]):
-            conn.close()
+            if len(self._lingering) < MAX_LINGERING:
+                self._lingering.append((time.monotonic() + REFUSED_LINGER, conn))
+            else:
+                conn.close()
             return
         try:
             self.set_socket_options(conn)
@@ -124,6 +152,7 @@ class HTTPServer:
             expose_tracebacks=False)
         self._server = _GatedServer(holding_app(app, self.gate), map={}, adj=adjustments)
         self._server.gate = self.gate
+        self._server._lingering = deque()
         self._server.channel_class = channel
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
@@ -145,6 +174,7 @@ class HTTPServer:
             self._thread.join(timeout)
         else:
             wasyncore.close_all(server._map)
+        server.close_lingering()
         server.task_dispatcher.shutdown(timeout=timeout)
 
 

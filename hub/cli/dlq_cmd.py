@@ -20,6 +20,7 @@ from hub.bootstrap import Hub
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import PeopleConsole, positive_count, print_json
+from hub.domain.operator import Operator
 from hub.errors import HubError
 from hub.mapping.policy import ReadingPolicy
 from hub.ops import dlq
@@ -52,6 +53,7 @@ def register(subparsers) -> None:
     which.add_argument("--all", action="store_true", help="every open parked message")
     c.add_argument("--reason", metavar="R", help="only parked messages with this reason")
     c.add_argument("--json", action="store_true")
+    add_operator_option(c)
     c.set_defaults(func=replay)
 
 
@@ -109,13 +111,14 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     """Republish parked messages with a progress bar; a summary at the end."""
     # pika logs an unreachable broker itself, traceback included; the summary names it.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
+    by = operator(args)
     hub = _hub(settings)
     try:
         with ctrl_c_noted() as stop:
             with hub.unit_of_work() as uow:
                 ids, refused = dlq.replay_selection(uow, args.ids, every_open=args.all,
                                                     reason=args.reason)
-            summary = _run(hub, ids, stop, quiet=args.json)
+            summary = _run(hub, ids, stop, quiet=args.json, by=by)
     finally:
         hub.close()
     summary["refused"] = refused + summary["refused"]
@@ -138,13 +141,13 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run(hub: Hub, ids: list[str], stop: threading.Event, quiet: bool) -> dict:
+def _run(hub: Hub, ids: list[str], stop: threading.Event, quiet: bool, by: Operator) -> dict:
     queue = hub.topology.inbound
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=Console(stderr=True), disable=quiet or not ids) as bar:
         task = bar.add_task("replay", total=len(ids))
         return dlq.replay_messages(hub.unit_of_work, hub.broker, queue, ids, stop=stop,
-                                   progress=lambda _: bar.advance(task))
+                                   progress=lambda _: bar.advance(task), by=by)
 
 
 def people_console() -> Console:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from hub.bootstrap import Hub
+from hub.cli.acting import add_operator_option, operator
 from hub.cli.output import print_json
 from hub.domain.matricule import is_legacy, validate
 from hub.errors import ConfigError, HubError, InvalidMatricule
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
                    help="link every legacy dossier with its successor ([identity] "
                    "link_legacy_forms must be on)")
     c.add_argument("--json", action="store_true")
+    add_operator_option(c)
     c.set_defaults(func=link)
 
 
@@ -46,8 +48,9 @@ def link(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.legacy and args.matricule):
         raise HubError("patient link: give LEGACY MATRICULE (or --all-legacy)")
     legacy, matricule = _forms(args.legacy, args.matricule)
+    by = operator(args)
     merge = _on_hub(settings, lambda uow_factory: patients.link_legacy(uow_factory, legacy,
-                                                                        matricule))
+                                                                        matricule, by))
     return _report(args, [merge] if merge is not None else [])
 
 

@@ -16,10 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from hub.bootstrap import Hub
+from hub.cli.acting import add_operator_option, operator
 from hub.cli.dlq_cmd import EXIT_INTERRUPTED, people_console, short_time
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import positive_count, print_json
 from hub.cli.trace_cmd import instant
+from hub.domain.operator import Operator
 from hub.errors import HubError
 from hub.ops import rejected
 from hub.settings import Settings
@@ -47,6 +49,7 @@ def register(subparsers) -> None:
     c.add_argument("--dry-run", action="store_true",
                    help="say what would pass and what would still fail; publish nothing")
     c.add_argument("--json", action="store_true")
+    add_operator_option(c)
     c.set_defaults(func=retry)
 
 
@@ -84,13 +87,14 @@ def retry(args: argparse.Namespace, settings: Settings) -> int:
     """Check rejected messages again with a progress bar; a summary at the end."""
     # pika logs an unreachable broker itself, traceback included; the summary names it.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
+    by = operator(args)
     hub = _hub(settings)
     try:
         with ctrl_c_noted() as stop:
             with hub.unit_of_work() as uow:
                 ids, refused = rejected.retry_selection(uow, args.ids, every_open=args.all,
                                                         reason=args.reason, code=args.code)
-            summary = _run(hub, ids, stop, dry_run=args.dry_run, quiet=args.json)
+            summary = _run(hub, ids, stop, dry_run=args.dry_run, quiet=args.json, by=by)
     finally:
         hub.close()
     summary["refused"] = refused + summary["refused"]
@@ -125,7 +129,7 @@ def _print_summary(summary: dict) -> None:
 
 
 def _run(hub: Hub, ids: list[str], stop: threading.Event, *, dry_run: bool,
-         quiet: bool) -> dict:
+         quiet: bool, by: Operator) -> dict:
     queue = hub.topology.inbound
     columns = (TextColumn("checking" if dry_run else "retrying"), BarColumn(),
                MofNCompleteColumn())
@@ -135,7 +139,7 @@ def _run(hub: Hub, ids: list[str], stop: threading.Event, *, dry_run: bool,
         task = bar.add_task("retry", total=len(ids))
         return rejected.retry_messages(hub.unit_of_work, broker, queue, hub.intake_policy, ids,
                                        dry_run=dry_run, stop=stop,
-                                       progress=lambda _: bar.advance(task))
+                                       progress=lambda _: bar.advance(task), by=by)
 
 
 def _hub(settings: Settings) -> Hub:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from hub.bootstrap import Hub
+from hub.cli.acting import add_operator_option, operator
 from hub.cli.dlq_cmd import EXIT_INTERRUPTED
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import print_json
@@ -30,11 +31,13 @@ def register(subparsers) -> None:
     p.add_argument("--until", type=instant, help="received before (ISO 8601)")
     p.add_argument("--dry-run", action="store_true", help="change nothing, count what would")
     p.add_argument("--json", action="store_true")
+    add_operator_option(p)
     p.set_defaults(func=remap)
 
 
 def remap(args: argparse.Namespace, settings: Settings) -> int:
     """Re-map the selected stored messages; exit 1 when one failed, 130 when interrupted."""
+    by = operator(args)
     hub = Hub(settings)
     hub.open_database()
     try:
@@ -54,7 +57,7 @@ def remap(args: argparse.Namespace, settings: Settings) -> int:
                 task = bar.add_task("remap", total=len(ids))
                 summary = remap_messages(hub.unit_of_work, hub.mappings, hub.routing_policy, ids,
                                          dry_run=args.dry_run, stop=stop,
-                                         progress=lambda _: bar.advance(task))
+                                         progress=lambda _: bar.advance(task), by=by)
     finally:
         hub.close()
     summary["failed"] += [{"id": id, "reason": "no stored message with this id among those "

@@ -132,10 +132,10 @@ def replay_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
                     ids: list[str], *,
                     stop: threading.Event | None = None,
                     progress: Callable[[dict], None] | None = None,
-                    timeout: float = 10.0) -> dict:
+                    timeout: float = 10.0, by: Operator | None = None) -> dict:
     """Republish each parked message of `ids` to `queue` (the inbound queue), one at a time:
     its stored bytes under a new id with a replay-of header; only once the broker confirmed it,
-    a `message.replayed` audit event (actor operator) is committed for the original. `stop`
+    a `message.replayed` audit event (actor operator, named `by`) is committed for the original. `stop`
     set (Ctrl-C) ends the run between two messages, never inside one. `progress` is called
     after each message with its result.
 
@@ -143,12 +143,12 @@ def replay_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
     "failed": [{"id", "reason"}], "interrupted": bool, "not_done": [ids]}."""
     summary: dict = {"requested": len(ids), "replayed": [], "refused": [], "failed": [],
                      "interrupted": False, "not_done": []}
-    return run_each(ids, lambda id: _replay_one(uow_factory, broker, queue, id, timeout),
+    return run_each(ids, lambda id: _replay_one(uow_factory, broker, queue, id, timeout, by),
                     summary, stop=stop, progress=progress)
 
 
 def _replay_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, id: str,
-                timeout: float) -> dict:
+                timeout: float, by: Operator | None) -> dict:
     with uow_factory() as uow:
         record = uow.messages.get(id)
         if record is None or record.state is not MessageState.PARKED:
@@ -164,7 +164,8 @@ def _replay_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, id: 
     with uow_factory() as uow:
         uow.audit.record(AuditEvent(actor=Actor.OPERATOR, action=AuditAction.MESSAGE_REPLAYED,
                                     reason=f"replayed as message {replay_id}",
-                                    patient_id=record.patient_id, message_id=id))
+                                    patient_id=record.patient_id, message_id=id,
+                                    operator=by.name if by else None))
         uow.commit()
     return {"outcome": "replayed", "id": id, "replay_id": replay_id}
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from hub.domain.audit import Actor
 from hub.domain.models import Merge
+from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWorkFactory
 from hub.routing.legacy_link import link_all_legacy, link_forms
 
 
-def link_legacy(uow_factory: UnitOfWorkFactory, legacy: str, matricule: str) -> Merge | None:
+def link_legacy(uow_factory: UnitOfWorkFactory, legacy: str, matricule: str,
+                by: Operator | None = None) -> Merge | None:
     """Link the dossier of `legacy` (11 digits, validated) into the one of `matricule` (13
-    digits, validated), as the operator; None when they already are one dossier."""
+    digits, validated), as the operator `by`; None when they already are one dossier."""
     with uow_factory() as uow:
-        merge = link_forms(uow, legacy, matricule, actor=Actor.OPERATOR, why="operator")
+        merge = link_forms(uow, legacy, matricule, actor=Actor.OPERATOR, why="operator",
+                           operator=by.name if by else None)
         uow.commit()
     return merge
 

@@ -42,6 +42,7 @@ from hub.ops import iso, message_row, run_each, select_ids
 from hub.ops.dlq import SETTLED, later_replays
 from hub.ops.dlq import reason_matches
 from hub.store.tables import new_id
+from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 OPEN, RETRIED, RESOLVED = "open", "retried", "resolved"
@@ -109,10 +110,10 @@ def retry_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
                    ids: list[str], *, dry_run: bool = False,
                    stop: threading.Event | None = None,
                    progress: Callable[[dict], None] | None = None,
-                   timeout: float = 10.0) -> dict:
+                   timeout: float = 10.0, by: Operator | None = None) -> dict:
     """Check each rejected record of `ids` again under `policy`, one at a time; publish to
     `queue` (the inbound queue) those that pass, update in place those still refused, audit
-    each (see the module's docstring). `dry_run` publishes, changes and audits nothing (and
+    each, naming the operator `by` (see the module's docstring). `dry_run` publishes, changes and audits nothing (and
     `broker` may be None). `stop`
     set (Ctrl-C) ends the run between two records, never inside one; `progress` is called
     after each record with its result.
@@ -125,11 +126,12 @@ def retry_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
                      "still_rejected": [], "refused": [], "failed": [], "interrupted": False,
                      "not_done": []}
     return run_each(ids, lambda id: _retry_one(uow_factory, broker, queue, policy, id, dry_run,
-                                                timeout), summary, stop=stop, progress=progress)
+                                                timeout, by), summary, stop=stop,
+                    progress=progress)
 
 
 def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, policy: IntakePolicy,
-               id: str, dry_run: bool, timeout: float) -> dict:
+               id: str, dry_run: bool, timeout: float, by: Operator | None) -> dict:
     with uow_factory() as uow:
         record = uow.messages.get(id)
         if record is None or record.state is not MessageState.REJECTED:
@@ -153,7 +155,7 @@ def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, polic
                 uow.messages.update_rejection(id, rejection.text, rejection.ack_code,
                                               rejection.err_code)
                 uow.audit.record(_event(record, AuditOutcome.FAILED, f"still refused: "
-                                        f"{rejection.ack_code} {rejection.err_code}"))
+                                        f"{rejection.ack_code} {rejection.err_code}", by))
                 uow.commit()
         return {"outcome": "still_rejected", "id": id, "ack_code": rejection.ack_code,
                 "err_code": rejection.err_code, "reason": rejection.text}
@@ -166,7 +168,7 @@ def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, polic
     except BrokerError as exc:
         return {"outcome": "failed", "id": id, "reason": str(exc), "broker_away": True}
     with uow_factory() as uow:
-        uow.audit.record(_event(record, AuditOutcome.OK, f"retried as message {retry_id}"))
+        uow.audit.record(_event(record, AuditOutcome.OK, f"retried as message {retry_id}", by))
         uow.commit()
     return {"outcome": "passed", "id": id, "retry_id": retry_id}
 
@@ -195,9 +197,11 @@ def _fresh_headers(header: Header, original_id: str) -> dict[str, str]:
             h.REPLAY_OF: original_id}
 
 
-def _event(record: MessageRecord, outcome: AuditOutcome, reason: str) -> AuditEvent:
+def _event(record: MessageRecord, outcome: AuditOutcome, reason: str,
+           by: Operator | None) -> AuditEvent:
     return AuditEvent(actor=Actor.OPERATOR, action=AuditAction.MESSAGE_RETRIED, outcome=outcome,
-                      reason=reason, patient_id=record.patient_id, message_id=record.id)
+                      reason=reason, patient_id=record.patient_id, message_id=record.id,
+                      operator=by.name if by else None)
 
 
 def _with_status(uow: UnitOfWork, records: list[MessageRecord]) -> list[dict]:

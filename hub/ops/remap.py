@@ -24,14 +24,16 @@ from hub.mapping.loader import MappingSet
 from hub.mapping.policy import ReadingPolicy
 from hub.routing.outcome import RoutingPolicy
 from hub.store.repository import from_json_bytes, to_json_bytes
+from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 
 def remap_messages(uow_factory: UnitOfWorkFactory, mappings: MappingSet, policy: RoutingPolicy,
                    ids: list[str], *, dry_run: bool = False,
                    stop: threading.Event | None = None,
-                   progress: Callable[[dict], None] | None = None) -> dict:
-    """Re-map each stored message of `ids`, oldest first. With `dry_run`, say what would change
+                   progress: Callable[[dict], None] | None = None,
+                   by: Operator | None = None) -> dict:
+    """Re-map each stored message of `ids`, oldest first, journaled as the operator `by`. With `dry_run`, say what would change
     and change nothing. `progress` is called after each message with its result.
 
     Shape: {"requested": n, "dry_run": bool, "unchanged": n,
@@ -45,7 +47,7 @@ def remap_messages(uow_factory: UnitOfWorkFactory, mappings: MappingSet, policy:
             break
         try:
             with uow_factory() as uow:
-                result = remap_one(uow, id, mappings, policy, dry_run=dry_run)
+                result = remap_one(uow, id, mappings, policy, dry_run=dry_run, by=by)
                 if result["outcome"] == "changed" and not dry_run:
                     uow.commit()
         except StoreError as exc:  # rolled back whole; the next message may still go through
@@ -61,7 +63,7 @@ def remap_messages(uow_factory: UnitOfWorkFactory, mappings: MappingSet, policy:
 
 
 def remap_one(uow: UnitOfWork, id: str, mappings: MappingSet, policy: RoutingPolicy, *,
-              dry_run: bool = False) -> dict:
+              dry_run: bool = False, by: Operator | None = None) -> dict:
     """Re-map one message in `uow` (not committed); its result with an "outcome" key:
     unchanged, changed, failed (the mapping fails now) or skipped (nothing to re-map)."""
     record = uow.messages.get(id)
@@ -100,7 +102,7 @@ def remap_one(uow: UnitOfWork, id: str, mappings: MappingSet, policy: RoutingPol
         uow.entries.remove(removed)
         uow.audit.record(AuditEvent(
             actor=Actor.OPERATOR, action=AuditAction.ENTRIES_REMAPPED, patient_id=patient_id,
-            message_id=id,
+            message_id=id, operator=by.name if by else None,
             reason=f"mapping changed: {len(updated)} updated, {len(added)} added, "
                    f"{len(removed)} removed" + (f" ({', '.join(removed)})" if removed else "")))
     return {"outcome": "changed", "id": id, "updated": len(updated), "added": len(added),

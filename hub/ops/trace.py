@@ -58,7 +58,8 @@ def trace(uow: UnitOfWork, key: str, sender: str | None = None) -> dict:
     "deliveries": [{"id", "recipient", "destination", "control_id", "state", "attempts",
     "ack_code", "last_error", "next_attempt_at", "created_at", "updated_at", "audit_seqs",
     "attempt_history": [{"number", "at", "outcome", "code", "ack_code", "error"}]}],
-    "audit": [{"seq", "id", "at", "actor", "action", "outcome", "reason", "entry_id"}],
+    "audit": [{"seq", "id", "at", "actor", "operator", "action", "outcome", "reason",
+               "entry_id"}],
     "replay_of": {"id", "state", "reason"} | None, "replays": [{"id", "state", "reason",
     "received_at"}], "story": [{"at", "event", "detail"}]}."""
     record = resolve(uow, key, sender)
@@ -115,6 +116,7 @@ def _message(record: MessageRecord) -> dict:
 
 def _event(event: AuditEvent) -> dict:
     return {"seq": event.seq, "id": event.id, "at": iso(event.at), "actor": event.actor,
+            "operator": event.operator,
             "action": event.action, "outcome": event.outcome, "reason": event.reason,
             "entry_id": event.entry_id}
 

@@ -21,31 +21,36 @@ REASON = "legacy matricule"
 
 
 def link_dossiers(uow: UnitOfWork, merged_id: str, survivor_id: str, *, actor: str = Actor.HUB,
-                  message_id: str | None = None, why: str = "") -> Merge | None:
-    """Merge dossier `merged_id` (the legacy form's) into `survivor_id` and journal it on both;
-    None, with no event, when the two already are one dossier."""
+                  message_id: str | None = None, why: str = "",
+                  operator: str | None = None) -> Merge | None:
+    """Merge dossier `merged_id` (the legacy form's) into `survivor_id` and journal it on both
+    (naming the `operator` who asked, if one did); None, with no event, when the two already
+    are one dossier."""
     merge = uow.patients.merge_ids(merged_id, survivor_id)
     if merge is None:
         return None
     said = f" ({why})" if why else ""
     uow.audit.record_many([
         AuditEvent(actor=actor, action=AuditAction.PATIENT_MERGED, patient_id=merge.merged_id,
-                   message_id=message_id, reason=f"{REASON}{said}: {merge.moved} entries moved "
+                   message_id=message_id, operator=operator,
+                   reason=f"{REASON}{said}: {merge.moved} entries moved "
                    f"into dossier {merge.survivor_id}"),
         AuditEvent(actor=actor, action=AuditAction.PATIENT_MERGED, patient_id=merge.survivor_id,
-                   message_id=message_id, reason=f"{REASON}{said}: {merge.moved} entries moved "
+                   message_id=message_id, operator=operator,
+                   reason=f"{REASON}{said}: {merge.moved} entries moved "
                    f"from dossier {merge.merged_id}"),
     ])
     return merge
 
 
 def link_forms(uow: UnitOfWork, legacy: str, matricule: str, *, actor: str = Actor.HUB,
-               message_id: str | None = None, why: str = "") -> Merge | None:
+               message_id: str | None = None, why: str = "",
+               operator: str | None = None) -> Merge | None:
     """Link the dossier of `legacy` (11 digits) into the one of `matricule` (13 digits), both
     validated; each is created empty when never mentioned before."""
     own = uow.patients.ids_for([legacy, matricule])
     return link_dossiers(uow, own[legacy], own[matricule], actor=actor,
-                         message_id=message_id, why=why)
+                         message_id=message_id, why=why, operator=operator)
 
 
 def link_all_legacy(uow: UnitOfWork) -> list[Merge]:

@@ -58,7 +58,7 @@ def test_a_parked_message_replayed_after_its_mapping_came_is_stored_once(scene):
     assert "DLQ-1" in scene.env.hub_json("dlq", "show", parked["id"], "--raw")["raw"]
 
     _restart_with_every_mapping(scene, worker, mappings)
-    first = scene.env.hub_json("dlq", "replay", parked["id"])
+    first = scene.env.hub_json("dlq", "replay", parked["id"], "--operator", "ops-fay")
     [done] = first["replayed"]
     assert done["id"] == parked["id"] and first["refused"] == first["failed"] == []
     assert wait_for(lambda: scene.probe.message_states()["stored"] == 1, 30), scene.env.logs()
@@ -74,6 +74,7 @@ def test_a_parked_message_replayed_after_its_mapping_came_is_stored_once(scene):
     assert [r["id"] for r in original["replays"]] == [done["replay_id"]]
     assert [(e["actor"], e["action"]) for e in original["audit"]] == [
         ("operator", "message.raw_read"), ("operator", "message.replayed")]
+    assert original["audit"][1].get("operator") == "ops-fay"
     [after] = scene.env.hub_json("dlq", "list")["parked"]
     assert after["status"] == "resolved"
     assert scene.env.hub_json("dlq", "replay", "--all")["replayed"] == []  # nothing open

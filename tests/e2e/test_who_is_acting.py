@@ -22,6 +22,7 @@ from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import HubEnv
 
 MATRICULE = "1893120105732"
+LEGACY = "18931201057"  # its 11-digit legacy form
 DOCTOR = "123456-78"
 
 
@@ -123,5 +124,23 @@ def test_a_bad_operator_name_is_refused_before_anything_is_read(tmp_path, databa
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr.strip() == "hub: an operator name cannot carry a matricule"
         assert _journal(env) == []
+    finally:
+        engine.dispose()
+
+
+
+def test_a_link_at_the_command_names_its_operator_in_both_journals(tmp_path, database_url):
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        env = HubEnv(tmp_path, database_url, broker_url="memory://")
+        _dossier(engine, Keyring.create(env.env["HUB_KEY_FILE"]))
+        env.env.pop("HUB_OPERATOR", None)
+        env.hub("patient", "link", LEGACY, MATRICULE, "--operator", "desk-eve")
+        assert [(e["actor"], e["action"], e["operator"]) for e in _journal(env)] == [
+            ("operator", "patient.merged", "desk-eve")]
+        assert [(e["action"], e["operator"]) for e in env.hub_json("journal", LEGACY)] == [
+            ("patient.merged", "desk-eve")]
+        assert json.loads(env.hub("audit", "verify", "--json").stdout)["ok"] is True
     finally:
         engine.dispose()

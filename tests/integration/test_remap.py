@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
+from hub.domain.operator import Operator
 from hub.domain.audit import AuditAction
 from hub.domain.models import Confidentiality
 from hub.ops.remap import remap_messages
@@ -44,7 +45,7 @@ def test_a_missed_field_is_filled_in_place_keeping_the_patients_choices(uow_fact
     assert dry["changed"] == [{"id": message_id, "updated": 3, "added": 0, "removed": 0}]
     assert entries_of(uow_factory, message_id) == chosen
 
-    done = remap_messages(uow_factory, TODAY, POLICY, [message_id])
+    done = remap_messages(uow_factory, TODAY, POLICY, [message_id], by=Operator("ops-gil"))
     assert done["changed"] == [{"id": message_id, "updated": 3, "added": 0, "removed": 0}]
     after = entries_of(uow_factory, message_id)
     assert [e.id for e in after] == [e.id for e in before]
@@ -58,8 +59,8 @@ def test_a_missed_field_is_filled_in_place_keeping_the_patients_choices(uow_fact
         events = [e for e in uow.audit.journal(before[0].patient_id)
                   if e.action == AuditAction.ENTRIES_REMAPPED]
         verified = uow.audit.verify()
-    assert [(e.actor, e.message_id, e.reason) for e in events] == [
-        ("operator", message_id, "mapping changed: 3 updated, 0 added, 0 removed")]
+    assert [(e.actor, e.operator, e.message_id, e.reason) for e in events] == [
+        ("operator", "ops-gil", message_id, "mapping changed: 3 updated, 0 added, 0 removed")]
     assert verified.ok
 
     again = remap_messages(uow_factory, TODAY, POLICY, [message_id])

@@ -62,22 +62,14 @@ def _frames(raw: bytes) -> list[bytes]:
 def map_files(args: argparse.Namespace, settings: Settings) -> int:
     """Print what the hub would make of each message; stores nothing, publishes nothing."""
     from hub.mapping.preview import preview
-    from hub.routing.outcome import RoutingPolicy
 
     hub = Hub(settings)
+    # The worker's own reading: référent declarations from the senders the senders file
+    # gives declare_referent, as the listener would let them through.
+    policy = hub.routing_policy
     results = []
     for name in args.files:
-        results += preview(
-            Path(name), _read(name), hub.mappings,
-            fallback_charset=settings.hl7.fallback_charset,
-            authorities=frozenset(settings.identity.matricule_authorities),
-            referent_senders=tuple(settings.consent.referent_senders),
-            policy=RoutingPolicy(
-                fallback_charset=settings.hl7.fallback_charset,
-                authorities=frozenset(settings.identity.matricule_authorities),
-                referent_senders=tuple(settings.consent.referent_senders),
-                resume_document_type=settings.resume.document_type),
-        )
+        results += preview(Path(name), _read(name), hub.mappings, policy=policy)
     if args.json:
         print_json(results)
     else:

@@ -68,7 +68,7 @@ def test_grant_list_revoke_and_the_first_mention_creates_the_dossier(cli_env):
 
 def test_a_new_grant_replaces_the_open_one(cli_env):
     cli_env.hub("consent", "grant", MATRICULE, DOCTOR, "--level", "extended")
-    cli_env.hub("consent", "grant", MATRICULE, DOCTOR)
+    cli_env.hub("consent", "grant", MATRICULE, DOCTOR, "--level", "normal")
     first, second = cli_env.hub_json("consent", "list", MATRICULE)["grants"]
     assert (first["level"], first["status"]) == ("extended", "revoked")
     assert (second["level"], second["status"]) == ("normal", "in force")

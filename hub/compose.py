@@ -33,7 +33,7 @@ def job_scheduler(hub: Hub) -> JobScheduler:
     jobs = JobScheduler(lock=LeaseLock(hub.job_store, hub.clock, j.lease).run)
     jobs.add_job(resume_clock.JOB_ID, s.resume.check_interval,
                  partial(resume_clock.flag_overdue_resumes, hub.unit_of_work, hub.clock,
-                         s.resume.months), run_at_start=True)
+                         s.resume.months, s.resume.update_months), run_at_start=True)
     jobs.add_job(grant_expiry.JOB_ID, j.grant_expiry_interval,
                  partial(grant_expiry.note_expired_grants, hub.job_store, hub.clock),
                  run_at_start=True)

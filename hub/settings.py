@@ -133,11 +133,13 @@ class DashboardSettings(BaseModel):
 
 class ResumeSettings(BaseModel):
     """The résumé patient clock: which MDM^T02 document is a résumé, when it is due after a
-    référent declaration, and how often overdue declarations are looked for."""
+    référent declaration, how often overdue declarations are looked for, and how often the
+    résumé must be brought up to date after the first (hub/domain/resume.py)."""
 
     document_type: str = Field(default="60591-5", min_length=1)
     months: int = Field(default=3, ge=1)
     check_interval: float = Field(default=3600.0, gt=0)
+    update_months: int = Field(default=12, ge=1)
 
 
 class JobsSettings(BaseModel):

@@ -10,7 +10,7 @@ change is journaled as the patient's (or the feed's) choice recorded by the oper
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.output import print_json, print_table
@@ -23,6 +23,8 @@ from hub.errors import HubError
 from hub.ops import choices
 from hub.settings import Settings
 
+NEVER = "never"  # --until never: a dated grant becomes open-ended
+
 
 def register(subparsers, dossier_actions) -> None:
     """Add `hub consent …` to the command, and the patient's choices to `hub dossier …`."""
@@ -30,10 +32,16 @@ def register(subparsers, dossier_actions) -> None:
     consent = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     c = consent.add_parser("grant", help="give a professional access")
     _patient_and_professional(c)
-    c.add_argument("--level", choices=[level.value for level in GrantLevel], default="normal",
-                   help="extended also reaches restricted entries")
-    c.add_argument("--until", metavar="YYYY-MM-DD",
-                   help="last day of access (through the end of that day, UTC)")
+    c.add_argument("--level", choices=[level.value for level in GrantLevel],
+                   help="extended also reaches restricted entries (a new grant: normal; a "
+                   "re-grant: unchanged unless given)")
+    c.add_argument("--until", metavar="YYYY-MM-DD|never",
+                   help="last day of access, through the end of that day in Luxembourg; "
+                   "'never': open-ended (a new grant: open-ended; a re-grant: unchanged unless "
+                   "given)")
+    c.add_argument("--pending", action="store_true",
+                   help="the CNS code is not in the registry yet: record the grant, in force "
+                   "once the professional is registered")
     add_operator_option(c)
     c.set_defaults(func=grant)
     add_operator_option(_patient_and_professional(
@@ -73,14 +81,24 @@ def register(subparsers, dossier_actions) -> None:
 def grant(args: argparse.Namespace, settings: Settings) -> int:
     """Give one professional access to the dossier, at a level, optionally until a date."""
     matricule, cns_code = validate(args.matricule), validate_cns_code(args.cns_code)
-    last_day = None if args.until is None else _parse_date(args.until)
+    last_day: date | None | object = (choices.UNCHANGED if args.until is None
+                                      else None if args.until == NEVER
+                                      else _parse_date(args.until))
     with current_hub(settings) as hub:
         try:
-            change = choices.grant(hub.unit_of_work, matricule, cns_code, args.level, last_day,
-                                   by=operator(args))
+            granted = choices.grant(hub.unit_of_work, matricule, cns_code, args.level, last_day,
+                                    by=operator(args), pending=args.pending)
         except choices.LastDayPassed:
             raise HubError("--until is in the past") from None
-    print(f"granted {change.reason}")
+    if granted.change is None:
+        print(f"unchanged: {granted.summary} already in force")
+    elif granted.changed:
+        print(f"changed {cns_code}'s grant: {', '.join(granted.changed)}; now {granted.summary}")
+    else:
+        print(f"granted {granted.summary}")
+    if granted.pending:
+        print(f"pending: {cns_code} is not in the registry; the grant takes effect once the "
+              "professional is registered")
     return 0
 
 
@@ -104,7 +122,7 @@ def list_consent(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print("dossier closed" if document["closed"] else "dossier open")
     print_table(["professional", "level", "granted", "through", "revoked", "status"],
-                [(g["cns_code"], g["level"], _day(g["granted_at"]), _last_day(g["until"]),
+                [(g["cns_code"], g["level"], _day(g["granted_at"]), _last_day(g["last_day"]),
                   _day(g["revoked_at"]), g["status"]) for g in document["grants"]])
     referent = document["referent"]
     if referent is None:
@@ -189,12 +207,12 @@ def _parse_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise HubError("--until: expected a date as YYYY-MM-DD") from None
+        raise HubError("--until: expected a date as YYYY-MM-DD, or 'never'") from None
 
 
-def _last_day(until: datetime | None) -> str:
-    # `until` is the first instant without access; people think in last days.
-    return "" if until is None else (until - timedelta(microseconds=1)).date().isoformat()
+def _last_day(last_day: date | None) -> str:
+    # `until` is the first instant without access; people think in last (Luxembourg) days.
+    return "" if last_day is None else last_day.isoformat()
 
 
 def _day(value: datetime | None) -> str:

@@ -27,13 +27,14 @@ def register(dossier_actions) -> None:
 
 
 def overdue(args: argparse.Namespace, settings: Settings) -> int:
-    """List the overdue résumés: matricule, référent, declared, due and flagged times."""
+    """List the overdue résumés: matricule, référent, declared, last résumé, the Luxembourg day
+    it was due by and when it was flagged (first résumés and regular updates alike)."""
     by = operator(args)
     hub = Hub(settings)
     try:
         hub.open_database()
         rows = resumes.overdue(hub.unit_of_work, datetime.now(UTC), settings.resume.months,
-                               by=by)
+                               by=by, update_months=settings.resume.update_months)
     finally:
         hub.close()
     if args.json:
@@ -42,9 +43,10 @@ def overdue(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no résumé patient overdue")
         return 0
-    print_table(["matricule", "référent", "declared", "due", "flagged"],
-                [(r["matricule"], r["referent"], _day(r["declared_at"]), _day(r["due_at"]),
-                  _day(r["flagged_at"])) for r in rows])
+    print_table(["matricule", "référent", "declared", "last résumé", "due by", "flagged"],
+                [(r["matricule"], r["referent"], _day(r["declared_at"]),
+                  _day(r["last_resume_at"]) if r["last_resume_at"] else "none",
+                  r["due_on"].isoformat(), _day(r["flagged_at"])) for r in rows])
     return 0
 
 

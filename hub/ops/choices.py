@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
+from enum import Enum
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.consent import Grant, GrantLevel, ReferentDeclaration
+from hub.domain.luxembourg import end_of_day, last_day as last_day_of
 from hub.domain.models import Confidentiality
 from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
@@ -31,6 +33,17 @@ REFERENT_SOURCE = "cli"  # the CNS feed will declare référents with its own so
 
 class LastDayPassed(HubError):
     """A grant whose last day of access is already over."""
+
+
+class UnknownProfessional(HubError):
+    """A grant to a CNS code the registry does not know, not marked pending: likely a typo."""
+
+
+class _Unchanged(Enum):
+    TOKEN = "unchanged"
+
+
+UNCHANGED = _Unchanged.TOKEN  # `grant`'s last_day when the re-grant keeps the grant's end
 
 
 @dataclass(frozen=True)
@@ -54,27 +67,92 @@ class ReferentDeclared:
     declaration: ReferentDeclaration
 
 
-def end_of_day(day: date) -> datetime:
-    """When a grant "until `day`" ends: it holds through that day, to the next midnight UTC."""
-    return datetime.combine(day + timedelta(days=1), time(), UTC)
+@dataclass(frozen=True)
+class Granted:
+    """`grant`'s result: the change journaled (None when the grant in force already said the
+    same), what it changed in the grant in force (empty for a new grant), whether it waits for
+    the professional's registration, and the grant in force afterwards."""
+
+    change: Change | None
+    changed: tuple[str, ...]
+    pending: bool
+    grant: Grant
+
+    @property
+    def summary(self) -> str:
+        """The grant in words: "extended access to 123456-78 through 2030-12-31"."""
+        return _grant_words(self.grant)
 
 
-def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: GrantLevel | str,
-          last_day: date | None = None, at: datetime | None = None, *, by: Operator) -> Change:
-    """Give `cns_code` access to the dossier at `level` from `at` (now), through `last_day`
-    when given (LastDayPassed when that is over). The reason reads "extended access to
-    123456-78 through 2030-12-31"."""
+def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
+          level: GrantLevel | str | None = None, last_day: date | None | _Unchanged = UNCHANGED,
+          at: datetime | None = None, *, by: Operator, pending: bool = False) -> Granted:
+    """Give `cns_code` access to the dossier from `at` (now), or change the grant in force.
+
+    A new grant is at `level` (normal when not given), through `last_day` (the end of that day
+    in Luxembourg) or open-ended when it is None or not given. On a grant in force, only what is
+    given changes: `level` when given, the end when `last_day` is given (None makes it
+    open-ended); the rest is kept. A grant identical to the one in force changes and journals
+    nothing. LastDayPassed when `last_day` is over.
+
+    A CNS code the registry does not know is refused (UnknownProfessional) unless `pending`, or
+    a grant to it is in force already: then the grant is recorded, and takes effect once the
+    professional is registered (consent denies an unregistered recipient, hub.domain.access).
+    The journal's reason reads "extended access to 123456-78 through 2030-12-31", then what
+    changed ("; changed: level normal → extended") or "; pending registration"."""
     at = at or _now()
-    level = GrantLevel(level)
-    until = None if last_day is None else end_of_day(last_day)
-    if until is not None and until <= at:
+    if isinstance(last_day, date) and end_of_day(last_day) <= at:
         raise LastDayPassed(f"the last day of access, {last_day}, is over")
-    what = f"{level.value} access to {cns_code}" + (f" through {last_day}" if last_day else "")
     with uow_factory() as uow:
+        known = uow.patients.find(matricule)
+        current = None if known is None else _in_force(uow.consents.grants(known), cns_code, at)
+        registered = uow.professionals.get(cns_code) is not None
+        if not registered and not pending and current is None:
+            raise UnknownProfessional(
+                f"{cns_code} is not in the professionals registry: check the code, or grant "
+                "with --pending to let it take effect once the professional is registered")
+        new_level = (GrantLevel(level) if level is not None
+                     else current.level if current is not None else GrantLevel.NORMAL)
+        until = ((current.until if current is not None else None) if last_day is UNCHANGED
+                 else None if last_day is None else end_of_day(last_day))
+        new = Grant(cns_code, new_level, at, until)
+        changed = () if current is None else _differences(current, new)
+        if current is not None and not changed:
+            return Granted(None, (), not registered, current)
         patient_id = uow.patients.id_for(matricule)
-        uow.consents.grant(patient_id, cns_code, level.value, until, at)
-        return _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, Actor.PATIENT,
-                                                   what), by)
+        uow.consents.grant(patient_id, cns_code, new_level.value, until, at)
+        reason = _grant_words(new) + (
+            f"; changed: {', '.join(changed)}" if changed else "") + (
+            "; pending registration" if not registered else "")
+        change = _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, Actor.PATIENT,
+                                                     reason), by)
+    return Granted(change, changed, not registered, new)
+
+
+def _in_force(grants: list[Grant], cns_code: str, at: datetime) -> Grant | None:
+    """The latest grant to `cns_code` in force at `at`."""
+    mine = [g for g in grants if g.cns_code == cns_code and g.in_force(at)]
+    return max(mine, key=lambda g: g.granted_at) if mine else None
+
+
+def _differences(old: Grant, new: Grant) -> tuple[str, ...]:
+    """What a re-grant changes, in words: "level normal → extended", "through 2030-12-31 →
+    open-ended"."""
+    changed = []
+    if old.level != new.level:
+        changed.append(f"level {old.level.value} → {new.level.value}")
+    if old.until != new.until:
+        changed.append(f"{_end_words(old.until)} → {_end_words(new.until)}")
+    return tuple(changed)
+
+
+def _end_words(until: datetime | None) -> str:
+    return "open-ended" if until is None else f"through {last_day_of(until)}"
+
+
+def _grant_words(g: Grant) -> str:
+    return f"{g.level.value} access to {g.cns_code}" + (
+        "" if g.until is None else f" through {last_day_of(g.until)}")
 
 
 def revoke(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
@@ -95,16 +173,21 @@ def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by
     dossier state, as `hub consent list --json` prints them. Reads only: nothing is journaled.
     UnknownMatricule when the matricule has no dossier.
 
-    Shape: {"closed", "grants": [{"cns_code", "level", "granted_at", "until", "revoked_at",
-    "status"}], "referent": {"cns_code", "since", "until"} | None, "referent_blocked",
-    "referent_access_by_default"}; status is "not yet", "revoked", "expired" or "in force"."""
+    Shape: {"closed", "grants": [{"cns_code", "level", "granted_at", "until", "last_day",
+    "revoked_at", "status"}], "referent": {"cns_code", "since", "until"} | None,
+    "referent_blocked", "referent_access_by_default"}; status is "not yet", "revoked",
+    "expired", "in force", or "pending registration" for a grant that would be in force but
+    whose professional the registry does not know (yet). `until` is the first instant without
+    access, `last_day` the Luxembourg day it runs through."""
     at = at or _now()
     with uow_factory() as uow:
         state = uow.consents.state(_existing(uow, matricule), at, referent_by_default)
+        registered = {code: uow.professionals.get(code) is not None
+                      for code in {g.cns_code for g in state.grants}}
     referent = state.referent
     return {
         "closed": state.closed,
-        "grants": [_grant_document(g, at) for g in state.grants],
+        "grants": [_grant_document(g, at, registered[g.cns_code]) for g in state.grants],
         "referent": None if referent is None else {
             "cns_code": referent.cns_code, "since": referent.since, "until": referent.until},
         "referent_blocked": state.referent_blocked,
@@ -216,11 +299,13 @@ def _existing(uow: UnitOfWork, matricule: str) -> str:
     return patient_id
 
 
-def _grant_document(g: Grant, at: datetime) -> dict:
+def _grant_document(g: Grant, at: datetime, registered: bool) -> dict:
     status = ("not yet" if not g.started(at) else "revoked" if g.revoked(at)
-              else "expired" if g.expired(at) else "in force")
+              else "expired" if g.expired(at)
+              else "in force" if registered else "pending registration")
     return {"cns_code": g.cns_code, "level": g.level.value, "granted_at": g.granted_at,
-            "until": g.until, "revoked_at": g.revoked_at, "status": status}
+            "until": g.until, "last_day": None if g.until is None else last_day_of(g.until),
+            "revoked_at": g.revoked_at, "status": status}
 
 
 def _now() -> datetime:

@@ -12,21 +12,26 @@ from datetime import datetime
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWorkFactory
-from hub.domain.resume import due_at
+from hub.domain.resume import next_due_on, next_overdue
 
 REASON = "operator full view: matricule listed as a résumé patient overdue"
 
 
 def overdue(uow_factory: UnitOfWorkFactory, now: datetime, months: int, *,
-            by: Operator) -> list[dict]:
+            by: Operator, update_months: int = 12) -> list[dict]:
     """The référent declarations in force whose résumé the overdue job flagged, as of `now`:
-    [{"matricule", "referent", "declared_at", "due_at", "flagged_at"}] (times as datetimes);
-    each listing journaled in that patient's journal as read by `by`."""
+    [{"matricule", "referent", "declared_at", "last_resume_at", "due_on", "due_at",
+    "flagged_at"}] (times as datetimes; `last_resume_at` None while the first résumé is awaited,
+    `due_on` the Luxembourg day it was due by, `due_at` the instant it became overdue); each
+    listing journaled in that patient's journal as read by `by`."""
     with uow_factory() as uow:
         flagged = uow.resumes.overdue(now)
         rows = [{"matricule": uow.patients.get(o.patient_id).matricule,
                  "referent": o.referent, "declared_at": o.declared_at,
-                 "due_at": due_at(o.declared_at, months), "flagged_at": o.flagged_at}
+                 "last_resume_at": o.resume_at,
+                 "due_on": next_due_on(o.declared_at, o.resume_at, months, update_months),
+                 "due_at": next_overdue(o.declared_at, o.resume_at, months, update_months),
+                 "flagged_at": o.flagged_at}
                 for o in flagged]
         uow.audit.record_many(
             AuditEvent(actor=Actor.OPERATOR, action=AuditAction.IDENTITY_READ, reason=REASON,

@@ -189,6 +189,18 @@ referent_declarations = Table(
     Index("ix_referent_declarations_patient_id", "patient_id"),
 )
 
+# Every résumé patient received (migration 0020), whoever its author: a référent declared after
+# it may count it (hub/domain/resume.py). A fact about the dossier, no clinical content.
+resume_receipts = Table(
+    "resume_receipts",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id"), nullable=False),
+    Column("author", String(9), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_resume_receipts_patient_id_author", "patient_id", "author"),
+)
+
 # Lease locks of the scheduler's periodic jobs (hub/jobs/lease.py, migration 0010): a row per
 # job while a hub holds it; a lease that ran out is anyone's.
 job_locks = Table(

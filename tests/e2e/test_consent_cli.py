@@ -3,12 +3,14 @@ and PostgreSQL: what they store, what they print, how they refuse."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.fixtures.acks import send_with_python_hl7
 from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.messages import encoded, oru_r01, patient
+from tests.fixtures.registered import register
 
 MATRICULE = "1893120105732"
 DOCTOR, NURSE, REFERENT = "123456-78", "222222-22", "111111-11"
@@ -20,6 +22,7 @@ def cli_env(tmp_path, database_url):
     these commands only use the database."""
     env = HubEnv(tmp_path, database_url, broker_url="memory://")
     env.create_database()
+    register(env, DOCTOR, NURSE)
     return env
 
 
@@ -45,8 +48,10 @@ def test_grant_list_revoke_and_the_first_mention_creates_the_dossier(cli_env):
     doctor, nurse = listed["grants"]
     assert (doctor["cns_code"], doctor["level"], doctor["status"]) == (DOCTOR, "extended",
                                                                        "in force")
-    until = datetime.fromisoformat(doctor["until"])
-    assert until == datetime.combine(last_day + timedelta(days=1), datetime.min.time(), UTC)
+    until = datetime.fromisoformat(doctor["until"])  # the end of the day in Luxembourg
+    assert until == datetime.combine(last_day + timedelta(days=1), datetime.min.time(),
+                                     ZoneInfo("Europe/Luxembourg"))
+    assert doctor["last_day"] == last_day.isoformat()
     assert (nurse["level"], nurse["until"], nurse["revoked_at"]) == ("normal", None, None)
     assert listed["closed"] is False and listed["referent"] is None
 
@@ -63,7 +68,7 @@ def test_grant_list_revoke_and_the_first_mention_creates_the_dossier(cli_env):
 
 def test_a_new_grant_replaces_the_open_one(cli_env):
     cli_env.hub("consent", "grant", MATRICULE, DOCTOR, "--level", "extended")
-    cli_env.hub("consent", "grant", MATRICULE, DOCTOR)
+    cli_env.hub("consent", "grant", MATRICULE, DOCTOR, "--level", "normal")
     first, second = cli_env.hub_json("consent", "list", MATRICULE)["grants"]
     assert (first["level"], first["status"]) == ("extended", "revoked")
     assert (second["level"], second["status"]) == ("normal", "in force")
@@ -74,7 +79,7 @@ def test_a_new_grant_replaces_the_open_one(cli_env):
     (("consent", "grant", MATRICULE, "12345678"),
      "hub: CNS code '12345678' is not of the form NNNNNN-NN"),
     (("consent", "grant", MATRICULE, DOCTOR, "--until", "31/12/2030"),
-     "hub: --until: expected a date as YYYY-MM-DD"),
+     "hub: --until: expected a date as YYYY-MM-DD, or 'never'"),
     (("consent", "grant", MATRICULE, DOCTOR, "--until",
       (date.today() - timedelta(days=2)).isoformat()), "hub: --until is in the past"),
     (("consent", "list", MATRICULE), "hub: no dossier for this matricule"),

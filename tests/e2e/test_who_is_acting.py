@@ -20,6 +20,7 @@ from hub.store.schema import upgrade
 from hub.store.tables import audit_events
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import HubEnv
+from tests.fixtures.registered import register
 
 MATRICULE = "1893120105732"
 LEGACY = "18931201057"  # its 11-digit legacy form
@@ -74,6 +75,7 @@ def test_reads_and_desk_changes_name_their_operator_and_the_chain_holds_old_and_
         env.env.pop("HUB_OPERATOR", None)
 
         # Consent changes: --operator, then HUB_OPERATOR, then the OS user.
+        register(env, DOCTOR)
         env.hub("consent", "grant", MATRICULE, DOCTOR, "--operator", "desk-anne")
         env.env["HUB_OPERATOR"] = "desk-bob"
         env.hub("dossier", "hide", MATRICULE, document_id)

@@ -5,14 +5,14 @@ show`; `hub dossier overdue --json` and `hub status --json` count what the store
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub.broker.memory import MemoryBroker
 from hub.cli.main import main
 from hub.domain.models import MessageState
-from hub.domain.resume import add_months
+from hub.domain.resume import due_on, overdue_from
 from hub.jobs.resume_clock import flag_overdue_resumes
 from hub.metrics import Metrics
 from hub.mapping.loader import load_mappings
@@ -126,17 +126,22 @@ def test_an_unreadable_declaration_parks_the_message_naming_the_field(store, fee
 
 
 def test_the_clock_flags_an_overdue_resume_until_the_referent_sends_one(store, feed, capsys):
+    # Declared (ROL-5) 93 days ago, so that the job's clock, the feed's and `hub`'s agree: a
+    # résumé received now comes after the flag.
     person = patient(45)
-    feed(adt_a31(person, "CLK-1", pd1=REFERENT))
+    begins = (datetime.now(UTC) - timedelta(days=93)).strftime("%Y%m%d")
+    feed(adt_a31(person, "CLK-1", rol=[f"AD|{PP}|{REFERENT}^Weber^Paul|{begins}"]))
     [(_, since, _)], _ = declarations(store, person)
-    assert flag_overdue_resumes(store, lambda: since + timedelta(days=80), 3) == 0
+    assert flag_overdue_resumes(store, lambda: since + timedelta(days=80), 3, 12) == 0
     assert hub_json(capsys, "status")["resumes"] == {"overdue": 0, "due": 1}
-    later = since + timedelta(days=93)
-    assert flag_overdue_resumes(store, lambda: later, 3) == 1
-    assert flag_overdue_resumes(store, lambda: later, 3) == 0   # flagged once
+    later = datetime.now(UTC)
+    assert flag_overdue_resumes(store, lambda: later, 3, 12) == 1
+    assert flag_overdue_resumes(store, lambda: later, 3, 12) == 0   # flagged once
     [row] = hub_json(capsys, "dossier", "overdue")
     assert row == {"matricule": person.matricule, "referent": REFERENT,
-                   "declared_at": since.isoformat(), "due_at": add_months(since, 3).isoformat(),
+                   "declared_at": since.isoformat(), "last_resume_at": None,
+                   "due_on": due_on(since, 3).isoformat(),
+                   "due_at": overdue_from(since, 3).isoformat(),
                    "flagged_at": later.isoformat()}
     assert hub_json(capsys, "status")["resumes"] == {"overdue": 1, "due": 0}
 
@@ -146,17 +151,21 @@ def test_the_clock_flags_an_overdue_resume_until_the_referent_sends_one(store, f
     feed(mdm_t02(person, "SUM-3", author=REFERENT))                    # the référent's résumé
     assert hub_json(capsys, "dossier", "overdue") == []
     assert hub_json(capsys, "status")["resumes"] == {"overdue": 0, "due": 0}
-    assert flag_overdue_resumes(store, lambda: later + timedelta(days=400), 3) == 0
+    # Régulièrement actualisé: the update is due twelve months after that résumé.
+    assert flag_overdue_resumes(store, lambda: later + timedelta(days=360), 3, 12) == 0
+    assert flag_overdue_resumes(store, lambda: later + timedelta(days=400), 3, 12) == 1
+    [row] = hub_json(capsys, "dossier", "overdue")
+    assert row["last_resume_at"] is not None and row["due_on"] > row["declared_at"][:10]
 
 
 def test_a_resume_in_time_means_never_overdue_and_a_new_referent_restarts_the_clock(store, feed):
     person = patient(46)
     feed(adt_a31(person, "T-1", pd1=REFERENT), mdm_t02(person, "T-2", author=REFERENT))
     [(_, since, _)], _ = declarations(store, person)
-    assert flag_overdue_resumes(store, lambda: since + timedelta(days=200), 3) == 0
+    assert flag_overdue_resumes(store, lambda: since + timedelta(days=200), 3, 12) == 0
     feed(adt_a31(person, "T-3", pd1=OTHER))  # the previous référent's résumé does not count
     [_, (_, other_since, _)], _ = declarations(store, person)
-    assert flag_overdue_resumes(store, lambda: other_since + timedelta(days=100), 3) == 1
+    assert flag_overdue_resumes(store, lambda: other_since + timedelta(days=100), 3, 12) == 1
 
 
 def test_prestations_become_the_cns_summary_of_dossier_show(store, feed, capsys):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from hub.domain.luxembourg import local_date
 from hub.jobs.grant_expiry import note_expired_grants
 from hub.store.job_store import JobStore
 from hub.store.keyring import Keyring
@@ -16,6 +17,7 @@ from hub.store.rotation import ENCRYPTED
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import REPO
 from tests.fixtures.messages import patient
+from tests.fixtures.registered import register
 from tests.fixtures.dossier_rows import assert_all_decrypt, write_dossiers
 
 
@@ -81,8 +83,9 @@ def test_rotate_without_now_leaves_the_rows_to_the_scheduler(cli_hub):
 def test_an_expired_grant_shows_in_hub_journal(cli_hub):
     hub, engine, keyring = cli_hub
     today = datetime.now(UTC)
+    register(hub, "123456-78")
     hub.hub("consent", "grant", patient(1).matricule, "123456-78", "--until",
-            today.date().isoformat())                     # access until the end of today
+            local_date(today).isoformat())        # until the end of today in Luxembourg
     store = JobStore(engine, keyring)
     assert note_expired_grants(store, lambda: today) == 0
     assert note_expired_grants(store, lambda: today + timedelta(days=2)) == 1

@@ -2,11 +2,11 @@
 (hub.domain.resume), in memory."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from hub.domain.cns_summary import prestation_kind, summarize
 from hub.domain.models import Confidentiality, StoredEntry
-from hub.domain.resume import add_months, due_at
+from hub.domain.resume import add_months, due_on
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,4 +53,4 @@ def test_months_are_calendar_months_with_the_day_clamped():
                                                                            tzinfo=UTC)
     assert add_months(datetime(2026, 11, 30, tzinfo=UTC), 3) == datetime(2027, 2, 28, tzinfo=UTC)
     assert add_months(datetime(2026, 2, 15, tzinfo=UTC), -3) == datetime(2025, 11, 15, tzinfo=UTC)
-    assert due_at(datetime(2024, 11, 29, tzinfo=UTC), 3) == datetime(2025, 2, 28, tzinfo=UTC)
+    assert due_on(datetime(2024, 11, 29, 12, tzinfo=UTC), 3) == date(2025, 2, 28)

@@ -8,6 +8,7 @@ import pytest
 from hub.domain.audit import Actor, AuditAction
 from hub.domain.models import Confidentiality, Patient, StoredEntry
 from hub.domain.operator import Operator
+from hub.domain.professional import Professional
 from hub.errors import HubError, UnknownMatricule
 from hub.ops import choices
 from tests.fixtures.fake_uow import FakeStore
@@ -20,7 +21,11 @@ AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store():
-    return FakeStore()
+    """A store whose registry knows DOCTOR and 222222-22 (grants to unknown codes are refused)."""
+    store = FakeStore()
+    for code in (DOCTOR, "222222-22"):
+        store.professionals[code] = Professional(code, "Reuter", "Marc", "GP")
+    return store
 
 
 def journal(store):
@@ -29,10 +34,11 @@ def journal(store):
 
 def test_a_grant_creates_the_dossier_and_is_journaled_with_its_reach(store):
     change = choices.grant(store.uow, MATRICULE, DOCTOR, "extended",
-                           date(2026, 12, 31), at=AT, by=DESK)
+                           date(2026, 12, 31), at=AT, by=DESK).change
     assert change.reason == f"extended access to {DOCTOR} through 2026-12-31"
     [grant] = store.grants[store.patient_id(MATRICULE)]
-    assert grant.until == datetime(2027, 1, 1, tzinfo=UTC) and grant.level == "extended"
+    # Through the end of 31 December in Luxembourg (CET, UTC+1): 23:00 UTC.
+    assert grant.until == datetime(2026, 12, 31, 23, tzinfo=UTC) and grant.level == "extended"
     assert journal(store) == [(Actor.PATIENT, AuditAction.CONSENT_GRANT, change.reason, None,
                                AT)]
     assert store.commits == 1
@@ -72,6 +78,7 @@ def test_the_overview_gives_each_grant_its_status_and_journals_nothing(store):
     overview = choices.consent_overview(store.uow, MATRICULE, False, at=later)
     assert [(g["cns_code"], g["status"]) for g in overview["grants"]] == [
         (DOCTOR, "expired"), ("222222-22", "revoked")]
+    assert overview["grants"][0]["last_day"] == date(2026, 4, 30)
     assert overview["referent"] == {"cns_code": "111111-11", "since": AT, "until": None}
     assert (overview["closed"], overview["referent_blocked"],
             overview["referent_access_by_default"]) == (False, False, False)

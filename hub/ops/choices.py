@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.closure import DossierClosed
 from hub.domain.consent import Grant, GrantLevel, ReferentDeclaration
 from hub.domain.models import Confidentiality
 from hub.domain.operator import Operator
@@ -62,7 +63,8 @@ def end_of_day(day: date) -> datetime:
 def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: GrantLevel | str,
           last_day: date | None = None, at: datetime | None = None, *, by: Operator) -> Change:
     """Give `cns_code` access to the dossier at `level` from `at` (now), through `last_day`
-    when given (LastDayPassed when that is over). The reason reads "extended access to
+    when given (LastDayPassed when that is over; DossierClosed while the dossier is closed: a
+    grant there would give nothing now and, unseen, everything at its reopening). The reason reads "extended access to
     123456-78 through 2030-12-31"."""
     at = at or _now()
     level = GrantLevel(level)
@@ -72,6 +74,9 @@ def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: 
     what = f"{level.value} access to {cns_code}" + (f" through {last_day}" if last_day else "")
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
+        if uow.patients.is_closed(patient_id):
+            raise DossierClosed("the dossier is closed: no access can be granted until the "
+                                "patient reopens it (hub dossier reopen)")
         uow.consents.grant(patient_id, cns_code, level.value, until, at)
         return _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, Actor.PATIENT,
                                                    what), by)
@@ -148,10 +153,11 @@ def set_referent_blocked(uow_factory: UnitOfWorkFactory, matricule: str, blocked
 
 def set_closed(uow_factory: UnitOfWorkFactory, matricule: str, closed: bool,
                at: datetime | None = None, *, by: Operator) -> Change:
-    """Close the dossier (nothing more is stored or routed for this patient), or reopen it."""
+    """Close the dossier at `at` (nothing clinical more is stored or routed for this patient,
+    and its retention runs from then: hub.domain.closure), or reopen it."""
     action = AuditAction.DOSSIER_CLOSE if closed else AuditAction.DOSSIER_REOPEN
     return _dossier_change(uow_factory, matricule, at,
-                           lambda uow, pid, at: uow.patients.set_closed(pid, closed),
+                           lambda uow, pid, at: uow.patients.set_closed(pid, closed, at),
                            Change(action, Actor.PATIENT), by)
 
 

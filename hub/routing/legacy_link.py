@@ -67,6 +67,11 @@ class LegacyLinkAction:
     legacy: str = field(repr=False)
     matricule: str = field(repr=False)
 
+    def sides(self) -> list[tuple[str, str]]:
+        """(where, matricule) of the two dossiers: a link is a merge, refused with a closed one
+        like an ADT^A40's (hub.domain.closure)."""
+        return [("PID-3 (13 digits)", self.matricule), ("PID-3 (legacy form)", self.legacy)]
+
     def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Link the two dossiers; the consent of the 13-digit one decides from now on."""
         link_forms(uow, self.legacy, self.matricule, message_id=record.id,

@@ -8,7 +8,7 @@ and when its content is erased.
 - A merge involving a closed dossier, on either side, is never applied by a message: it would
   move a closed dossier's entries where another dossier's professionals read them, or file an
   open dossier's into one the patient closed. The message is parked for an operator
-  (`MERGE_WITH_CLOSED`), who may replay it once the patient reopened the dossier.
+  (`merge_parked_reason`), who may replay it once the patient reopened the dossier.
 - A closed dossier's entries are kept `[retention] closed_dossier_years` after its closure
   (`erasure_due`), then erased: entries, raw copies, demographics. The journal and the audit
   log, which hold no clinical content, are kept.
@@ -20,8 +20,15 @@ from datetime import datetime
 
 from hub.errors import HubError
 
-MERGE_WITH_CLOSED = ("a merge involving a closed dossier waits for an operator "
-                     "(rule: a closed dossier is never merged; reopen it, then replay)")
+MERGE_RULE = "a closed dossier is never merged"
+
+
+def merge_parked_reason(closed_sides: list[str]) -> str:
+    """Why a merge naming closed dossiers (where: "MRG-1", "PID-3") is parked; its reason class
+    (hub.ops.dlq.reason_class) is "closed"."""
+    which = " and ".join(closed_sides)
+    return (f"closed: the dossier of {which} is closed; a merge involving a closed dossier "
+            f"waits for an operator (rule: {MERGE_RULE}; reopen it, then replay)")
 
 
 class DossierClosed(HubError):

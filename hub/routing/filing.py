@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
-from hub.domain.closure import MERGE_WITH_CLOSED
+from hub.domain.closure import merge_parked_reason
 from hub.domain.consent import EntryView
 from hub.domain.models import MessageRecord, MessageState
 from hub.domain.ports import UnitOfWork
@@ -115,7 +115,7 @@ def _settle_patient(uow: UnitOfWork, item: _Filed, routing: RoutedBatch) -> None
     record.patient_id = uow.patients.id_for(outcome.patient.matricule)
     if closed_sides:
         record.state = MessageState.PARKED
-        record.reason = f"{MERGE_WITH_CLOSED}: {' and '.join(closed_sides)} closed"
+        record.reason = merge_parked_reason(closed_sides)
         routing.parked[record.id] = record.reason
     elif routing.consent(record.patient_id).closed:
         record.state = MessageState.DISCARDED

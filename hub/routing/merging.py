@@ -13,7 +13,7 @@ it was: the merged dossier's consent grants and référent declarations (the sur
 consent decides from now on), its messages and journal (history), and its deliveries already
 queued (their queue and re-check stay with the dossier they were routed for). Nothing undoes a
 merge. A merge with a closed dossier, on either side, is not applied: filing parks the message
-for an operator (hub.domain.closure.MERGE_WITH_CLOSED).
+for an operator (hub.domain.closure.merge_parked_reason).
 """
 from __future__ import annotations
 

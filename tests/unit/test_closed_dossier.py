@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.domain.audit import AuditAction
-from hub.domain.closure import MERGE_WITH_CLOSED, Closure, DossierClosed, closed_before, erasure_due
+from hub.domain.closure import (
+    MERGE_RULE, Closure, DossierClosed, closed_before, erasure_due, merge_parked_reason,
+)
 from hub.domain.models import MessageRecord, MessageState, Patient
 from hub.domain.operator import Operator
 from hub.ops import choices, dossier
@@ -123,7 +125,8 @@ def test_a_merge_with_a_closed_side_is_parked_naming_the_rule_and_moves_nothing(
     # The fake store has no merge at all: applying one would fail this test.
     assert file(store, merge) == [MessageState.PARKED]
     record, raw = store.messages["a40-1"]
-    assert record.reason == f"{MERGE_WITH_CLOSED}: {where} closed"
+    assert record.reason == merge_parked_reason([where])
+    assert f"dossier of {where} is closed" in record.reason and MERGE_RULE in record.reason
     assert raw != b""  # kept for the operator's replay once the patient reopened
     assert [(e.id, e.patient_id) for e in store.entries] == entries
     assert store.merged_into == {}

@@ -15,12 +15,14 @@ from hub.domain.closure import (
 )
 from hub.domain.models import MessageRecord, MessageState, Patient
 from hub.domain.operator import Operator
-from hub.ops import choices, dossier
+from hub.domain.matricule import successor
+from hub.ops import choices, dossier, patients
 from hub.routing.filing import DOSSIER_CLOSED, file_batch
 from hub.routing.merging import MergeAction
 from hub.routing.outcome import Outcome
 from hub.routing.referents import ReferentChange
 from tests.fixtures.fake_uow import DOCTOR, NOW, OTHER, POLICY, FakeStore, oru, store_with_registry
+from tests.fixtures.matricules import legacy_matricule
 from tests.fixtures.messages import adt_a31, encoded, patient
 
 DESK = Operator("desk-anne")
@@ -172,3 +174,14 @@ def test_a_closure_is_erased_only_by_an_erasure_after_it():
     assert Closure(closed_at, closed_at + timedelta(days=1)).erased
     assert not Closure(closed_at, closed_at - timedelta(days=1)).erased  # an earlier closure's
     assert not Closure(closed_at).erased
+
+
+def test_an_operators_legacy_link_with_a_closed_dossier_is_refused():
+    store = store_with_registry()
+    legacy = legacy_matricule("1893120105")
+    with store.uow() as uow:
+        uow.patients.set_closed(uow.patients.id_for(legacy), True)
+        uow.commit()
+    with pytest.raises(DossierClosed, match=MERGE_RULE):
+        patients.link_legacy(store.uow, legacy, successor(legacy))
+    assert store.merged_into == {} and store.audit == []

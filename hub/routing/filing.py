@@ -68,7 +68,7 @@ def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy |
         for item in stored for seq, entry in enumerate(item.outcome.entries))
     start = 0
     for item in filed:  # in order: a registry change is seen by the messages after it only
-        if item.record.reason == DOSSIER_CLOSED:
+        if item.record.state is MessageState.DISCARDED and item.record.reason == DOSSIER_CLOSED:
             _apply_while_closed(uow, item, routing)
             continue
         if item.record.state is not MessageState.STORED:

@@ -14,7 +14,9 @@ from functools import partial
 from hub.bootstrap import Hub
 from hub.dashboard.app import Dashboard, build_dashboard
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
-from hub.jobs import grant_expiry, key_rotation, resume_clock, retention, watchdog
+from hub.jobs import (
+    dossier_erasure, grant_expiry, key_rotation, resume_clock, retention, watchdog,
+)
 from hub.inbound.senders import OPEN_WARNING
 from hub.jobs.lease import LeaseLock
 from hub.jobs.scheduler import JobScheduler
@@ -27,7 +29,7 @@ def job_scheduler(hub: Hub) -> JobScheduler:
     and each once at start too, so a hub that was down catches up at once.
 
     The intervals come from the settings (`[resume] check_interval`, the `[jobs]` section,
-    `[retention] raw_days`). Due delivery retries are not here: the sender role's dispatch
+    `[retention] raw_days` and `closed_dossier_years`). Due delivery retries are not here: the sender role's dispatch
     loop finds them (hub/outbound/dispatch_loop.py)."""
     s, j = hub.settings, hub.settings.jobs
     jobs = JobScheduler(lock=LeaseLock(hub.job_store, hub.clock, j.lease).run)
@@ -43,6 +45,9 @@ def job_scheduler(hub: Hub) -> JobScheduler:
     jobs.add_job(retention.JOB_ID, j.retention_interval,
                  partial(retention.purge_raw_copies, hub.job_store, hub.clock,
                          s.retention.raw_days), run_at_start=True)
+    jobs.add_job(dossier_erasure.JOB_ID, j.retention_interval,
+                 partial(dossier_erasure.erase_closed_dossiers, hub.job_store, hub.clock,
+                         s.retention.closed_dossier_years), run_at_start=True)
     jobs.add_job(watchdog.JOB_ID, j.watchdog_interval,
                  partial(watchdog.check_queues, hub.job_store, hub.broker, hub.topology,
                          hub.clock, j.watchdog_checks, hub.metrics.queue_stalled),

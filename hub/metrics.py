@@ -25,7 +25,8 @@ from datetime import datetime, timezone
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-PARK_CLASSES = ("unmapped", "identity", "mapping", "conflict", "parse", "dead_letter", "other")
+PARK_CLASSES = ("unmapped", "identity", "mapping", "conflict", "parse", "dead_letter", "closed",
+                "other")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                    300.0, 3600.0)
 
@@ -65,7 +66,8 @@ def park_class(reason: str | None) -> str:
                          ("dead-lettered:", "dead_letter"), ("MappingError", "mapping"),
                          ("PID-3", "identity"), ("InvalidMatricule", "identity"),
                          ("UnknownMatricule", "identity"), ("HL7Error", "parse"),
-                         ("UnicodeDecodeError", "parse"), ("LookupError", "parse")):
+                         ("UnicodeDecodeError", "parse"), ("LookupError", "parse"),
+                         ("closed:", "closed")):
         if text.startswith(prefix):
             return name
     return "other"

@@ -156,9 +156,16 @@ class JobsSettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    """How long raw message copies are kept (entries, audit and journal are kept forever)."""
+    """How long raw message copies are kept, and a closed dossier's content (the audit log and
+    the journal are kept forever)."""
 
     raw_days: int = Field(default=0, ge=0)   # 0 keeps them forever
+    # A closed dossier's entries, raw copies and demographics are erased this many years after
+    # its closure (hub/jobs/dossier_erasure.py); 0 keeps them forever. Ten: Luxembourg keeps a
+    # patient record at least ten years after the care ended (loi du 24 juillet 2014 relative
+    # aux droits et obligations du patient, art. 15), so a patient who reopens within them
+    # finds their history, and nothing is kept longer than that rule asks.
+    closed_dossier_years: int = Field(default=10, ge=0)
 
 
 class SpoolSettings(BaseModel):

@@ -28,7 +28,8 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     who = reader(args)
     with current_hub(settings) as hub:
         document = dossier.show(hub.unit_of_work, matricule, who,
-                                referent_by_default=settings.consent.referent_access_by_default)
+                                referent_by_default=settings.consent.referent_access_by_default,
+                                closed_dossier_years=settings.retention.closed_dossier_years)
     if args.json:
         print_json(document)
     else:
@@ -48,6 +49,8 @@ def print_dossier(document: dict) -> None:
               "its entries and new messages are there")
     elif document.get("merged"):
         print("merged into another dossier (ADT^A40): its entries are there")
+    if "closure" in document:
+        print(closure_line(document["closure"]))
     if "family_name" in p and not any(p[k] for k in ("family_name", "given_name", "birth_date")):
         print("no demographics on file yet")
     elif "family_name" in p:
@@ -65,6 +68,18 @@ def print_dossier(document: dict) -> None:
                     [(r["year"], r["kind"], r["count"],
                       f"{r['amount']:.2f} {r.get('currency', '')}".rstrip())
                      for r in document["cns_summary"]])
+
+
+def closure_line(closure: dict) -> str:
+    """A closed dossier's state in one line: since when, and when its content is (or was)
+    erased ([retention] closed_dossier_years)."""
+    since = f"dossier closed by the patient on {closure['closed_at'].date().isoformat()}"
+    if closure["erased_at"] is not None:
+        return f"{since}; its content was erased on {closure['erased_at'].date().isoformat()}"
+    if closure["erase_after"] is None:
+        return f"{since}; its content is kept ([retention] closed_dossier_years = 0)"
+    return (f"{since}; its content will be erased on "
+            f"{closure['erase_after'].date().isoformat()} unless it is reopened")
 
 
 def entry_summary(entry: dict) -> str:

@@ -70,6 +70,7 @@ class AuditAction(StrEnum):
     MESSAGE_RAW_READ = "message.raw_read"  # an operator read a parked message's raw bytes
     KEYS_ROTATE = "keys.rotate"
     RETENTION_PURGE = "retention.purge"  # raw copies emptied (a count only)
+    DOSSIER_ERASED = "dossier.erased"  # a closed dossier's content erased after its retention
 
 
 @dataclass(frozen=True)

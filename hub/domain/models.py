@@ -41,6 +41,9 @@ class MessageRecord:
     peer: str | None = None     # remote address of the connection it came on
     replay_of: str | None = None
     err_code: int | None = None  # ERR-3 of a rejection (table 0357); None before migration 0014
+    # False when no copy of its bytes is kept: filed for a closed dossier (hub.domain.closure),
+    # or emptied by retention.
+    raw_kept: bool = True
 
 
 @dataclass

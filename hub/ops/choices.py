@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.closure import DossierClosed
 from hub.domain.consent import Grant, GrantLevel, ReferentDeclaration
 from hub.domain.luxembourg import end_of_day, last_day as last_day_of
 from hub.domain.models import Confidentiality
@@ -99,12 +100,18 @@ def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
     a grant to it is in force already: then the grant is recorded, and takes effect once the
     professional is registered (consent denies an unregistered recipient, hub.domain.access).
     The journal's reason reads "extended access to 123456-78 through 2030-12-31", then what
-    changed ("; changed: level normal → extended") or "; pending registration"."""
+    changed ("; changed: level normal → extended") or "; pending registration".
+
+    DossierClosed while the dossier is closed: a grant there would give nothing now and,
+    unseen, everything at its reopening."""
     at = at or _now()
     if isinstance(last_day, date) and end_of_day(last_day) <= at:
         raise LastDayPassed(f"the last day of access, {last_day}, is over")
     with uow_factory() as uow:
         known = uow.patients.find(matricule)
+        if known is not None and uow.patients.is_closed(known):
+            raise DossierClosed("the dossier is closed: no access can be granted until the "
+                                "patient reopens it (hub dossier reopen)")
         current = None if known is None else _in_force(uow.consents.grants(known), cns_code, at)
         registered = uow.professionals.get(cns_code) is not None
         if not registered and not pending and current is None:
@@ -231,10 +238,11 @@ def set_referent_blocked(uow_factory: UnitOfWorkFactory, matricule: str, blocked
 
 def set_closed(uow_factory: UnitOfWorkFactory, matricule: str, closed: bool,
                at: datetime | None = None, *, by: Operator) -> Change:
-    """Close the dossier (nothing more is stored or routed for this patient), or reopen it."""
+    """Close the dossier at `at` (nothing clinical more is stored or routed for this patient,
+    and its retention runs from then: hub.domain.closure), or reopen it."""
     action = AuditAction.DOSSIER_CLOSE if closed else AuditAction.DOSSIER_REOPEN
     return _dossier_change(uow_factory, matricule, at,
-                           lambda uow, pid, at: uow.patients.set_closed(pid, closed),
+                           lambda uow, pid, at: uow.patients.set_closed(pid, closed, at),
                            Change(action, Actor.PATIENT), by)
 
 

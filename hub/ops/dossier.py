@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 
 from hub.domain import access
 from hub.domain.audit import Actor, AuditAction, AuditEvent, AuditOutcome
+from hub.domain.closure import Closure, erasure_due
 from hub.domain.cns_summary import summarize
 from hub.domain.consent import EntryView, Reason, decide
 from hub.domain.models import Confidentiality, Patient, StoredEntry
@@ -63,14 +64,18 @@ class ProfessionalRead:
 
 
 def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator, *,
-         referent_by_default: bool = True, at: datetime | None = None) -> dict:
+         referent_by_default: bool = True, at: datetime | None = None,
+         closed_dossier_years: int = 0) -> dict:
     """The dossier of `matricule` as `hub dossier show --json` prints it: an Operator's full
     view, or for `reader` a CNS code what that professional may see at `at` (now); either read
     journaled and committed. UnknownMatricule without a dossier; ReadRefused when the registry
     refuses the professional.
 
     Shape: {"patient": {...}, "entries": [...], "cns_summary": [...]} plus "merged_into" (the
-    full view) or "viewer", "access": {"allowed", "reason"}, "merged" (a professional's)."""
+    full view) or "viewer", "access": {"allowed", "reason"}, "merged" (a professional's). The
+    full view of a closed dossier adds "closure": {"closed_at", "erase_after", "erased_at"}:
+    when its content is erased, `closed_dossier_years` after the closure (None: kept forever),
+    and when it was (None: not yet)."""
     at = at or datetime.now(UTC)
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
@@ -80,6 +85,9 @@ def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator,
             document = {"patient": patient_document(uow.patients.get(patient_id)),
                         "entries": [entry_document(e) for e in entries],
                         "cns_summary": summarize(entries)}
+            closure = uow.patients.closure(patient_id)
+            if closure.closed_at is not None:
+                document["closure"] = closure_document(closure, closed_dossier_years)
             events = [_operator_event(reader, AuditAction.DOSSIER_READ, patient_id, at,
                                       f"{OPERATOR_FULL_VIEW}: demographics and "
                                       f"{len(entries)} entries")]
@@ -163,6 +171,13 @@ def read_document(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
     if not decision.allowed:
         raise ReadRefused(f"{viewer} may not read this document: {decision.reason}")
     return entry
+
+
+def closure_document(closure: Closure, years: int) -> dict:
+    """A closed dossier's dates as `hub dossier show --json` prints them."""
+    closed_at = closure.closed_at or datetime.now(UTC)
+    return {"closed_at": closed_at, "erase_after": erasure_due(closed_at, years),
+            "erased_at": closure.erased_at if closure.erased else None}
 
 
 def patient_document(patient: Patient) -> dict:

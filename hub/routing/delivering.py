@@ -43,6 +43,8 @@ class RoutedBatch:
     referent_by_default: bool
     routed: list[Routed] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    # Messages filing parked although they were read well (id -> reason), for the worker's log.
+    parked: dict[str, str] = field(default_factory=dict)
 
     def consent(self, patient_id: str) -> ConsentState:
         """The patient's consent state (closed flag included) at the batch's instant."""

@@ -9,6 +9,11 @@ The check alone cannot see a copy another worker is filing at the same moment; t
 one stored message per sender and MSH-10 (a unique index), and a message it turns away is
 settled as a resend of the one stored first, exactly as if the check had seen it: entries and
 deliveries are made only for the rows that really are stored.
+
+A closed dossier (hub.domain.closure) keeps nothing of a message filed for it but the row the
+journal names (sender, type, control id, time, reason): no raw copy, no entry, no demographics;
+its care relationships (a référent declared or ended) still apply. A merge naming a closed
+dossier on either side is parked. An identical resend keeps no second raw copy either.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.closure import merge_parked_reason
 from hub.domain.consent import EntryView
 from hub.domain.models import MessageRecord, MessageState
 from hub.domain.ports import UnitOfWork
@@ -62,6 +68,9 @@ def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy |
         for item in stored for seq, entry in enumerate(item.outcome.entries))
     start = 0
     for item in filed:  # in order: a registry change is seen by the messages after it only
+        if item.record.state is MessageState.DISCARDED and item.record.reason == DOSSIER_CLOSED:
+            _apply_while_closed(uow, item, routing)
+            continue
         if item.record.state is not MessageState.STORED:
             continue
         entries = item.outcome.entries
@@ -102,12 +111,39 @@ def _settle_patient(uow: UnitOfWork, item: _Filed, routing: RoutedBatch) -> None
     record, outcome = item.record, item.outcome
     if record.state is not MessageState.STORED or outcome.patient is None:
         return  # a registry message (MFN^M02) names no patient
+    closed_sides = _closed_merge_sides(uow, outcome, routing)
     record.patient_id = uow.patients.id_for(outcome.patient.matricule)
-    if routing.consent(record.patient_id).closed:
+    if closed_sides:
+        record.state = MessageState.PARKED
+        record.reason = merge_parked_reason(closed_sides)
+        routing.parked[record.id] = record.reason
+    elif routing.consent(record.patient_id).closed:
         record.state = MessageState.DISCARDED
         record.reason = DOSSIER_CLOSED
+        record.raw_kept = False  # what the journal needs is the row; no content is kept
     else:
         uow.patients.save_demographics(record.patient_id, outcome.patient)
+
+
+def _closed_merge_sides(uow: UnitOfWork, outcome: Outcome, routing: RoutedBatch) -> list[str]:
+    """Where the message names a dossier that is closed, among those its merges would join
+    (PID-3, MRG-1...): a merge with a closed dossier is parked (hub.domain.closure)."""
+    sides = [side for action in outcome.actions for side in getattr(action, "sides", list)()]
+    if not sides:
+        return []
+    ids = uow.patients.ids_for(matricule for _, matricule in sides)
+    return list(dict.fromkeys(where for where, matricule in sides
+                              if routing.consent(ids[matricule]).closed))
+
+
+def _apply_while_closed(uow: UnitOfWork, item: _Filed, routing: RoutedBatch) -> None:
+    """A message discarded for a closed dossier still brings its care relationships (a
+    référent declared or ended); its clinical content and its other effects are dropped."""
+    actions = [a for a in item.outcome.actions if getattr(a, "applies_while_closed", False)]
+    if actions:
+        queue_routed(routing)  # what earlier messages routed, on the consent before the change
+    for action in actions:
+        action.apply(uow, item.record)
 
 
 def _settle_resends(uow: UnitOfWork, filed: list[_Filed]) -> None:
@@ -159,6 +195,7 @@ def _mark_resend(record: MessageRecord, first_id: str, identical: bool) -> None:
     if identical:
         record.state = MessageState.DISCARDED
         record.reason = f"duplicate of message {first_id}"
+        record.raw_kept = False  # the first is the copy (if any is kept: a closed dossier's is not)
     else:
         record.state = MessageState.PARKED
         record.reason = f"conflict: MSH-10 reused with other content (first: message {first_id})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.closure import MERGE_RULE, DossierClosed
 from hub.domain.matricule import successor
 from hub.domain.models import MessageRecord
 from hub.domain.ports import UnitOfWork
@@ -47,18 +48,25 @@ def link_forms(uow: UnitOfWork, legacy: str, matricule: str, *, actor: str = Act
                message_id: str | None = None, why: str = "",
                operator: str | None = None) -> Merge | None:
     """Link the dossier of `legacy` (11 digits) into the one of `matricule` (13 digits), both
-    validated; each is created empty when never mentioned before."""
+    validated; each is created empty when never mentioned before. DossierClosed when either
+    is closed (hub.domain.closure: a closed dossier is never merged)."""
     own = uow.patients.ids_for([legacy, matricule])
+    if any(uow.patients.is_closed(patient_id) for patient_id in own.values()):
+        raise DossierClosed(f"{MERGE_RULE}: the patient reopens it before the two forms are "
+                            "linked")
     return link_dossiers(uow, own[legacy], own[matricule], actor=actor,
                          message_id=message_id, why=why, operator=operator)
 
 
 def link_all_legacy(uow: UnitOfWork) -> list[Merge]:
     """Merge every dossier created under a legacy matricule into its 13-digit successor's:
-    what turning `[identity] link_legacy_forms` on asks of a store that has both."""
+    what turning `[identity] link_legacy_forms` on asks of a store that has both. A pair with
+    a closed dossier is left as it is (run it again once the patient reopened)."""
     merges = []
     for patient_id, legacy in uow.patients.legacy_dossiers():
         twin = uow.patients.id_for(successor(legacy))
+        if uow.patients.is_closed(patient_id) or uow.patients.is_closed(twin):
+            continue  # never merged while closed (hub.domain.closure); linked when reopened
         merge = link_dossiers(uow, patient_id, twin, why="link_legacy_forms")
         if merge is not None:
             merges.append(merge)
@@ -71,6 +79,11 @@ class LegacyLinkAction:
 
     legacy: str = field(repr=False)
     matricule: str = field(repr=False)
+
+    def sides(self) -> list[tuple[str, str]]:
+        """(where, matricule) of the two dossiers: a link is a merge, refused with a closed one
+        like an ADT^A40's (hub.domain.closure)."""
+        return [("PID-3 (13 digits)", self.matricule), ("PID-3 (legacy form)", self.legacy)]
 
     def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Link the two dossiers; the consent of the 13-digit one decides from now on."""

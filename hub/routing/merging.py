@@ -12,7 +12,8 @@ Applying a merge moves the merged dossier's entries to the survivor and marks it
 it was: the merged dossier's consent grants and référent declarations (the survivor's own
 consent decides from now on), its messages and journal (history), and its deliveries already
 queued (their queue and re-check stay with the dossier they were routed for). Nothing undoes a
-merge.
+merge. A merge with a closed dossier, on either side, is not applied: filing parks the message
+for an operator (hub.domain.closure.merge_parked_reason).
 """
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ class MergeAction:
 
     survivor: str = field(repr=False)
     merged: str = field(repr=False)
+
+    def sides(self) -> list[tuple[str, str]]:
+        """(where, matricule) of the two dossiers, for filing to refuse a closed one
+        (hub.domain.closure): a merge with a closed dossier is parked, never applied."""
+        return [(f"PID-{SURVIVOR_FIELD}", self.survivor), (f"MRG-{MERGE_FIELD}", self.merged)]
 
     def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Move the entries, mark the merged dossier, journal it on both; nothing (and no

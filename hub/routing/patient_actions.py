@@ -27,7 +27,9 @@ class PatientAction(Protocol):
     """One change to a dossier, applied inside the unit of work that files its message."""
 
     def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
-        """Apply to `record.patient_id`'s dossier (the message is stored, the dossier open).
+        """Apply to `record.patient_id`'s dossier (the message is stored, the dossier open;
+        an action whose class sets `applies_while_closed`, a care relationship, also applies to
+        a closed dossier: hub.domain.closure).
         The store forgets the consent states it read once a declaration or a merge changes
         them, so the messages after this one are routed on the new consent."""
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import ClassVar
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.models import MessageRecord
@@ -44,6 +45,9 @@ class ReferentChange:
     begins: datetime | None = None
     ends: datetime | None = None
     end: bool = False
+    # A care relationship: applied while the dossier is closed too (hub.domain.closure), where
+    # it grants nothing, so that a reopened dossier answers as the CNS said.
+    applies_while_closed: ClassVar[bool] = True
 
     def apply(self, uow: UnitOfWork, record: MessageRecord) -> None:
         """Declare or end and audit what changed (the store then reads the consent anew)."""

@@ -58,6 +58,7 @@ class RoutingWorker:
         self._prefetch = prefetch
         self._stop = threading.Event()
         self._consumers: tuple[Consumer, ...] = ()  # every connection to keep alive in a wait
+        self._parked: dict[str, str] = {}  # why filing parked messages of the last batch filed
         self.database = OutageLog(log, "database",
                                   "the worker holds its batch unacked and retries with backoff")
         self.broker = OutageLog(log, "broker", "the worker reconnects")
@@ -186,9 +187,11 @@ class RoutingWorker:
         for outcome, state in zip(outcomes, states):
             if state is not None:
                 record = outcome.record
-                # Filing only ever turns a stored outcome into a parked one for a reused MSH-10.
+                # Filing turns a stored outcome into a parked one for a reused MSH-10, or for a
+                # merge with a closed dossier (noted in the batch's `parked`).
                 reason = record.reason if record.state is state else (
-                    "conflict: MSH-10 reused with other content" if state is MessageState.PARKED
+                    self._parked.get(record.id, "conflict: MSH-10 reused with other content")
+                    if state is MessageState.PARKED
                     else None)  # discarded: a resend, or a closed dossier (the audit says which)
                 self._metrics.message_filed(state.value, reason, record.received_at, now)
                 lifecycle("message", state.value, message_id=record.id,
@@ -216,6 +219,7 @@ class RoutingWorker:
             filed = dict(zip(fresh, file_batch(uow, list(fresh.values()), self._policy,
                                                routing)))
             uow.commit()
+        self._parked = routing.parked
         for routed in routing.routed:
             self._metrics.routing_decision(routed.outcome, routed.reason
                                            if routed.outcome == "denied" else None)

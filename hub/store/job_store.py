@@ -1,6 +1,6 @@
 """What the scheduler's periodic jobs read and write, each call one transaction of its own:
-job lease locks, grant expiries to note, raw message copies to purge, the queue watchdog's
-memory. Jobs get this object from the composition root; nothing here returns patient data.
+job lease locks, grant expiries to note, raw message copies to purge, closed dossiers to erase,
+the queue watchdog's memory. Jobs get this object from the composition root; nothing here returns patient data.
 
 A purged raw copy keeps its row (the message's story, counts and hashes stay) with the marker
 key id tables.PURGED_KEY_ID and an empty ciphertext: `messages.raw_ct` stays NOT NULL, so no table
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.store.audit_repository import AuditRepository
+from hub.store.dossier_erasure import Erased, erase_closed_dossiers
 from hub.store.keyring import Keyring
 from hub.store.repository import translated_errors
 from hub.store.tables import PURGED_KEY_ID, consent_grants, job_locks, messages, queue_watch
@@ -131,6 +132,15 @@ class JobStore:
                 reason=f"{purged} raw message copies received before "
                        f"{received_before.isoformat(timespec='seconds')} purged")])
         return purged
+
+    # -- closed dossiers past their retention ---------------------------------------------------
+
+    def erase_closed_dossiers(self, closed_before: datetime, now: datetime, years: int,
+                              limit: int = 100) -> list[Erased]:
+        """Erase the content of at most `limit` dossiers closed before `closed_before`
+        (hub/store/dossier_erasure.py: each in one transaction, with its audit event)."""
+        return erase_closed_dossiers(self._engine, self._keyring, closed_before, now, years,
+                                     limit)
 
     # -- the queue watchdog's memory -----------------------------------------------------------
 

@@ -20,7 +20,7 @@ _RECORD_COLUMNS = (
     messages.c.id, messages.c.sender, messages.c.control_id, messages.c.type,
     messages.c.version, messages.c.state, messages.c.received_at, messages.c.reason,
     messages.c.ack_code, messages.c.processed_at, messages.c.patient_id, messages.c.peer,
-    messages.c.replay_of, messages.c.err_code,
+    messages.c.replay_of, messages.c.err_code, messages.c.raw_key_id,
 )
 
 
@@ -32,7 +32,7 @@ def _record(row) -> MessageRecord:
         received_at=values["received_at"], reason=values["reason"],
         ack_code=values["ack_code"], processed_at=values["processed_at"],
         patient_id=values["patient_id"], peer=values["peer"], replay_of=values["replay_of"],
-        err_code=values["err_code"],
+        err_code=values["err_code"], raw_kept=values["raw_key_id"] != PURGED_KEY_ID,
     )
 
 
@@ -72,7 +72,13 @@ class MessageRepository(Repository):
         return {row["id"] for row in rows} - added
 
     def _row(self, record: MessageRecord, raw: bytes) -> dict:
-        key_id, ciphertext = self._keyring.encrypt(bytes(raw), table=TABLE, row_id=record.id)
+        # A record that keeps no copy (filed for a closed dossier) never has its bytes
+        # encrypted or written, not even for a moment: only their keyed hash, for resends.
+        if record.raw_kept:
+            key_id, ciphertext = self._keyring.encrypt(bytes(raw), table=TABLE,
+                                                       row_id=record.id)
+        else:
+            key_id, ciphertext = PURGED_KEY_ID, b""
         return {
             "id": record.id, "sender": record.sender, "control_id": record.control_id,
             "type": record.type, "version": record.version,
@@ -112,7 +118,8 @@ class MessageRepository(Repository):
         if row is None:
             raise StoreError(f"no message {id}")
         if row.raw_key_id == PURGED_KEY_ID:
-            raise RawCopyPurged(f"message {id}: its raw copy was purged ([retention] raw_days)")
+            raise RawCopyPurged(f"message {id}: no raw copy is kept (filed for a closed "
+                                "dossier, or purged by [retention])")
         return self._keyring.decrypt(row.raw_ct, table=TABLE, row_id=id, key_id=row.raw_key_id)
 
     def resend_of(self, sender: str, control_id: str, raw: bytes, *,

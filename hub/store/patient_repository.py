@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, fields
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hub.domain.closure import Closure
 from hub.domain.matricule import is_legacy, successor
 from hub.domain.models import Merge, Patient
 from hub.errors import StoreError, UnknownMatricule
@@ -211,13 +213,26 @@ class PatientRepository(Repository):
             raise UnknownMatricule(f"no dossier with id {patient_id}")
         return bool(closed)
 
-    def set_closed(self, patient_id: str, closed: bool) -> None:
-        """Close or reopen a dossier."""
+    def set_closed(self, patient_id: str, closed: bool, at: datetime | None = None) -> None:
+        """Close the dossier at `at` (now), from which its retention runs, or reopen it."""
         self._memo.forget_patients(patient_id)
+        now = utc_now()
         statement = update(patients).where(patients.c.id == patient_id).values(
-            closed=closed, updated_at=utc_now())
+            closed=closed, closed_at=(at or now) if closed else None, updated_at=now)
         if self._execute("closing a dossier", statement).rowcount == 0:
             raise UnknownMatricule(f"no dossier with id {patient_id}")
+
+    def closure(self, patient_id: str) -> Closure:
+        """When the dossier was closed (None while open) and last erased; UnknownMatricule if
+        there is no such id."""
+        query = select(patients.c.closed, patients.c.closed_at, patients.c.erased_at).where(
+            patients.c.id == patient_id)
+        row = self._execute("reading a dossier's closure", query).first()
+        if row is None:
+            raise UnknownMatricule(f"no dossier with id {patient_id}")
+        # A dossier closed before migration 0018 and never touched since has no date.
+        closed_at = (row.closed_at or utc_now()) if row.closed else None
+        return Closure(closed_at, row.erased_at)
 
     def _merged_into(self, matricule: str, patient_id: str) -> bool:
         own_id = self._ids.get(self._hash(matricule))

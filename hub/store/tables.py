@@ -83,6 +83,9 @@ patients = Table(
     Column("referent_blocked", Boolean, nullable=False, server_default=false()),
     # The surviving dossier after an ADT^A40 merge (migration 0008); NULL when never merged.
     Column("merged_into", String(ID_LENGTH)),
+    # When the patient last closed the dossier, and when its content was erased (0018).
+    Column("closed_at", UTCDateTime),
+    Column("erased_at", UTCDateTime),
     # Merged dossiers only (few): a survivor's dossier reads the entries filed to them.
     Index("ix_patients_merged_into", "merged_into", sqlite_where=text("merged_into IS NOT NULL"),
           postgresql_where=text("merged_into IS NOT NULL")),

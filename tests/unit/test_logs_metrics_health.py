@@ -98,6 +98,8 @@ def test_junk_message_types_are_other_and_do_not_use_up_the_label():
     ("MappingError: OBX-5 is not a number", "mapping"),
     ("PID-3: no matricule (identifier type NN)", "identity"),
     ("HL7Error: no MSH segment", "parse"),
+    ("closed: the dossier of MRG-1 is closed; a merge involving a closed dossier waits",
+     "closed"),
     ("KeyError at mapper.py:12", "other"),
     (None, "other"),
 ])

@@ -70,6 +70,9 @@ class AuditAction(StrEnum):
     MESSAGE_RAW_READ = "message.raw_read"  # an operator read a parked message's raw bytes
     KEYS_ROTATE = "keys.rotate"
     RETENTION_PURGE = "retention.purge"  # raw copies emptied (a count only)
+    CONSENT_DEFAULT_LEVEL = "consent.default_level"  # the level new entries are filed at, at least
+    ENTRY_HIDE_FROM = "entry.hide_from"  # one entry hidden from one professional (reason: CNS code)
+    ENTRY_UNHIDE_FROM = "entry.unhide_from"
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,9 @@ def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator,
         if isinstance(reader, Operator):
             entries = uow.entries.for_patient(patient_id)
             document = {"patient": patient_document(uow.patients.get(patient_id)),
-                        "entries": [entry_document(e) for e in entries],
+                        # Whom the patient hid an entry from is the patient's to see only.
+                        "entries": [{**entry_document(e), "hidden_from": sorted(e.hidden_from)}
+                                    for e in entries],
                         "cns_summary": summarize(entries)}
             events = [_operator_event(reader, AuditAction.DOSSIER_READ, patient_id, at,
                                       f"{OPERATOR_FULL_VIEW}: demographics and "
@@ -120,7 +122,7 @@ def read_as(uow: UnitOfWork, patient_id: str, cns_code: str, at: datetime,
         return ProfessionalRead(cns_code, refused=False, allowed=False, reason=dossier.reason)
     shown, events, first_denial = [], [], None
     for entry in uow.entries.for_patient(patient_id):
-        decision = decide(EntryView(entry.confidentiality, entry.hidden), who, state, at)
+        decision = decide(_view(entry), who, state, at)
         if decision.allowed:
             shown.append(entry)
             events.append(_event(cns_code, patient_id, at, AuditOutcome.OK, decision.reason,
@@ -155,7 +157,7 @@ def read_document(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
             return entry
         viewer = reader
         decision = access.may_receive(uow, patient_id,
-                                      [EntryView(entry.confidentiality, entry.hidden)], viewer,
+                                      [_view(entry)], viewer,
                                       at, referent_by_default)
         outcome = AuditOutcome.OK if decision.allowed else AuditOutcome.DENIED
         _journal(uow, [_event(viewer, patient_id, at, outcome, decision.reason, entry.id)])
@@ -188,6 +190,11 @@ def professional_document(read: ProfessionalRead, matricule: str) -> dict:
             "patient": patient, "entries": [entry_document(e) for e in read.entries],
             # Summed from the prestations this professional may see, and from nothing else.
             "cns_summary": summarize(read.entries)}
+
+
+def _view(entry: StoredEntry) -> EntryView:
+    """What consent needs of a stored entry."""
+    return EntryView(entry.confidentiality, entry.hidden, entry.hidden_from)
 
 
 def _existing(uow: UnitOfWork, matricule: str) -> str:

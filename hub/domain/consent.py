@@ -145,9 +145,8 @@ def decide(entry: EntryView, recipient: Recipient, state: ConsentState, at: date
     The first rule that denies wins, in this order: dossier closed, recipient not active, entry
     hidden (from everyone, or from this recipient), entry secret. Then a grant to this
     recipient in force at `at` allows a normal entry; a restricted entry needs one at level
-    extended. Without a grant, a normal entry goes to the
-    référent whose declaration holds at `at`, unless the patient blocked them or the policy
-    switch is off. There is no break-the-glass: nothing else allows.
+    extended. Without a grant, a normal entry goes to the référent whose declaration holds at
+    `at`, unless the patient blocked them or the policy switch is off. There is no break-the-glass: nothing else allows.
     """
     _require_aware(at)
     if state.closed:

@@ -25,6 +25,7 @@ from hub.outbound.sender import DestinationSender
 from hub.outbound.tls import client_ssl_context
 from hub.registry.mfn import MESSAGE_TYPE as MFN_TYPE
 from hub.mapping.loader import MappingSet, load_mappings
+from hub.mapping.sensitive import load_sensitive_codes
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import Routes, load_routes
 from hub.settings import Settings
@@ -77,7 +78,11 @@ class Hub:
 
     @cached_property
     def mappings(self) -> MappingSet:
-        return load_mappings(Path(self.settings.mappings_dir))
+        """The mappings, with the sensitive codes their entries are checked against (a wrong
+        mapping or sensitive codes file is a ConfigError naming the file and the entry)."""
+        codes = self.settings.sensitive_codes_file
+        return load_mappings(Path(self.settings.mappings_dir),
+                             load_sensitive_codes(Path(codes) if codes.strip() else None))
 
     @cached_property
     def routes(self) -> Routes:

@@ -55,7 +55,10 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
     log.info("database: %s; key file: %s", _describe_database(hub.settings.database_url),
              hub.settings.key_file)
     if role in BROKER_ROLES:
-        hub.mappings  # a bad mapping or routing file stops the hub here, before anything listens
+        # A bad mapping, sensitive codes or routing file stops the hub here, before anything
+        # listens.
+        log.info("sensitive codes: %d (%s)", len(hub.mappings.sensitive),
+                 hub.settings.sensitive_codes_file or "none listed")
         hub.routes
         if hub.senders.is_open:  # a bad senders file stops the hub here too
             log.warning("%s", OPEN_WARNING)

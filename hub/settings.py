@@ -195,6 +195,8 @@ class Settings(BaseSettings):
     # Who may send what (hub/inbound/senders_file.py); "" runs the hub open to clinical
     # messages only, and says so.
     senders_file: str = "senders.toml"
+    # Codes whose results are filed restricted (hub/mapping/sensitive.py); "" lists none.
+    sensitive_codes_file: str = "sensitive_codes.toml"
     mllp: MLLPSettings
     http: HTTPSettings
     hl7: HL7Settings
@@ -215,7 +217,8 @@ class Settings(BaseSettings):
         """Relative paths become absolute against `home()`, once, here: everything downstream
         (the engine, the keyring, the spool, `hub serve`'s start lines) sees the same path."""
         base = home()
-        for name in ("key_file", "cns_spool", "mappings_dir", "routing_file", "senders_file"):
+        for name in ("key_file", "cns_spool", "mappings_dir", "routing_file", "senders_file",
+                     "sensitive_codes_file"):
             setattr(self, name, anchored(getattr(self, name), base))
         tls_files = ((self.mllp, ("tls_cert_file", "tls_key_file", "tls_client_ca_file")),
                      (self.outbound, ("tls_ca_file", "tls_cert_file", "tls_key_file")))

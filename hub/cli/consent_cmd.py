@@ -1,5 +1,5 @@
 """The patient's choices at the `hub` command: `hub consent …` (grants, the référent) and `hub
-dossier close|reopen|hide|unhide|confidentiality`.
+dossier close|reopen|hide|unhide [--from]|confidentiality`.
 
 Parsing and printing only: each choice is made, journaled and committed by hub.ops.choices,
 which any other front end calls the same way. Output never shows the matricule. `consent
@@ -63,13 +63,21 @@ def register(subparsers, dossier_actions) -> None:
         c.add_argument("matricule")
         add_operator_option(c)
         c.set_defaults(func=func)
-    for name, func, text in (("hide", hide_entry, "hide an entry from every professional"),
-                             ("unhide", unhide_entry, "undo hide")):
+    for name, func, text in (("hide", hide_entry, "hide an entry from every professional, or "
+                              "with --from from one"),
+                             ("unhide", unhide_entry, "undo hide (with --from: for one)")):
         d = dossier_actions.add_parser(name, help=text)
         d.add_argument("matricule")
         d.add_argument("entry_id", metavar="ENTRY_ID")
+        d.add_argument("--from", dest="from_", metavar="CNS_CODE",
+                       help="only this professional (the others the patient allowed still see it)")
         add_operator_option(d)
         d.set_defaults(func=func)
+    c = consent.add_parser("default-level", help="the level new entries are filed at, at least")
+    c.add_argument("matricule")
+    c.add_argument("level", choices=list(choices.DEFAULT_LEVELS))
+    add_operator_option(c)
+    c.set_defaults(func=set_default_level)
     d = dossier_actions.add_parser("confidentiality", help="set an entry's confidentiality")
     d.add_argument("matricule")
     d.add_argument("entry_id", metavar="ENTRY_ID")
@@ -132,6 +140,7 @@ def list_consent(args: argparse.Namespace, settings: Settings) -> int:
             "has access" if document["referent_access_by_default"]
             else "needs a grant (policy)")
         print(f"référent: {referent['cns_code']} since {_day(referent['since'])}, {note}")
+    print(f"new entries: {document['default_level']} at least")
     return 0
 
 
@@ -171,13 +180,27 @@ def reopen_dossier(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def hide_entry(args: argparse.Namespace, settings: Settings) -> int:
-    """Hide one entry from every professional."""
+    """Hide one entry from every professional, or (--from) from one."""
+    if args.from_ is not None:
+        cns_code = validate_cns_code(args.from_)
+        return _choose(args, settings, f"entry hidden from {cns_code}", choices.set_hidden_from,
+                       args.entry_id, cns_code, True)
     return _choose(args, settings, "entry hidden", choices.set_hidden, args.entry_id, True)
 
 
 def unhide_entry(args: argparse.Namespace, settings: Settings) -> int:
-    """Show a hidden entry again to those the patient allowed."""
+    """Show a hidden entry again to those the patient allowed (--from: to that one)."""
+    if args.from_ is not None:
+        cns_code = validate_cns_code(args.from_)
+        return _choose(args, settings, f"entry shown to {cns_code}", choices.set_hidden_from,
+                       args.entry_id, cns_code, False)
     return _choose(args, settings, "entry shown", choices.set_hidden, args.entry_id, False)
+
+
+def set_default_level(args: argparse.Namespace, settings: Settings) -> int:
+    """The level the patient's new entries are filed at, at least."""
+    return _choose(args, settings, f"new entries filed {args.level} at least",
+                   choices.set_default_level, args.level)
 
 
 def set_confidentiality(args: argparse.Namespace, settings: Settings) -> int:

@@ -71,6 +71,9 @@ class AuditAction(StrEnum):
     KEYS_ROTATE = "keys.rotate"
     RETENTION_PURGE = "retention.purge"  # raw copies emptied (a count only)
     DOSSIER_ERASED = "dossier.erased"  # a closed dossier's content erased after its retention
+    CONSENT_DEFAULT_LEVEL = "consent.default_level"  # the level new entries are filed at, at least
+    ENTRY_HIDE_FROM = "entry.hide_from"  # one entry hidden from one professional (reason: CNS code)
+    ENTRY_UNHIDE_FROM = "entry.unhide_from"
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class Reason(StrEnum):
     GRANT_REVOKED = "grant revoked"
     GRANT_EXPIRED = "grant expired"
     NO_GRANT = "no grant in force"
+    ENTRY_HIDDEN_FROM_RECIPIENT = "entry hidden from this professional"
 
 
 def _require_aware(*values: datetime | None) -> None:
@@ -49,10 +50,12 @@ def _require_aware(*values: datetime | None) -> None:
 
 @dataclass(frozen=True)
 class EntryView:
-    """What consent needs to know of an entry: its level and whether the patient hid it."""
+    """What consent needs to know of an entry: its level, whether the patient hid it from
+    everyone, and the professionals (CNS codes) the patient hid it from in particular."""
 
     confidentiality: Confidentiality
     hidden: bool = False
+    hidden_from: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ class ConsentState:
 
     `referent_access_by_default` is the policy switch of the deployment (settings
     `consent.referent_access_by_default`): when false, a référent needs a grant like anyone else.
+    `default_level` is the level the patient wants new entries filed at, at least (filing
+    takes the stricter of it and the source's level: `stricter`); `decide` does not read it.
     """
 
     closed: bool = False
@@ -123,6 +128,7 @@ class ConsentState:
     referent: ReferentDeclaration | None = None
     referent_blocked: bool = False
     referent_access_by_default: bool = True
+    default_level: Confidentiality = Confidentiality.NORMAL
 
 
 @dataclass(frozen=True)
@@ -137,10 +143,10 @@ def decide(entry: EntryView, recipient: Recipient, state: ConsentState, at: date
     """Whether `recipient` may receive or read `entry` at instant `at`, and why.
 
     The first rule that denies wins, in this order: dossier closed, recipient not active, entry
-    hidden, entry secret. Then a grant to this recipient in force at `at` allows a normal entry;
-    a restricted entry needs one at level extended. Without a grant, a normal entry goes to the
-    référent whose declaration holds at `at`, unless the patient blocked them or the policy
-    switch is off. There is no break-the-glass: nothing else allows.
+    hidden (from everyone, or from this recipient), entry secret. Then a grant to this
+    recipient in force at `at` allows a normal entry; a restricted entry needs one at level
+    extended. Without a grant, a normal entry goes to the référent whose declaration holds at
+    `at`, unless the patient blocked them or the policy switch is off. There is no break-the-glass: nothing else allows.
     """
     _require_aware(at)
     if state.closed:
@@ -149,6 +155,8 @@ def decide(entry: EntryView, recipient: Recipient, state: ConsentState, at: date
         return _deny(Reason.RECIPIENT_NOT_ACTIVE)
     if entry.hidden:
         return _deny(Reason.ENTRY_HIDDEN)
+    if recipient.cns_code in entry.hidden_from:
+        return _deny(Reason.ENTRY_HIDDEN_FROM_RECIPIENT)
     if entry.confidentiality == Confidentiality.SECRET:
         return _deny(Reason.ENTRY_SECRET)
 
@@ -172,6 +180,17 @@ def decide(entry: EntryView, recipient: Recipient, state: ConsentState, at: date
             return _deny(Reason.REFERENT_BLOCKED)
         return Decision(True, Reason.REFERENT_IN_FORCE)
     return _deny(_why_no_grant(mine, at))
+
+
+# From the loosest to the strictest.
+LEVEL_ORDER = (Confidentiality.NORMAL, Confidentiality.RESTRICTED, Confidentiality.SECRET)
+
+
+def stricter(*levels: Confidentiality) -> Confidentiality:
+    """The strictest of `levels` (normal < restricted < secret): a new entry is filed at the
+    stricter of its source's level and the patient's default level."""
+    return max((Confidentiality(level) for level in levels), key=LEVEL_ORDER.index,
+               default=Confidentiality.NORMAL)
 
 
 def _deny(reason: Reason) -> Decision:

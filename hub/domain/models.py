@@ -81,6 +81,7 @@ class StoredEntry:
     created_at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     effective_at: str | None = None
+    hidden_from: frozenset[str] = frozenset()   # CNS codes the patient hid it from
 
 
 @dataclass(frozen=True)

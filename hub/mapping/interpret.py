@@ -111,7 +111,7 @@ def interpret(raw: bytes, mappings: MappingSet, policy: ReadingPolicy) -> Interp
     if mapping is None:
         return result
     try:
-        mapped = map_message(message, mapping)
+        mapped = map_message(message, mapping, mappings.sensitive)
     except Exception as exc:  # noqa: BLE001
         result.mapping = _refusal(Stage.MAPPING, exc)
         return result

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from hub.domain.models import Confidentiality
 from hub.errors import ConfigError
 from hub.hl7.path import Path
+from hub.mapping.sensitive import SensitiveCodes
 from hub.mapping.structure import PathProblem, StructureChecker
 from hub.mapping.spec import (RESERVED_FIELDS, Accessor, ConfidentialityRule, EntryRule,
                                       EntrySpec, FieldRule, FieldType, Mapping, MappingFile,
@@ -31,9 +32,11 @@ _JOINABLE_TYPES = {"text", "varies"}
 
 @dataclass(frozen=True)
 class MappingSet:
-    """Every loaded mapping, found by message type ("ADT^A01") or, failing that, structure."""
+    """Every loaded mapping, found by message type ("ADT^A01") or, failing that, structure,
+    and the sensitive codes every mapping's entries are checked against."""
 
     by_type: dict[str, Mapping]
+    sensitive: SensitiveCodes = SensitiveCodes()
 
     def for_type(self, type: str, structure: str = "") -> Mapping | None:
         """The mapping serving this message type (MSH-9.1^MSH-9.2), else its structure (MSH-9.3)."""
@@ -49,8 +52,10 @@ class MappingSet:
         return frozenset(self.by_type)
 
 
-def load_mappings(directory: FilePath) -> MappingSet:
-    """Read, validate and compile every *.toml in `directory`; raise ConfigError on any problem."""
+def load_mappings(directory: FilePath,
+                  sensitive: SensitiveCodes = SensitiveCodes()) -> MappingSet:
+    """Read, validate and compile every *.toml in `directory`; raise ConfigError on any problem.
+    `sensitive` (hub.mapping.sensitive) restricts the entries that carry a listed code."""
     if not directory.is_dir():
         raise ConfigError(f"{directory}: mapping directory does not exist")
     by_type: dict[str, Mapping] = {}
@@ -61,7 +66,7 @@ def load_mappings(directory: FilePath) -> MappingSet:
                 raise ConfigError(f"{lines.where(lines.find_text(type_))}: type \"{type_}\" is "
                                   f"already mapped by {by_type[type_].source}")
             by_type[type_] = mapping
-    return MappingSet(by_type)
+    return MappingSet(by_type, sensitive)
 
 
 def _load_file(file: FilePath) -> tuple[Mapping, SourceLines]:
@@ -206,9 +211,11 @@ class _Compiler:
         if not isinstance(level, ConfidentialityRule):
             return replace(rule, confidentiality=Confidentiality(level))
         source = self.accessor(index, "confidentiality", level.path)[0]
-        table = tuple((code, Confidentiality(value)) for code, value in level.map.items())
+        table = tuple((code.strip().upper(), Confidentiality(value))
+                      for code, value in level.map.items())
         return replace(rule, confidentiality=Confidentiality(level.default),
-                       confidentiality_source=source, confidentiality_map=table)
+                       confidentiality_source=source, confidentiality_map=table,
+                       confidentiality_unknown=Confidentiality(level.unknown))
 
 
 def _written(spec: EntrySpec, name: str) -> str:

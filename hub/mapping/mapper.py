@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.domain.models import Entry, Patient
+from hub.domain.consent import stricter
+from hub.domain.models import Confidentiality, Entry, Patient
 from hub.errors import MappingError
 from hub.hl7.message import Message, Segment
 from hub.mapping import values as hl7_values
 from hub.mapping.values import NULL
+from hub.mapping.sensitive import SensitiveCodes
 from hub.mapping.spec import Accessor, EntryRule, FieldRule, Mapping
 
 Context = dict[str, Segment]
@@ -27,8 +29,13 @@ class Mapped:
     entries: list[Entry] = field(default_factory=list)
 
 
-def map_message(msg: Message, mapping: Mapping) -> Mapped:
-    """Map one message with one mapping; raise MappingError naming the field when it cannot."""
+_NONE = SensitiveCodes()
+
+
+def map_message(msg: Message, mapping: Mapping, sensitive: SensitiveCodes = _NONE) -> Mapped:
+    """Map one message with one mapping; raise MappingError naming the field when it cannot.
+    An entry read from segments that carry one of the `sensitive` codes is restricted at
+    least."""
     first: Context = {}
     for segment in msg.segments:
         first.setdefault(segment.name, segment)
@@ -38,14 +45,14 @@ def map_message(msg: Message, mapping: Mapping) -> Mapped:
         if rule.each is None:
             if not _applies(rule, first):
                 continue
-            entry = _entry(rule, first, msg)
+            entry = _entry(rule, first, msg, sensitive)
             if entry is not None:
                 entries.append(entry)
             elif rule.required:
                 raise MappingError(f"{rule.kind}: every field is empty, and the mapping requires "
                                    f"this entry")
         else:
-            _each(rule, msg, entries)
+            _each(rule, msg, entries, sensitive)
     return Mapped(patient, entries)
 
 
@@ -57,7 +64,7 @@ def _applies(rule: EntryRule, context: Context) -> bool:
     return True
 
 
-def _each(rule: EntryRule, msg: Message, out: list[Entry]) -> None:
+def _each(rule: EntryRule, msg: Message, out: list[Entry], sensitive: SensitiveCodes) -> None:
     """One entry per occurrence of `rule.each`, reading other segments from the nearest before it.
 
     Segments of `rule.group` (say ORC and OBR) are forgotten whenever a new run of them starts,
@@ -79,14 +86,15 @@ def _each(rule: EntryRule, msg: Message, out: list[Entry]) -> None:
             found += 1
             if not _applies(rule, context):
                 continue
-            entry = _entry(rule, context, msg)
+            entry = _entry(rule, context, msg, sensitive)
             if entry is not None:
                 out.append(entry)
     if not found and rule.required:
         raise MappingError(f"{rule.kind}: no {rule.each} segment, and the mapping requires one")
 
 
-def _entry(rule: EntryRule, context: Context, msg: Message) -> Entry | None:
+def _entry(rule: EntryRule, context: Context, msg: Message,
+           sensitive: SensitiveCodes) -> Entry | None:
     payload: dict[str, Any] = {}
     for field_rule in rule.fields:
         if field_rule.all:
@@ -110,11 +118,25 @@ def _entry(rule: EntryRule, context: Context, msg: Message) -> Entry | None:
                 raise MappingError(f"{rule.kind}: effective_at: {_path(accessor)} is not an HL7 "
                                    f"timestamp")
             break
-    level = rule.confidentiality
-    if rule.confidentiality_source is not None:
-        code = _read(context, rule.confidentiality_source)
-        level = dict(rule.confidentiality_map).get(code, level) if code else level
+    level = _level(rule, context)
+    if sensitive.matches(context):
+        level = stricter(level, Confidentiality.RESTRICTED)
     return Entry(rule.kind, payload, level, effective_at)
+
+
+def _level(rule: EntryRule, context: Context) -> Confidentiality:
+    """The sender's confidentiality: the rule's constant, or its field read through its map; an
+    empty field gives the default, a code the map does not know the rule's `unknown`
+    (restricted unless the mapping says otherwise: fail closed)."""
+    if rule.confidentiality_source is None:
+        return rule.confidentiality
+    code = _read(context, rule.confidentiality_source).strip().upper()
+    if not code:
+        return rule.confidentiality
+    for known, level in rule.confidentiality_map:
+        if known == code:
+            return level
+    return rule.confidentiality_unknown
 
 
 def _patient(mapping: Mapping, first: Context) -> Patient | None:

@@ -46,11 +46,15 @@ class Condition(_Strict):
 
 
 class ConfidentialityRule(_Strict):
-    """Confidentiality read from the message: `map` turns a code into a level, else `default`."""
+    """Confidentiality read from the message: `map` turns a code into a level (codes compared
+    without surrounding spaces and case); an empty field gives `default`, and a code the map
+    does not know gives `unknown` — restricted unless said otherwise: a sender that flags an
+    entry in a way the hub cannot read meant something, so the hub fails closed."""
 
     path: str
     map: dict[str, Level]
     default: Level = "normal"
+    unknown: Level = "restricted"
 
 
 class PatientSpec(_Strict):
@@ -118,7 +122,8 @@ class EntryRule:
     effective_at: tuple[Accessor, ...]
     confidentiality: Confidentiality                     # the constant, or the default
     confidentiality_source: Accessor | None = None
-    confidentiality_map: tuple[tuple[str, Confidentiality], ...] = ()
+    confidentiality_map: tuple[tuple[str, Confidentiality], ...] = ()   # codes upper-cased
+    confidentiality_unknown: Confidentiality = Confidentiality.RESTRICTED
     # (where, codes, wanted): the entry is made only when (value at where in codes) == wanted.
     conditions: tuple[tuple[Accessor, frozenset[str], bool], ...] = ()
 

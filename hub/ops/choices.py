@@ -1,5 +1,6 @@
 """The patient's choices: grants and their revocation, the référent (declared, blocked, ended),
-closing and reopening the dossier, hiding an entry or setting its confidentiality.
+closing and reopening the dossier, hiding an entry (from everyone or from one professional) or
+setting its confidentiality, and the level new entries are filed at.
 
 One function per choice, shared by `hub consent …`, `hub dossier close|hide|…` and any page or
 API that offers the same: each opens one unit of work from `uow_factory`, makes the change,
@@ -30,6 +31,8 @@ from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
 
 REFERENT_SOURCE = "cli"  # the CNS feed will declare référents with its own source
+# What a patient may choose as the level of new entries (secret is chosen entry by entry).
+DEFAULT_LEVELS = (Confidentiality.NORMAL.value, Confidentiality.RESTRICTED.value)
 
 
 class LastDayPassed(HubError):
@@ -182,10 +185,10 @@ def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by
 
     Shape: {"closed", "grants": [{"cns_code", "level", "granted_at", "until", "last_day",
     "revoked_at", "status"}], "referent": {"cns_code", "since", "until"} | None,
-    "referent_blocked", "referent_access_by_default"}; status is "not yet", "revoked",
-    "expired", "in force", or "pending registration" for a grant that would be in force but
-    whose professional the registry does not know (yet). `until` is the first instant without
-    access, `last_day` the Luxembourg day it runs through."""
+    "referent_blocked", "referent_access_by_default", "default_level"}; status is "not yet",
+    "revoked", "expired", "in force", or "pending registration" for a grant that would be in
+    force but whose professional the registry does not know (yet). `until` is the first instant
+    without access, `last_day` the Luxembourg day it runs through."""
     at = at or _now()
     with uow_factory() as uow:
         state = uow.consents.state(_existing(uow, matricule), at, referent_by_default)
@@ -199,6 +202,7 @@ def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by
             "cns_code": referent.cns_code, "since": referent.since, "until": referent.until},
         "referent_blocked": state.referent_blocked,
         "referent_access_by_default": state.referent_access_by_default,
+        "default_level": state.default_level.value,
     }
 
 
@@ -254,6 +258,43 @@ def set_hidden(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str, hi
     return _entry_change(uow_factory, matricule, at,
                          lambda uow, pid: uow.entries.set_hidden(entry_id, hidden, pid),
                          Change(action, Actor.PATIENT, "", entry_id), by)
+
+
+def set_hidden_from(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
+                    cns_code: str, hidden: bool, at: datetime | None = None, *,
+                    by: Operator) -> Change:
+    """Hide one entry from one professional (`cns_code`), beside hiding it from everyone; or
+    show it to them again. Consent then denies them that entry, at read and at send time (a
+    delivery of its message waiting for a retry is denied too: a message goes out whole).
+    UnknownMatricule without a dossier; HubError when the entry is not in it, is already hidden
+    from them, or (unhiding) was not."""
+    action = AuditAction.ENTRY_HIDE_FROM if hidden else AuditAction.ENTRY_UNHIDE_FROM
+
+    def apply(uow: UnitOfWork, patient_id: str) -> None:
+        if not uow.entries.set_hidden_from(entry_id, cns_code, hidden, patient_id,
+                                           at or _now()):
+            raise HubError(f"the entry is {'already' if hidden else 'not'} hidden from "
+                           f"{cns_code}")
+
+    return _entry_change(uow_factory, matricule, at, apply,
+                         Change(action, Actor.PATIENT, f"from {cns_code}", entry_id), by)
+
+
+def set_default_level(uow_factory: UnitOfWorkFactory, matricule: str,
+                      level: Confidentiality | str, at: datetime | None = None, *,
+                      by: Operator) -> Change:
+    """The level the patient wants new entries filed at, at least: normal or restricted
+    (filing takes the stricter of it and the sender's level). Secret is refused: it would lock
+    every new entry away from its own author, which is a choice made entry by entry
+    (`set_confidentiality`) or by closing the dossier. Entries already filed keep their level."""
+    level = Confidentiality(level)
+    if level not in DEFAULT_LEVELS:
+        raise HubError(f"a default level is one of {', '.join(DEFAULT_LEVELS)}, not "
+                       f"{level.value}")
+    return _dossier_change(uow_factory, matricule, at,
+                           lambda uow, pid, at: uow.consents.set_default_level(pid, level),
+                           Change(AuditAction.CONSENT_DEFAULT_LEVEL, Actor.PATIENT,
+                                  f"new entries {level.value}"), by)
 
 
 def set_confidentiality(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,

@@ -83,7 +83,9 @@ def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator,
         if isinstance(reader, Operator):
             entries = uow.entries.for_patient(patient_id)
             document = {"patient": patient_document(uow.patients.get(patient_id)),
-                        "entries": [entry_document(e) for e in entries],
+                        # Whom the patient hid an entry from is the patient's to see only.
+                        "entries": [{**entry_document(e), "hidden_from": sorted(e.hidden_from)}
+                                    for e in entries],
                         "cns_summary": summarize(entries)}
             closure = uow.patients.closure(patient_id)
             if closure.closed_at is not None:
@@ -128,7 +130,7 @@ def read_as(uow: UnitOfWork, patient_id: str, cns_code: str, at: datetime,
         return ProfessionalRead(cns_code, refused=False, allowed=False, reason=dossier.reason)
     shown, events, first_denial = [], [], None
     for entry in uow.entries.for_patient(patient_id):
-        decision = decide(EntryView(entry.confidentiality, entry.hidden), who, state, at)
+        decision = decide(_view(entry), who, state, at)
         if decision.allowed:
             shown.append(entry)
             events.append(_event(cns_code, patient_id, at, AuditOutcome.OK, decision.reason,
@@ -163,7 +165,7 @@ def read_document(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
             return entry
         viewer = reader
         decision = access.may_receive(uow, patient_id,
-                                      [EntryView(entry.confidentiality, entry.hidden)], viewer,
+                                      [_view(entry)], viewer,
                                       at, referent_by_default)
         outcome = AuditOutcome.OK if decision.allowed else AuditOutcome.DENIED
         _journal(uow, [_event(viewer, patient_id, at, outcome, decision.reason, entry.id)])
@@ -203,6 +205,11 @@ def professional_document(read: ProfessionalRead, matricule: str) -> dict:
             "patient": patient, "entries": [entry_document(e) for e in read.entries],
             # Summed from the prestations this professional may see, and from nothing else.
             "cns_summary": summarize(read.entries)}
+
+
+def _view(entry: StoredEntry) -> EntryView:
+    """What consent needs of a stored entry."""
+    return EntryView(entry.confidentiality, entry.hidden, entry.hidden_from)
 
 
 def _existing(uow: UnitOfWork, matricule: str) -> str:

@@ -13,10 +13,12 @@ their time and are not replayed. `stop` set (Ctrl-C) ends a run between two mess
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.consent import stricter
 from hub.domain.models import Entry, MessageState, StoredEntry
 from hub.errors import MappingError, RawCopyPurged, StoreError
 from hub.mapping.interpret import interpret, safe_reason
@@ -87,9 +89,13 @@ def remap_one(uow: UnitOfWork, id: str, mappings: MappingSet, policy: RoutingPol
         uow.patients.merged_into(record.patient_id) or record.patient_id)
     if patient_id is None:
         return {"outcome": "skipped", "id": id, "reason": "filed to no dossier"}
-    if uow.consents.state(patient_id, datetime.now(timezone.utc),
-                         policy.referent_access_by_default).closed:
+    state = uow.consents.state(patient_id, datetime.now(timezone.utc),
+                               policy.referent_access_by_default)
+    if state.closed:
         return {"outcome": "skipped", "id": id, "reason": "dossier closed by the patient"}
+    # As filing does: at the stricter of the source's level and the patient's default.
+    new = [replace(entry, confidentiality=stricter(entry.confidentiality, state.default_level))
+           for entry in new]
     updated = [(stored, entry) for stored, entry in zip(old, new) if not _same(stored, entry)]
     added = list(enumerate(new))[len(old):]
     removed = [stored.id for stored in old[len(new):]]
@@ -129,8 +135,12 @@ def _entries_now(raw: bytes, mappings: MappingSet,
 
 
 def _same(stored: StoredEntry, entry: Entry) -> bool:
-    """Whether the stored entry already says what `entry` says (compared as stored: JSON)."""
+    """Whether the stored entry already says what `entry` says (compared as stored: JSON), its
+    level included: a level the mapping now makes stricter (a code added to the sensitive list)
+    is a change; a looser one is not, since a rewrite never loosens a level."""
     plain = from_json_bytes(to_json_bytes({"payload": entry.payload,
                                            "effective_at": entry.effective_at}), "entry")
     return (stored.kind == entry.kind and stored.payload == (plain["payload"] or {})
-            and stored.effective_at == plain["effective_at"])
+            and stored.effective_at == plain["effective_at"]
+            and stricter(stored.confidentiality, entry.confidentiality)
+            == stored.confidentiality)

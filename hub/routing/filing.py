@@ -17,13 +17,13 @@ dossier on either side is parked. An identical resend keeps no second raw copy e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.closure import merge_parked_reason
-from hub.domain.consent import EntryView
-from hub.domain.models import MessageRecord, MessageState
+from hub.domain.consent import EntryView, stricter
+from hub.domain.models import Entry, MessageRecord, MessageState
 from hub.domain.ports import UnitOfWork
 from hub.errors import StoreConflict
 from hub.routing.delivering import RoutedBatch, queue_routed, route_message
@@ -36,6 +36,7 @@ DOSSIER_CLOSED = "dossier closed by the patient"
 class _Filed:
     outcome: Outcome
     record: MessageRecord
+    entries: list[Entry] = field(default_factory=list)  # at the patient's default level, at least
 
 
 def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy | None = None,
@@ -47,7 +48,7 @@ def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy |
     policy = policy or RoutingPolicy()
     if routing is None:
         routing = RoutedBatch(uow, datetime.now(timezone.utc), policy.referent_access_by_default)
-    filed = [_Filed(o, replace(o.record)) for o in outcomes]
+    filed = [_Filed(o, replace(o.record), list(o.entries)) for o in outcomes]
     _settle_resends(uow, filed)
     _prefetch(uow, filed, routing)
     for item in filed:
@@ -65,7 +66,7 @@ def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy |
     stored = [item for item in filed if item.record.state is MessageState.STORED]
     entry_ids = uow.entries.add_many(
         (item.record.patient_id, item.record.id, seq, entry)
-        for item in stored for seq, entry in enumerate(item.outcome.entries))
+        for item in stored for seq, entry in enumerate(item.entries))
     start = 0
     for item in filed:  # in order: a registry change is seen by the messages after it only
         if item.record.state is MessageState.DISCARDED and item.record.reason == DOSSIER_CLOSED:
@@ -73,7 +74,7 @@ def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy |
             continue
         if item.record.state is not MessageState.STORED:
             continue
-        entries = item.outcome.entries
+        entries = item.entries
         ids, start = entry_ids[start:start + len(entries)], start + len(entries)
         route_message(routing, patient_id=item.record.patient_id, message_id=item.record.id,
                       raw=item.outcome.raw, candidates=item.outcome.candidates,
@@ -113,16 +114,22 @@ def _settle_patient(uow: UnitOfWork, item: _Filed, routing: RoutedBatch) -> None
         return  # a registry message (MFN^M02) names no patient
     closed_sides = _closed_merge_sides(uow, outcome, routing)
     record.patient_id = uow.patients.id_for(outcome.patient.matricule)
+    state = routing.consent(record.patient_id)
     if closed_sides:
         record.state = MessageState.PARKED
         record.reason = merge_parked_reason(closed_sides)
         routing.parked[record.id] = record.reason
-    elif routing.consent(record.patient_id).closed:
+    elif state.closed:
         record.state = MessageState.DISCARDED
         record.reason = DOSSIER_CLOSED
         record.raw_kept = False  # what the journal needs is the row; no content is kept
     else:
         uow.patients.save_demographics(record.patient_id, outcome.patient)
+        # The stricter of the source's level and the patient's default; the outcome's own
+        # entries stay as mapped, so a batch rolled back is filed again from them.
+        item.entries = [replace(entry, confidentiality=stricter(entry.confidentiality,
+                                                                state.default_level))
+                        for entry in outcome.entries]
 
 
 def _closed_merge_sides(uow: UnitOfWork, outcome: Outcome, routing: RoutedBatch) -> list[str]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, or_, select, update
 
 from hub.domain.consent import ConsentState, Grant, GrantLevel, ReferentDeclaration
+from hub.domain.models import Confidentiality
 from hub.errors import UnknownMatricule
 from hub.store.memo import TransactionMemo
 from hub.store.repository import Repository, chunks
@@ -125,6 +126,15 @@ class ConsentRepository(Repository):
         if self._execute("blocking the référent", statement).rowcount == 0:
             raise UnknownMatricule(f"no dossier with id {patient_id}")
 
+    def set_default_level(self, patient_id: str, level: Confidentiality | str) -> None:
+        """The level new entries of this dossier are filed at, at least (the patient's
+        choice): normal or restricted."""
+        self._memo.forget_patients(patient_id)
+        statement = update(patients).where(patients.c.id == patient_id).values(
+            default_level=Confidentiality(level).value, updated_at=utc_now())
+        if self._execute("setting the default level", statement).rowcount == 0:
+            raise UnknownMatricule(f"no dossier with id {patient_id}")
+
     def state(self, patient_id: str, at: datetime,
               referent_access_by_default: bool) -> ConsentState:
         """Everything `decide` needs about this patient at `at`."""
@@ -150,15 +160,16 @@ class ConsentRepository(Repository):
 
     def _read_states(self, wanted: list[str], at: datetime,
                      referent_access_by_default: bool) -> dict[str, ConsentState]:
-        flags: dict[str, tuple[bool, bool]] = {}
+        flags: dict[str, tuple[bool, bool, Confidentiality]] = {}
         grants: dict[str, list[Grant]] = {pid: [] for pid in wanted}
         referents: dict[str, ReferentDeclaration] = {}
         g, r = consent_grants.c, referent_declarations.c
         for chunk in chunks(wanted):
-            query = select(patients.c.id, patients.c.closed, patients.c.referent_blocked).where(
-                patients.c.id.in_(chunk))
+            query = select(patients.c.id, patients.c.closed, patients.c.referent_blocked,
+                           patients.c.default_level).where(patients.c.id.in_(chunk))
             for row in self._execute("reading dossiers' consent", query):
-                flags[row.id] = (bool(row.closed), bool(row.referent_blocked))
+                flags[row.id] = (bool(row.closed), bool(row.referent_blocked),
+                                 Confidentiality(row.default_level or Confidentiality.NORMAL))
             query = (select(g.patient_id, g.cns_code, g.level, g.granted_at, g.until,
                             g.revoked_at)
                      .where(g.patient_id.in_(chunk)).order_by(g.granted_at, g.id))
@@ -177,5 +188,6 @@ class ConsentRepository(Repository):
             raise UnknownMatricule(f"no dossier with id {missing[0]}")
         return {pid: ConsentState(
             closed=flags[pid][0], grants=tuple(grants[pid]), referent=referents.get(pid),
-            referent_blocked=flags[pid][1], referent_access_by_default=referent_access_by_default)
+            referent_blocked=flags[pid][1], referent_access_by_default=referent_access_by_default,
+            default_level=flags[pid][2])
             for pid in wanted}

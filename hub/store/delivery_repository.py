@@ -14,11 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.consent import EntryView
 from hub.domain.delivery import Delivery, DeliveryState
-from hub.domain.models import Confidentiality
 from hub.errors import StoreConflict, StoreError
 from hub.store.delivery_queue import CLEAR_COLUMNS, PENDING, DeliveryQueue, delivery_from_row
+from hub.store.entry_repository import entry_views
 from hub.store.repository import chunks
-from hub.store.tables import deliveries, entries, new_id, utc_now
+from hub.store.tables import deliveries, new_id, utc_now
 
 TABLE = "deliveries"
 ERROR_LENGTH = 500
@@ -201,17 +201,9 @@ class DeliveryRepository(DeliveryQueue):
     def entry_views(self, message_ids: Collection[str]) -> dict[str, list[EntryView]]:
         """For a batch's consent re-check: what `EntryRepository.views_for_message` answers for
         each of `message_ids` (level and hidden flag of each entry, in entry order, nothing
-        decrypted), read in one query. A message that made no entry maps to []."""
-        views: dict[str, list[EntryView]] = {id: [] for id in message_ids}
-        if not views:
-            return views
-        query = (select(entries.c.message_id, entries.c.confidentiality, entries.c.hidden)
-                 .where(entries.c.message_id.in_(list(views)))
-                 .order_by(entries.c.message_id, entries.c.seq))
-        for row in self._execute("reading entry levels", query):
-            views[row.message_id].append(EntryView(Confidentiality(row.confidentiality),
-                                                   bool(row.hidden)))
-        return views
+        decrypted, and whom the patient hid each from), read in one query. A message that made
+        no entry maps to []."""
+        return entry_views(self._execute, list(message_ids))
 
     def for_message(self, message_id: str) -> list[Delivery]:
         """Every delivery of one received message: where it went."""

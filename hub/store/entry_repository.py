@@ -4,17 +4,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from hub.domain.consent import EntryView
 from hub.domain.models import Confidentiality, Entry, StoredEntry
 from hub.errors import StoreError
-from hub.store.repository import Repository, from_json_bytes, to_json_bytes
-from hub.store.tables import entries, new_id, patients, utc_now
+from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
+from hub.store.tables import entries, entry_hidden_from, new_id, patients, utc_now
 
 TABLE = "entries"
 _TICK = timedelta(microseconds=1)
 _LEVELS = [c.value for c in Confidentiality]  # from the loosest to the strictest
+
+
+def entry_views(execute, message_ids: list[str]) -> dict[str, list[EntryView]]:
+    """For consent: each message's entries as `EntryView`s (level, hidden flag, the CNS codes
+    it is hidden from), in entry order, read in one query per chunk through `execute` (a
+    repository's); nothing decrypted. A message that made no entry maps to []."""
+    views: dict[str, list[EntryView]] = {id: [] for id in message_ids}
+    h = entry_hidden_from.c
+    for chunk in chunks(list(views)):
+        query = (select(entries.c.id, entries.c.message_id, entries.c.confidentiality,
+                        entries.c.hidden, h.cns_code)
+                 .select_from(entries.outerjoin(entry_hidden_from, h.entry_id == entries.c.id))
+                 .where(entries.c.message_id.in_(chunk))
+                 .order_by(entries.c.message_id, entries.c.seq, entries.c.id))
+        rows: dict[str, tuple[str, str, bool, set[str]]] = {}
+        for row in execute("reading entry levels", query):
+            _, _, _, codes = rows.setdefault(row.id, (row.message_id, row.confidentiality,
+                                                      bool(row.hidden), set()))
+            if row.cns_code is not None:
+                codes.add(row.cns_code)
+        for message_id, level, hidden, codes in rows.values():  # dicts keep query order
+            views[message_id].append(EntryView(Confidentiality(level), hidden, frozenset(codes)))
+    return views
 
 
 class EntryRepository(Repository):
@@ -66,9 +89,23 @@ class EntryRepository(Repository):
         query = (select(entries).where((entries.c.patient_id == patient_id)
                                        | entries.c.patient_id.in_(merged))
                  .order_by(entries.c.created_at, entries.c.seq, entries.c.id))
-        return [self._stored(row) for row in self._execute("reading entries", query)]
+        return self._stored_all(list(self._execute("reading entries", query)))
 
-    def _stored(self, row) -> StoredEntry:
+    def _stored_all(self, rows: list) -> list[StoredEntry]:
+        """Rows decrypted, each with the professionals its entry is hidden from."""
+        hidden_from = self._hidden_from([row.id for row in rows])
+        return [self._stored(row, hidden_from.get(row.id, frozenset())) for row in rows]
+
+    def _hidden_from(self, entry_ids: list[str]) -> dict[str, frozenset[str]]:
+        found: dict[str, set[str]] = {}
+        for chunk in chunks(entry_ids):
+            query = select(entry_hidden_from.c.entry_id, entry_hidden_from.c.cns_code).where(
+                entry_hidden_from.c.entry_id.in_(chunk))
+            for row in self._execute("reading whom entries are hidden from", query):
+                found.setdefault(row.entry_id, set()).add(row.cns_code)
+        return {entry_id: frozenset(codes) for entry_id, codes in found.items()}
+
+    def _stored(self, row, hidden_from: frozenset[str] = frozenset()) -> StoredEntry:
         plain = self._keyring.decrypt(row.payload_ct, table=TABLE, row_id=row.id,
                                       key_id=row.key_id)
         document = from_json_bytes(plain, f"entry {row.id}")
@@ -77,12 +114,13 @@ class EntryRepository(Repository):
             kind=row.kind, confidentiality=Confidentiality(row.confidentiality),
             hidden=bool(row.hidden), created_at=row.created_at,
             payload=document.get("payload") or {}, effective_at=document.get("effective_at"),
+            hidden_from=hidden_from,
         )
 
     def for_message(self, message_id: str) -> list[StoredEntry]:
         """The entries one message made, decrypted, by seq."""
         query = select(entries).where(entries.c.message_id == message_id).order_by(entries.c.seq)
-        return [self._stored(row) for row in self._execute("reading entries", query)]
+        return self._stored_all(list(self._execute("reading entries", query)))
 
     def rewrite(self, entry_id: str, entry: Entry) -> None:
         """Give a stored entry the kind, payload and clinical date of `entry` (a mapping
@@ -109,6 +147,26 @@ class EntryRepository(Repository):
         With `patient_id`, only an entry of that dossier is touched."""
         self._update_entry(entry_id, patient_id, "hiding an entry", hidden=hidden)
 
+    def set_hidden_from(self, entry_id: str, cns_code: str, hidden: bool, patient_id: str,
+                        at: datetime) -> bool:
+        """Hide an entry of the dossier `patient_id` from one professional (the patient's
+        choice), or show it to them again; whether that changed anything. StoreError when the
+        entry is not in that dossier."""
+        owned = select(entries.c.id).where(entries.c.id == entry_id,
+                                           entries.c.patient_id == patient_id)
+        if self._execute("finding an entry", owned).first() is None:
+            raise StoreError(f"no entry {entry_id} in this dossier")
+        h = entry_hidden_from.c
+        present = self._execute("reading whom an entry is hidden from", select(h.entry_id).where(
+            h.entry_id == entry_id, h.cns_code == cns_code)).first() is not None
+        if hidden and not present:
+            self._execute("hiding an entry from a professional", insert(entry_hidden_from),
+                          {"entry_id": entry_id, "cns_code": cns_code, "hidden_at": at})
+        elif present and not hidden:
+            self._execute("showing an entry to a professional", delete(entry_hidden_from).where(
+                h.entry_id == entry_id, h.cns_code == cns_code))
+        return hidden != present
+
     def set_confidentiality(self, entry_id: str, confidentiality: Confidentiality | str,
                             patient_id: str | None = None) -> None:
         """Set an entry's confidentiality level (the patient's choice).
@@ -126,11 +184,9 @@ class EntryRepository(Repository):
                              + ("" if patient_id is None else " in this dossier"))
 
     def views_for_message(self, message_id: str) -> list[EntryView]:
-        """What consent needs of each entry a message made (level, hidden), nothing decrypted."""
-        query = (select(entries.c.confidentiality, entries.c.hidden)
-                 .where(entries.c.message_id == message_id).order_by(entries.c.seq))
-        return [EntryView(Confidentiality(row.confidentiality), bool(row.hidden))
-                for row in self._execute("reading entry levels", query)]
+        """What consent needs of each entry a message made (level, hidden, hidden from whom),
+        nothing decrypted."""
+        return entry_views(self._execute, [message_id])[message_id]
 
     def outlines_for_message(self, message_id: str) -> list[dict]:
         """Id, seq, kind, confidentiality and hidden flag of each entry a message made, in

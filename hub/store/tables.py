@@ -86,6 +86,8 @@ patients = Table(
     # When the patient last closed the dossier, and when its content was erased (0018).
     Column("closed_at", UTCDateTime),
     Column("erased_at", UTCDateTime),
+    # The level new entries are filed at, at least (migration 0021); NULL is normal.
+    Column("default_level", String(16)),
     # Merged dossiers only (few): a survivor's dossier reads the entries filed to them.
     Index("ix_patients_merged_into", "merged_into", sqlite_where=text("merged_into IS NOT NULL"),
           postgresql_where=text("merged_into IS NOT NULL")),
@@ -139,6 +141,16 @@ entries = Table(
     Column("payload_ct", LargeBinary, nullable=False),
     Index("ix_entries_patient_id", "patient_id"),
     Index("ix_entries_message_id", "message_id"),
+)
+
+# Entries the patient hid from one professional (migration 0021); deleted with their entry.
+entry_hidden_from = Table(
+    "entry_hidden_from",
+    metadata,
+    Column("entry_id", String(ID_LENGTH), ForeignKey("entries.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("cns_code", String(9), primary_key=True),
+    Column("hidden_at", UTCDateTime, nullable=False),
 )
 
 # The national registry. Professionals are not patients: their names are stored in clear.

@@ -90,16 +90,17 @@ def test_the_declared_referent_receives_without_a_grant_until_the_patient_blocks
     ])
 
 
-def test_a_document_reaches_the_referent_and_the_attending_doctor_unless_it_is_secret(scene):
+def test_a_document_reaches_the_referent_and_the_attending_doctor_unless_very_restricted(scene):
     referent, attending = scene.doctor("390001-11"), scene.doctor("390002-22")
     scene.start()
     person = patient(309)
     scene.hub(("consent", "referent", person.matricule, referent.cns_code),
               ("consent", "grant", person.matricule, attending.cns_code))
     note = mdm_t02(person, "MDM-1", attending)
-    secret = mdm_t02(person, "MDM-2", attending, confidentiality="V")  # TXA-18: secret
+    # TXA-18 V (very restricted) files restricted: neither has an extended grant.
+    restricted = mdm_t02(person, "MDM-2", attending, confidentiality="V")
 
-    assert scene.send(note, secret) == ["AA", "AA"]
+    assert scene.send(note, restricted) == ["AA", "AA"]
 
     assert scene.settled(2), scene.env.logs()
     assert wait_for(lambda: scene.states() == ["delivered", "delivered"]
@@ -112,6 +113,6 @@ def test_a_document_reaches_the_referent_and_the_attending_doctor_unless_it_is_s
     assert final.deliveries == {**NOBODY, "delivered": 2}
     assert sorted(final.events()) == sorted([
         (referent.cns_code, "deliver", "ok", "AA"), (attending.cns_code, "deliver", "ok", "AA"),
-        (referent.cns_code, "deny", "denied", "entry secret"),
-        (attending.cns_code, "deny", "denied", "entry secret"),
+        (referent.cns_code, "deny", "denied", "no grant in force"),
+        (attending.cns_code, "deny", "denied", "restricted needs extended grant"),
     ])

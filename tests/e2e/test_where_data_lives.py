@@ -35,7 +35,7 @@ def installed_elsewhere(env: HubEnv, tmp_path: Path) -> Path:
     `env` at it through HUB_CONFIG_DIR alone; HUB_HOME unset. Returns the install directory."""
     install = tmp_path / "install"
     (install / "config").mkdir(parents=True)
-    for name in ("default.toml", "routing.toml", "senders.toml"):
+    for name in ("default.toml", "routing.toml", "senders.toml", "sensitive_codes.toml"):
         shutil.copy(REPO / "config" / name, install / "config" / name)
     shutil.copytree(REPO / "mappings", install / "mappings")
     for name in PATH_VARIABLES:

@@ -79,7 +79,7 @@ def test_unusable_delimiters_are_a_parsing_refusal(mappings):
 def test_any_exception_is_a_safe_refusal_naming_its_type_not_its_text(mappings, monkeypatch):
     from hub.mapping import interpret as module
 
-    def explode(message, mapping):
+    def explode(message, mapping, sensitive):
         raise KeyError(MATRICULE)
 
     monkeypatch.setattr(module, "map_message", explode)

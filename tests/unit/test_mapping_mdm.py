@@ -101,13 +101,17 @@ def test_a_synthetic_patient_maps_with_a_code_only_document_type(mappings):
 
 
 @pytest.mark.parametrize(("code", "level"), [
-    ("V", Confidentiality.SECRET),
+    ("V", Confidentiality.RESTRICTED),                   # very restricted is not secret
     ("R", Confidentiality.RESTRICTED),
     ("U", Confidentiality.NORMAL),
+    ("N", Confidentiality.NORMAL),                       # HL7 v3 "normal"
     ("", Confidentiality.NORMAL),
     ('""', Confidentiality.NORMAL),                      # HL7 explicit null
     ("R^Restricted^HL70272", Confidentiality.RESTRICTED),   # sent as a CWE: the code still counts
-    ("V^Very restricted", Confidentiality.SECRET),
+    ("V^Very restricted", Confidentiality.RESTRICTED),
+    (" r ", Confidentiality.RESTRICTED),                 # case and spaces do not matter
+    ("X", Confidentiality.RESTRICTED),                   # unknown: fail closed
+    ("V?R", Confidentiality.RESTRICTED),                 # garbled: fail closed
 ])
 def test_confidentiality_follows_txa_18(mappings, code, level):
     _, entry = the_document(mappings, mdm(patient(2), txa(confidentiality=code),

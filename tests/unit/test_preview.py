@@ -117,7 +117,7 @@ def test_broken_delimiters_are_a_reason(mappings):
 
 
 def test_any_exception_while_mapping_becomes_a_reason(mappings, monkeypatch):
-    def explode(msg, mapping):
+    def explode(msg, mapping, sensitive):
         raise KeyError("1893120105732")
 
     monkeypatch.setattr(interpret_module, "map_message", explode)

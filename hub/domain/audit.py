@@ -30,6 +30,7 @@ class Actor(StrEnum):
     CNS_FEED = "cns-feed"
     HUB = "hub"
     OPERATOR = "operator"      # an integration engineer at the `hub` command
+    REPRESENTATIVE = "representative"  # one acting for the patient; the reason names which
 
 
 class AuditOutcome(StrEnum):
@@ -70,6 +71,11 @@ class AuditAction(StrEnum):
     MESSAGE_RAW_READ = "message.raw_read"  # an operator read a parked message's raw bytes
     KEYS_ROTATE = "keys.rotate"
     RETENTION_PURGE = "retention.purge"  # raw copies emptied (a count only)
+    # Representatives (hub.domain.representative): named by id in the reason, never by name.
+    REPRESENTATIVE_ADD = "representative.add"
+    REPRESENTATIVE_END = "representative.end"
+    REPRESENTATIVE_ENDED_MAJORITY = "representative.majority"  # a parent's rights, at majority
+    REPRESENTATIVE_LIST = "representative.list"  # an operator read the representatives' names
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.output import print_json, print_table
+from hub.cli.representative_cmd import add_representative_option
 from hub.cli.session import current_hub
 from hub.domain.consent import GrantLevel
 from hub.domain.matricule import validate
@@ -35,9 +36,11 @@ def register(subparsers, dossier_actions) -> None:
     c.add_argument("--until", metavar="YYYY-MM-DD",
                    help="last day of access (through the end of that day, UTC)")
     add_operator_option(c)
+    add_representative_option(c)
     c.set_defaults(func=grant)
-    add_operator_option(_patient_and_professional(
-        consent.add_parser("revoke", help="end a professional's access"))).set_defaults(func=revoke)
+    add_representative_option(add_operator_option(_patient_and_professional(
+        consent.add_parser("revoke", help="end a professional's access")))).set_defaults(
+        func=revoke)
     c = consent.add_parser("list", help="grants, référent and dossier state")
     c.add_argument("matricule")
     c.add_argument("--json", action="store_true")
@@ -77,7 +80,7 @@ def grant(args: argparse.Namespace, settings: Settings) -> int:
     with current_hub(settings) as hub:
         try:
             change = choices.grant(hub.unit_of_work, matricule, cns_code, args.level, last_day,
-                                   by=operator(args))
+                                   by=operator(args), representative=args.by_representative)
         except choices.LastDayPassed:
             raise HubError("--until is in the past") from None
     print(f"granted {change.reason}")
@@ -88,7 +91,8 @@ def revoke(args: argparse.Namespace, settings: Settings) -> int:
     """Revoke a professional's access from now on."""
     matricule, cns_code = validate(args.matricule), validate_cns_code(args.cns_code)
     with current_hub(settings) as hub:
-        change = choices.revoke(hub.unit_of_work, matricule, cns_code, by=operator(args))
+        change = choices.revoke(hub.unit_of_work, matricule, cns_code, by=operator(args),
+                                representative=args.by_representative)
     print(f"revoked {change.reason}")
     return 0
 

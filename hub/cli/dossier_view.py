@@ -8,6 +8,7 @@ import argparse
 
 from hub.cli.acting import reader
 from hub.cli.output import print_json, print_table
+from hub.cli.representative_cmd import print_representatives
 from hub.cli.session import current_hub
 from hub.domain.matricule import validate
 from hub.ops import dossier
@@ -53,6 +54,8 @@ def print_dossier(document: dict) -> None:
     elif "family_name" in p:
         print(f"{p['family_name']}, {p['given_name']}  born {p['birth_date'] or '?'}  "
               f"sex {p['sex'] or '?'}")
+    if document.get("minor") or document.get("representatives"):
+        print_representatives(document)
     if document["entries"] or "viewer" not in document:
         print_table(["when", "kind", "what"],
                     [(e["effective_at"] or "", e["kind"], entry_summary(e))

@@ -11,7 +11,7 @@ import sys
 
 from hub.cli import (acting, audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
                      dossier_view, keys_cmd, patient_cmd, professionals_cmd, rejected_cmd,
-                     remap_cmd, reports, resume_cmd, trace_cmd)
+                     remap_cmd, reports, representative_cmd, resume_cmd, trace_cmd)
 from hub.cli.output import positive_count
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     consent_cmd.register(sub, dossier)
     document_cmd.register(dossier)
     resume_cmd.register(dossier)
+    representative_cmd.register(dossier)
     audit_cmd.register(sub)
     deliveries_cmd.register(sub)
     dlq_cmd.register(sub)

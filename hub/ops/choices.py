@@ -25,6 +25,7 @@ from hub.domain.models import Confidentiality
 from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
+from hub.ops.representatives import on_behalf
 
 REFERENT_SOURCE = "cli"  # the CNS feed will declare référents with its own source
 
@@ -60,10 +61,12 @@ def end_of_day(day: date) -> datetime:
 
 
 def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: GrantLevel | str,
-          last_day: date | None = None, at: datetime | None = None, *, by: Operator) -> Change:
+          last_day: date | None = None, at: datetime | None = None, *, by: Operator,
+          representative: str | None = None) -> Change:
     """Give `cns_code` access to the dossier at `level` from `at` (now), through `last_day`
     when given (LastDayPassed when that is over). The reason reads "extended access to
-    123456-78 through 2030-12-31"."""
+    123456-78 through 2030-12-31". With `representative`, that representative makes the
+    choice for the patient (hub.ops.representatives.on_behalf checks they may)."""
     at = at or _now()
     level = GrantLevel(level)
     until = None if last_day is None else end_of_day(last_day)
@@ -72,21 +75,24 @@ def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str, level: 
     what = f"{level.value} access to {cns_code}" + (f" through {last_day}" if last_day else "")
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
+        actor, what = on_behalf(uow, patient_id, at, representative, Actor.PATIENT, what)
         uow.consents.grant(patient_id, cns_code, level.value, until, at)
-        return _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, Actor.PATIENT,
-                                                   what), by)
+        return _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, actor, what), by)
 
 
 def revoke(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
-           at: datetime | None = None, *, by: Operator) -> Change:
-    """End `cns_code`'s access from `at` (now); HubError when no grant to them is in force."""
+           at: datetime | None = None, *, by: Operator,
+           representative: str | None = None) -> Change:
+    """End `cns_code`'s access from `at` (now); HubError when no grant to them is in force.
+    With `representative`, as `grant`."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
+        actor, what = on_behalf(uow, patient_id, at, representative, Actor.PATIENT,
+                                f"access of {cns_code}")
         if not uow.consents.revoke(patient_id, cns_code, at):
             raise HubError(f"no grant in force for {cns_code}")
-        return _record(uow, patient_id, at, Change(AuditAction.CONSENT_REVOKE, Actor.PATIENT,
-                                                   f"access of {cns_code}"), by)
+        return _record(uow, patient_id, at, Change(AuditAction.CONSENT_REVOKE, actor, what), by)
 
 
 def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by_default: bool,

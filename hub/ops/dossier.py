@@ -35,6 +35,7 @@ from hub.domain.models import Confidentiality, Patient, StoredEntry
 from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
+from hub.ops.representatives import representatives_document
 
 DOCUMENT = "document"
 OPERATOR_FULL_VIEW = "operator full view"  # why an operator may read it all: the hub's own staff
@@ -69,8 +70,10 @@ def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator,
     journaled and committed. UnknownMatricule without a dossier; ReadRefused when the registry
     refuses the professional.
 
-    Shape: {"patient": {...}, "entries": [...], "cns_summary": [...]} plus "merged_into" (the
-    full view) or "viewer", "access": {"allowed", "reason"}, "merged" (a professional's)."""
+    Shape: {"patient": {...}, "entries": [...], "cns_summary": [...]} plus "merged_into",
+    "minor", "majority_on" and the "representatives" in force (the full view;
+    hub.ops.representatives) or "viewer", "access": {"allowed", "reason"}, "merged" (a
+    professional's)."""
     at = at or datetime.now(UTC)
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
@@ -79,7 +82,9 @@ def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator,
             entries = uow.entries.for_patient(patient_id)
             document = {"patient": patient_document(uow.patients.get(patient_id)),
                         "entries": [entry_document(e) for e in entries],
-                        "cns_summary": summarize(entries)}
+                        "cns_summary": summarize(entries),
+                        # Who acts for the patient, and whether they are a minor (in force only).
+                        **representatives_document(uow, patient_id, at, in_force_only=True)}
             events = [_operator_event(reader, AuditAction.DOSSIER_READ, patient_id, at,
                                       f"{OPERATOR_FULL_VIEW}: demographics and "
                                       f"{len(entries)} entries")]

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--as", dest="viewer", metavar="CNS_CODE",
                       help="show only what this professional may see, and journal the read")
     acting.add_operator_option(show)
+    show.add_argument("--by-representative", metavar="ID",
+                      help="the full view, read for the patient by this representative (in "
+                      "force, with the read scope); journaled as theirs")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=dossier_view.show)
 

@@ -55,6 +55,7 @@ class EndReason(StrEnum):
 DEFAULT_SCOPES = frozenset({Scope.CONSENT, Scope.READ})
 _BY = "; by representative "
 _REASON_ID = re.compile(r"; by representative ([0-9a-f]{32})\Z")
+_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -130,3 +131,9 @@ def representative_in(reason: str) -> str | None:
     """The id of the representative an audit reason names (`acting_reason`), or None."""
     match = _REASON_ID.search(reason)
     return None if match is None else match.group(1)
+
+
+def is_representative_id(text: str) -> bool:
+    """Whether `text` has the form of a representative's id (32 lower-case hex digits): what
+    is not is never echoed into a message or the audit log."""
+    return _ID.fullmatch(text) is not None

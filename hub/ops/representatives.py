@@ -25,6 +25,7 @@ from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.domain.representative import (
     Representative, RepresentativeKind, Scope, acting_reason, format_scopes,
+    is_representative_id,
 )
 from hub.errors import HubError, UnknownMatricule
 
@@ -138,6 +139,9 @@ def _status(rep: Representative, at: datetime, majority: datetime | None) -> str
 
 
 def _of_dossier(uow: UnitOfWork, patient_id: str, representative_id: str) -> Representative:
+    if not is_representative_id(representative_id):
+        raise RepresentativeRefused("no such representative for this dossier (an id is 32 "
+                                    "hex digits, as `hub dossier representative list` shows)")
     found = uow.representatives.get(representative_id)
     if found is None or found.patient_id != patient_id:
         raise RepresentativeRefused(f"no representative {representative_id} for this dossier")

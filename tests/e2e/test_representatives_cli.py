@@ -1,6 +1,7 @@
 """Who acts for the patient, through real `hub` processes on SQLite and PostgreSQL:
 `hub dossier representative add|end|list`, consent changes a representative makes (journaled
-with the representative's id, never their name) or is refused (exit 1, nothing recorded), and
+with the representative's id, never their name) or is refused (exit 1, nothing recorded), a
+read of the dossier by a representative with the read scope (and a refused one, journaled), and
 `hub serve` ending a parent's rights by itself when the minor comes of age (birth date from
 PID-7), journaled."""
 from __future__ import annotations
@@ -108,6 +109,18 @@ def test_a_consent_change_by_a_representative_is_journaled_with_them_or_refused(
         == ["in force"]
     after = cli_env.hub_json("journal", CHILD)
     assert [e["action"] for e in after[len(before):]] == ["representative.end"]
+    # The read scope: the assistant reads the full view for the patient, journaled as theirs;
+    # the ended parent is refused, and the refusal is journaled too.
+    assert cli_env.hub_json("dossier", "show", CHILD, "--by-representative", reader)["minor"]
+    assert "ended on" in _fails(cli_env, "dossier", "show", CHILD, "--by-representative",
+                                parent)
+    reads = [(e["actor"], e["outcome"], e["reason"]) for e in cli_env.hub_json("journal", CHILD)
+             if e["action"] == "dossier.read"]
+    assert reads == [
+        ("representative", "ok",
+         f"representative view: demographics and 0 entries; by representative {reader}"),
+        ("representative", "denied", reads[1][2])]
+    assert parent in reads[1][2]
     # The patient themself still may.
     cli_env.hub("consent", "revoke", CHILD, DOCTOR)
     [revoke] = [e for e in cli_env.hub_json("journal", CHILD) if e["action"] == "consent.revoke"]

@@ -21,6 +21,7 @@ from hub.domain.audit import Actor, AuditAction, AuditEvent
 from hub.domain.majority import patient_majority
 from hub.domain.ports import UnitOfWorkFactory
 from hub.domain.representative import EndReason
+from hub.errors import DecryptionError, UnknownMatricule
 
 log = logging.getLogger(__name__)
 JOB_ID = "representative-majority"
@@ -34,12 +35,17 @@ def end_parents_at_majority(unit_of_work: UnitOfWorkFactory,
     now = clock()
     with unit_of_work() as uow:
         parents = uow.representatives.open_parents(now)
-    ended = 0
+    ended = unreadable = 0
     patient_ids = list(parents)
     for start in range(0, len(patient_ids), BATCH):
         with unit_of_work() as uow:
             for patient_id in patient_ids[start:start + BATCH]:
-                majority = patient_majority(uow, patient_id)
+                try:
+                    majority = patient_majority(uow, patient_id)
+                except (DecryptionError, UnknownMatricule):
+                    # One dossier whose demographics cannot be read must not stop the others'.
+                    unreadable += 1
+                    continue
                 if majority is None or majority > now:
                     continue
                 for rep_id in parents[patient_id]:
@@ -50,6 +56,9 @@ def end_parents_at_majority(unit_of_work: UnitOfWorkFactory,
                             patient_id=patient_id, at=now,
                             reason=f"parent representative {rep_id}: the patient came of age"))
             uow.commit()
+    if unreadable:
+        log.warning("%d dossier(s) with a parent representative: demographics unreadable, "
+                    "majority not checked", unreadable)
     if ended:
         log.info("%d parent representative(s) ended: the patient came of age", ended)
     return ended

@@ -5,7 +5,7 @@ soon as the patient is of age even before the job ran."""
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hub.domain.audit import Actor
 from hub.domain.models import Patient
@@ -15,7 +15,7 @@ from hub.jobs.representative_majority import end_parents_at_majority
 from hub.ops import choices, representatives
 from hub.ops.representatives import RepresentativeRefused
 from hub.store.rotation import KeyRotation
-from hub.store.tables import audit_events
+from hub.store.tables import audit_events, patients
 from hub.store.tables import representatives as representatives_table
 from tests.fixtures.matricules import reference_matricule
 
@@ -129,3 +129,13 @@ def test_the_overview_journals_the_read_and_tells_a_minor(family, uow_factory):
         pid = uow.patients.find(CHILD)
     [listed] = _events(uow_factory, pid, "representative.list")
     assert listed.operator == "desk" and "Paul Thill" not in listed.reason
+
+
+def test_a_dossier_whose_demographics_cannot_be_read_does_not_stop_the_job(family, engine,
+                                                                           uow_factory, caplog):
+    with uow_factory() as uow:
+        child = uow.patients.find(CHILD)
+    with engine.begin() as connection:    # the child's demographics under a key nobody has
+        connection.execute(update(patients).where(patients.c.id == child).values(key_id="lost"))
+    assert end_parents_at_majority(uow_factory, lambda: MAJORITY + timedelta(days=1)) == 1
+    assert "1 dossier(s) with a parent representative: demographics unreadable" in caplog.text

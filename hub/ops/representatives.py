@@ -71,9 +71,10 @@ def end(uow_factory: UnitOfWorkFactory, matricule: str, representative_id: str,
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
         found = _of_dossier(uow, patient_id, representative_id)
-        if found.refusal(at, patient_majority(uow, patient_id)) is not None and at >= found.since:
-            raise HubError(f"representative {representative_id} no longer acts")
-        if not uow.representatives.end(representative_id, at):
+        # Ended by `end`, by their own term or (a parent) by majority; one not yet in force
+        # may still be ended, so that they never act.
+        over = at >= found.since and not found.in_force(at, patient_majority(uow, patient_id))
+        if over or not uow.representatives.end(representative_id, at):
             raise HubError(f"representative {representative_id} no longer acts")
         _record(uow, patient_id, at, AuditAction.REPRESENTATIVE_END,
                 f"{found.kind.value} representative {found.id}", by)

@@ -13,6 +13,7 @@ from hub.domain.operator import Operator
 from hub.domain.representative import EndReason, RepresentativeKind, Scope, representative_in
 from hub.jobs.representative_majority import end_parents_at_majority
 from hub.ops import choices, representatives
+from hub.errors import HubError
 from hub.ops.representatives import RepresentativeRefused
 from hub.store.rotation import KeyRotation
 from hub.store.tables import audit_events, patients
@@ -139,3 +140,18 @@ def test_a_dossier_whose_demographics_cannot_be_read_does_not_stop_the_job(famil
         connection.execute(update(patients).where(patients.c.id == child).values(key_id="lost"))
     assert end_parents_at_majority(uow_factory, lambda: MAJORITY + timedelta(days=1)) == 1
     assert "1 dossier(s) with a parent representative: demographics unreadable" in caplog.text
+
+
+def test_end_refuses_one_no_longer_acting_and_ends_one_not_yet_acting(family, uow_factory):
+    after = MAJORITY + timedelta(hours=1)
+    with pytest.raises(HubError, match="no longer acts"):   # of age: the job need not have run
+        representatives.end(uow_factory, TEEN, family["parent"].id, at=after, by=DESK)
+    later = representatives.add(uow_factory, TEEN, "assistant", "Lu Faber", BOTH,
+                                since=after + timedelta(days=30), at=after, by=DESK)
+    representatives.end(uow_factory, TEEN, later.id, at=after, by=DESK)
+    with uow_factory() as uow:
+        ended = uow.representatives.get(later.id)
+    assert ended.end_reason is EndReason.ENDED
+    assert not ended.in_force(after + timedelta(days=31), MAJORITY)
+    assert [e.reason for e in _events(uow_factory, family["teen"], "representative.end")] == [
+        f"assistant representative {later.id}"]

@@ -5,7 +5,8 @@ Parsing and printing only: each choice is made, journaled and committed by hub.o
 which any other front end calls the same way. Output never shows the matricule. `consent
 referent` stands in for the CNS feed until that exists, and is audited as the feed. Every
 change is journaled as the patient's (or the feed's) choice recorded by the operator:
-`--operator NAME`, else HUB_OPERATOR, else the OS user.
+`--operator NAME`, else HUB_OPERATOR, else the OS user; a choice a representative makes for
+the patient names them with `--by-representative ID` (hub.ops.representatives checks them).
 """
 from __future__ import annotations
 
@@ -57,19 +58,21 @@ def register(subparsers, dossier_actions) -> None:
         c = actions.add_parser(name, help=text)
         c.add_argument("matricule")
         add_operator_option(c)
+        if func is not end_referent:  # the CNS feed's, not the patient's
+            add_representative_option(c)
         c.set_defaults(func=func)
     for name, func, text in (("hide", hide_entry, "hide an entry from every professional"),
                              ("unhide", unhide_entry, "undo hide")):
         d = dossier_actions.add_parser(name, help=text)
         d.add_argument("matricule")
         d.add_argument("entry_id", metavar="ENTRY_ID")
-        add_operator_option(d)
+        add_representative_option(add_operator_option(d))
         d.set_defaults(func=func)
     d = dossier_actions.add_parser("confidentiality", help="set an entry's confidentiality")
     d.add_argument("matricule")
     d.add_argument("entry_id", metavar="ENTRY_ID")
     d.add_argument("level", choices=[level.value for level in Confidentiality])
-    add_operator_option(d)
+    add_representative_option(add_operator_option(d))
     d.set_defaults(func=set_confidentiality)
 
 
@@ -177,8 +180,12 @@ def _choose(args: argparse.Namespace, settings: Settings, done: str, choice, *mo
     `done` once committed."""
     matricule = validate(args.matricule)
     by = operator(args)
+    made_by = getattr(args, "by_representative", None)
     with current_hub(settings) as hub:
-        choice(hub.unit_of_work, matricule, *more, by=by)
+        if made_by is None:
+            choice(hub.unit_of_work, matricule, *more, by=by)
+        else:
+            choice(hub.unit_of_work, matricule, *more, by=by, representative=made_by)
     print(done)
     return 0
 

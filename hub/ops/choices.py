@@ -143,65 +143,80 @@ def end_referent(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | 
 
 
 def set_referent_blocked(uow_factory: UnitOfWorkFactory, matricule: str, blocked: bool,
-                         at: datetime | None = None, *, by: Operator) -> Change:
+                         at: datetime | None = None, *, by: Operator,
+                         representative: str | None = None) -> Change:
     """Deny the référent the access their declaration gives (a grant still counts), or give it
     back."""
     action = AuditAction.REFERENT_BLOCK if blocked else AuditAction.REFERENT_UNBLOCK
     return _dossier_change(uow_factory, matricule, at,
                            lambda uow, pid, at: uow.consents.set_referent_blocked(pid, blocked),
-                           Change(action, Actor.PATIENT), by)
+                           Change(action, Actor.PATIENT), by, representative)
 
 
 def set_closed(uow_factory: UnitOfWorkFactory, matricule: str, closed: bool,
-               at: datetime | None = None, *, by: Operator) -> Change:
+               at: datetime | None = None, *, by: Operator,
+               representative: str | None = None) -> Change:
     """Close the dossier (nothing more is stored or routed for this patient), or reopen it."""
     action = AuditAction.DOSSIER_CLOSE if closed else AuditAction.DOSSIER_REOPEN
     return _dossier_change(uow_factory, matricule, at,
                            lambda uow, pid, at: uow.patients.set_closed(pid, closed),
-                           Change(action, Actor.PATIENT), by)
+                           Change(action, Actor.PATIENT), by, representative)
 
 
 def set_hidden(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str, hidden: bool,
-               at: datetime | None = None, *, by: Operator) -> Change:
+               at: datetime | None = None, *, by: Operator,
+               representative: str | None = None) -> Change:
     """Hide one entry of the dossier from every professional, or show it again to those the
     patient allowed. UnknownMatricule without a dossier; HubError when the entry is not in it."""
     action = AuditAction.ENTRY_HIDE if hidden else AuditAction.ENTRY_UNHIDE
     return _entry_change(uow_factory, matricule, at,
                          lambda uow, pid: uow.entries.set_hidden(entry_id, hidden, pid),
-                         Change(action, Actor.PATIENT, "", entry_id), by)
+                         Change(action, Actor.PATIENT, "", entry_id), by, representative)
 
 
 def set_confidentiality(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
                         level: Confidentiality | str, at: datetime | None = None, *,
-                        by: Operator) -> Change:
+                        by: Operator, representative: str | None = None) -> Change:
     """Set one entry's confidentiality: normal, restricted or secret (the event's reason)."""
     level = Confidentiality(level)
     return _entry_change(uow_factory, matricule, at,
                          lambda uow, pid: uow.entries.set_confidentiality(entry_id, level, pid),
                          Change(AuditAction.ENTRY_CONFIDENTIALITY, Actor.PATIENT, level.value,
-                                entry_id), by)
+                                entry_id), by, representative)
 
 
 def _dossier_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
                     apply: Callable[[UnitOfWork, str, datetime], object], change: Change,
-                    by: Operator) -> Change:
-    """Apply one change to the dossier of `matricule` (created if new), journal it, commit."""
+                    by: Operator, representative: str | None = None) -> Change:
+    """Apply one change to the dossier of `matricule` (created if new), journal it, commit;
+    made by `representative` for the patient when given (checked by `_by`)."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
+        change = _by(uow, patient_id, at, representative, change)
         apply(uow, patient_id, at)
         return _record(uow, patient_id, at, change, by)
 
 
 def _entry_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
                   apply: Callable[[UnitOfWork, str], object], change: Change,
-                  by: Operator) -> Change:
-    """Apply one change to an entry of the existing dossier of `matricule`, journal it, commit."""
+                  by: Operator, representative: str | None = None) -> Change:
+    """Apply one change to an entry of the existing dossier of `matricule`, journal it, commit
+    (by `representative` when given, as `_dossier_change`)."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
+        change = _by(uow, patient_id, at, representative, change)
         apply(uow, patient_id)
         return _record(uow, patient_id, at, change, by)
+
+
+def _by(uow: UnitOfWork, patient_id: str, at: datetime, representative: str | None,
+        change: Change) -> Change:
+    """`change` as the patient's own, or as made by `representative` (who must be in force
+    with the consent scope: RepresentativeRefused otherwise)."""
+    actor, reason = on_behalf(uow, patient_id, at, representative, change.actor, change.reason)
+    return replace(change, actor=actor, reason=reason)
 
 
 def _record(uow: UnitOfWork, patient_id: str, at: datetime, change: Change,

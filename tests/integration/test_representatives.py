@@ -155,3 +155,24 @@ def test_end_refuses_one_no_longer_acting_and_ends_one_not_yet_acting(family, uo
     assert not ended.in_force(after + timedelta(days=31), MAJORITY)
     assert [e.reason for e in _events(uow_factory, family["teen"], "representative.end")] == [
         f"assistant representative {later.id}"]
+
+
+def test_the_patients_other_choices_too_are_made_by_a_representative_or_refused(family,
+                                                                               uow_factory):
+    reader = representatives.add(uow_factory, TEEN, "assistant", "Lu Faber",
+                                 frozenset({Scope.READ}), since=T0, at=T0, by=DESK)
+    at = T0 + timedelta(days=1)
+    closed = choices.set_closed(uow_factory, TEEN, True, at=at, by=DESK,
+                                representative=family["guardian"].id)
+    blocked = choices.set_referent_blocked(uow_factory, TEEN, True, at=at, by=DESK,
+                                           representative=family["parent"].id)
+    for change, who in ((closed, "guardian"), (blocked, "parent")):
+        assert change.actor == Actor.REPRESENTATIVE
+        assert representative_in(change.reason) == family[who].id
+    with pytest.raises(RepresentativeRefused, match="may not act for consent"):
+        choices.set_closed(uow_factory, TEEN, False, at=at, by=DESK, representative=reader.id)
+    with uow_factory() as uow:
+        assert uow.patients.is_closed(family["teen"])           # the refusal changed nothing
+    assert [e.actor for e in _events(uow_factory, family["teen"], "dossier.close")] \
+        == ["representative"]
+    assert not _events(uow_factory, family["teen"], "dossier.reopen")

@@ -14,7 +14,6 @@ change is journaled with actor "representative" and the id in the reason.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from hub.domain.audit import Actor, AuditAction, AuditEvent

@@ -53,8 +53,8 @@ class EndReason(StrEnum):
 
 
 DEFAULT_SCOPES = frozenset({Scope.CONSENT, Scope.READ})
-_BY = "; by representative "
-_REASON_ID = re.compile(r"; by representative ([0-9a-f]{32})\Z")
+_BY = "by representative "
+_REASON_ID = re.compile(r"(?:\A|; )by representative ([0-9a-f]{32})\Z")
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -123,8 +123,9 @@ def format_scopes(scopes: frozenset[Scope]) -> str:
 
 
 def acting_reason(reason: str, representative_id: str) -> str:
-    """An audit reason that says which representative made the change."""
-    return f"{reason}{_BY}{representative_id}"
+    """An audit reason that says which representative made the change: "<reason>; by
+    representative <id>", or "by representative <id>" for a change without a reason."""
+    return f"{reason}; {_BY}{representative_id}" if reason else f"{_BY}{representative_id}"
 
 
 def representative_in(reason: str) -> str | None:

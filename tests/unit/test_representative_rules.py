@@ -78,6 +78,9 @@ def test_the_reason_names_the_representative_by_id_and_reads_back():
     reason = acting_reason("normal access to 123456-78", REP_ID)
     assert representative_in(reason) == REP_ID
     assert representative_in("normal access to 123456-78") is None
+    assert acting_reason("", REP_ID) == f"by representative {REP_ID}"   # a close, a hide
+    assert representative_in(acting_reason("", REP_ID)) == REP_ID
+    assert representative_in(f"xby representative {REP_ID}") is None
     # A valid audit event: no name, no matricule-like number, actor "representative".
     validate_event(AuditEvent(actor=Actor.REPRESENTATIVE, action="consent.grant",
                               reason=reason))

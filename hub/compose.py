@@ -15,7 +15,8 @@ from hub.bootstrap import Hub
 from hub.dashboard.app import Dashboard, build_dashboard
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.jobs import (
-    dossier_erasure, grant_expiry, key_rotation, resume_clock, retention, watchdog,
+    dossier_erasure, grant_expiry, key_rotation, representative_majority, resume_clock,
+    retention, watchdog,
 )
 from hub.inbound.senders import OPEN_WARNING
 from hub.jobs.lease import LeaseLock
@@ -52,6 +53,9 @@ def job_scheduler(hub: Hub) -> JobScheduler:
                  partial(watchdog.check_queues, hub.job_store, hub.broker, hub.topology,
                          hub.clock, j.watchdog_checks, hub.metrics.queue_stalled),
                  run_at_start=True)
+    jobs.add_job(representative_majority.JOB_ID, j.representative_majority_interval,
+                 partial(representative_majority.end_parents_at_majority, hub.unit_of_work,
+                         hub.clock), run_at_start=True)
     return jobs
 
 

@@ -153,6 +153,7 @@ class JobsSettings(BaseModel):
     retention_interval: float = Field(default=3600.0, gt=0)
     watchdog_interval: float = Field(default=60.0, gt=0)
     watchdog_checks: int = Field(default=5, ge=1)
+    representative_majority_interval: float = Field(default=3600.0, gt=0)
 
 
 class RetentionSettings(BaseModel):

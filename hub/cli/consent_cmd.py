@@ -5,7 +5,8 @@ Parsing and printing only: each choice is made, journaled and committed by hub.o
 which any other front end calls the same way. Output never shows the matricule. `consent
 referent` stands in for the CNS feed until that exists, and is audited as the feed. Every
 change is journaled as the patient's (or the feed's) choice recorded by the operator:
-`--operator NAME`, else HUB_OPERATOR, else the OS user.
+`--operator NAME`, else HUB_OPERATOR, else the OS user; a choice a representative makes for
+the patient names them with `--by-representative ID` (hub.ops.representatives checks them).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from datetime import date, datetime
 
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.output import print_json, print_table
+from hub.cli.representative_cmd import add_representative_option
 from hub.cli.session import current_hub
 from hub.domain.consent import GrantLevel
 from hub.domain.matricule import validate
@@ -43,9 +45,11 @@ def register(subparsers, dossier_actions) -> None:
                    help="the CNS code is not in the registry yet: record the grant, in force "
                    "once the professional is registered")
     add_operator_option(c)
+    add_representative_option(c)
     c.set_defaults(func=grant)
-    add_operator_option(_patient_and_professional(
-        consent.add_parser("revoke", help="end a professional's access"))).set_defaults(func=revoke)
+    add_representative_option(add_operator_option(_patient_and_professional(
+        consent.add_parser("revoke", help="end a professional's access")))).set_defaults(
+        func=revoke)
     c = consent.add_parser("list", help="grants, référent and dossier state")
     c.add_argument("matricule")
     c.add_argument("--json", action="store_true")
@@ -62,6 +66,8 @@ def register(subparsers, dossier_actions) -> None:
         c = actions.add_parser(name, help=text)
         c.add_argument("matricule")
         add_operator_option(c)
+        if func is not end_referent:  # the CNS feed's, not the patient's
+            add_representative_option(c)
         c.set_defaults(func=func)
     for name, func, text in (("hide", hide_entry, "hide an entry from every professional, or "
                               "with --from from one"),
@@ -71,7 +77,7 @@ def register(subparsers, dossier_actions) -> None:
         d.add_argument("entry_id", metavar="ENTRY_ID")
         d.add_argument("--from", dest="from_", metavar="CNS_CODE",
                        help="only this professional (the others the patient allowed still see it)")
-        add_operator_option(d)
+        add_representative_option(add_operator_option(d))
         d.set_defaults(func=func)
     c = consent.add_parser("default-level", help="the level new entries are filed at, at least")
     c.add_argument("matricule")
@@ -82,7 +88,7 @@ def register(subparsers, dossier_actions) -> None:
     d.add_argument("matricule")
     d.add_argument("entry_id", metavar="ENTRY_ID")
     d.add_argument("level", choices=[level.value for level in Confidentiality])
-    add_operator_option(d)
+    add_representative_option(add_operator_option(d))
     d.set_defaults(func=set_confidentiality)
 
 
@@ -95,15 +101,18 @@ def grant(args: argparse.Namespace, settings: Settings) -> int:
     with current_hub(settings) as hub:
         try:
             granted = choices.grant(hub.unit_of_work, matricule, cns_code, args.level, last_day,
-                                    by=operator(args), pending=args.pending)
+                                    by=operator(args), pending=args.pending,
+                                    representative=args.by_representative)
         except choices.LastDayPassed:
             raise HubError("--until is in the past") from None
+    by = f"; by representative {args.by_representative}" if args.by_representative else ""
     if granted.change is None:
         print(f"unchanged: {granted.summary} already in force")
     elif granted.changed:
-        print(f"changed {cns_code}'s grant: {', '.join(granted.changed)}; now {granted.summary}")
+        print(f"changed {cns_code}'s grant: {', '.join(granted.changed)}; now {granted.summary}"
+              f"{by}")
     else:
-        print(f"granted {granted.summary}")
+        print(f"granted {granted.summary}{by}")
     if granted.pending:
         print(f"pending: {cns_code} is not in the registry; the grant takes effect once the "
               "professional is registered")
@@ -114,7 +123,8 @@ def revoke(args: argparse.Namespace, settings: Settings) -> int:
     """Revoke a professional's access from now on."""
     matricule, cns_code = validate(args.matricule), validate_cns_code(args.cns_code)
     with current_hub(settings) as hub:
-        change = choices.revoke(hub.unit_of_work, matricule, cns_code, by=operator(args))
+        change = choices.revoke(hub.unit_of_work, matricule, cns_code, by=operator(args),
+                                representative=args.by_representative)
     print(f"revoked {change.reason}")
     return 0
 
@@ -214,8 +224,12 @@ def _choose(args: argparse.Namespace, settings: Settings, done: str, choice, *mo
     `done` once committed."""
     matricule = validate(args.matricule)
     by = operator(args)
+    made_by = getattr(args, "by_representative", None)
     with current_hub(settings) as hub:
-        choice(hub.unit_of_work, matricule, *more, by=by)
+        if made_by is None:
+            choice(hub.unit_of_work, matricule, *more, by=by)
+        else:
+            choice(hub.unit_of_work, matricule, *more, by=by, representative=made_by)
     print(done)
     return 0
 

@@ -8,8 +8,11 @@ import argparse
 
 from hub.cli.acting import reader
 from hub.cli.output import print_json, print_table
+from hub.cli.representative_cmd import print_representatives
 from hub.cli.session import current_hub
 from hub.domain.matricule import validate
+from hub.domain.operator import Operator
+from hub.errors import HubError
 from hub.ops import dossier
 from hub.settings import Settings
 from hub.text import inert
@@ -29,12 +32,20 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     with current_hub(settings) as hub:
         document = dossier.show(hub.unit_of_work, matricule, who,
                                 referent_by_default=settings.consent.referent_access_by_default,
-                                closed_dossier_years=settings.retention.closed_dossier_years)
+                                closed_dossier_years=settings.retention.closed_dossier_years,
+                                representative=_representative(args, who))
     if args.json:
         print_json(document)
     else:
         print_dossier(document)
     return 0
+
+
+def _representative(args: argparse.Namespace, who) -> str | None:
+    representative = getattr(args, "by_representative", None)
+    if representative is not None and not isinstance(who, Operator):
+        raise HubError("give --as or --by-representative, not both")
+    return representative
 
 
 def print_dossier(document: dict) -> None:
@@ -56,6 +67,8 @@ def print_dossier(document: dict) -> None:
     elif "family_name" in p:
         print(f"{p['family_name']}, {p['given_name']}  born {p['birth_date'] or '?'}  "
               f"sex {p['sex'] or '?'}")
+    if document.get("minor") or document.get("representatives"):
+        print_representatives(document)
     if document["entries"] or "viewer" not in document:
         print_table(["when", "kind", "what"],
                     [(e["effective_at"] or "", e["kind"], entry_summary(e))

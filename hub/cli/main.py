@@ -11,7 +11,7 @@ import sys
 
 from hub.cli import (acting, audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
                      dossier_view, keys_cmd, patient_cmd, professionals_cmd, rejected_cmd,
-                     remap_cmd, reports, resume_cmd, trace_cmd)
+                     remap_cmd, reports, representative_cmd, resume_cmd, trace_cmd)
 from hub.cli.output import positive_count
 from hub.errors import ConfigError, HubError
 from hub.logs import configure_logging
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--as", dest="viewer", metavar="CNS_CODE",
                       help="show only what this professional may see, and journal the read")
     acting.add_operator_option(show)
+    show.add_argument("--by-representative", metavar="ID",
+                      help="the full view, read for the patient by this representative (in "
+                      "force, with the read scope); journaled as theirs")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=dossier_view.show)
 
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     consent_cmd.register(sub, dossier)
     document_cmd.register(dossier)
     resume_cmd.register(dossier)
+    representative_cmd.register(dossier)
     audit_cmd.register(sub)
     deliveries_cmd.register(sub)
     dlq_cmd.register(sub)

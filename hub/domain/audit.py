@@ -30,6 +30,7 @@ class Actor(StrEnum):
     CNS_FEED = "cns-feed"
     HUB = "hub"
     OPERATOR = "operator"      # an integration engineer at the `hub` command
+    REPRESENTATIVE = "representative"  # one acting for the patient; the reason names which
 
 
 class AuditOutcome(StrEnum):
@@ -74,6 +75,11 @@ class AuditAction(StrEnum):
     CONSENT_DEFAULT_LEVEL = "consent.default_level"  # the level new entries are filed at, at least
     ENTRY_HIDE_FROM = "entry.hide_from"  # one entry hidden from one professional (reason: CNS code)
     ENTRY_UNHIDE_FROM = "entry.unhide_from"
+    # Representatives (hub.domain.representative): named by id in the reason, never by name.
+    REPRESENTATIVE_ADD = "representative.add"
+    REPRESENTATIVE_END = "representative.end"
+    REPRESENTATIVE_ENDED_MAJORITY = "representative.majority"  # a parent's rights, at majority
+    REPRESENTATIVE_LIST = "representative.list"  # an operator read the representatives' names
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from hub.domain.models import (
     Confidentiality, Entry, LastFiled, Merge, MessageRecord, MessageState, Patient, StoredEntry,
 )
 from hub.domain.professional import Professional
+from hub.domain.representative import EndReason, Representative, RepresentativeKind, Scope
 from hub.domain.resume import OverdueResume
 
 UpsertResult = Literal["added", "updated", "unchanged"]
@@ -207,6 +208,19 @@ class ResumeRepository(Protocol):
     def counts(self, now: datetime) -> dict[str, int]: ...
 
 
+class RepresentativeRepository(Protocol):
+    """Who acts for the patient (hub.domain.representative); names decrypted when read."""
+
+    def add(self, patient_id: str, kind: RepresentativeKind | str, name: str,
+            scopes: frozenset[Scope], since: datetime,
+            until: datetime | None = None) -> Representative: ...
+    def get(self, representative_id: str) -> Representative | None: ...
+    def for_patient(self, patient_id: str) -> list[Representative]: ...
+    def end(self, representative_id: str, at: datetime,
+            reason: EndReason = EndReason.ENDED) -> bool: ...
+    def open_parents(self, now: datetime) -> dict[str, list[str]]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories that work in it::
 
@@ -239,6 +253,8 @@ class UnitOfWork(Protocol):
     def activity(self) -> ActivityRepository: ...
     @property
     def resumes(self) -> ResumeRepository: ...
+    @property
+    def representatives(self) -> RepresentativeRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -29,6 +29,7 @@ from hub.domain.models import Confidentiality
 from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import HubError, UnknownMatricule
+from hub.ops.representatives import on_behalf
 
 REFERENT_SOURCE = "cli"  # the CNS feed will declare référents with its own source
 # What a patient may choose as the level of new entries (secret is chosen entry by entry).
@@ -90,7 +91,8 @@ class Granted:
 
 def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
           level: GrantLevel | str | None = None, last_day: date | None | _Unchanged = UNCHANGED,
-          at: datetime | None = None, *, by: Operator, pending: bool = False) -> Granted:
+          at: datetime | None = None, *, by: Operator, pending: bool = False,
+          representative: str | None = None) -> Granted:
     """Give `cns_code` access to the dossier from `at` (now), or change the grant in force.
 
     A new grant is at `level` (normal when not given), through `last_day` (the end of that day
@@ -105,6 +107,9 @@ def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
     The journal's reason reads "extended access to 123456-78 through 2030-12-31", then what
     changed ("; changed: level normal → extended") or "; pending registration".
 
+    With `representative`, that representative makes the choice for the patient
+    (hub.ops.representatives.on_behalf checks they may, before anything else).
+
     DossierClosed while the dossier is closed: a grant there would give nothing now and,
     unseen, everything at its reopening."""
     at = at or _now()
@@ -115,6 +120,8 @@ def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
         if known is not None and uow.patients.is_closed(known):
             raise DossierClosed("the dossier is closed: no access can be granted until the "
                                 "patient reopens it (hub dossier reopen)")
+        if representative is not None:  # may they? asked first, even of an unchanged grant
+            on_behalf(uow, uow.patients.id_for(matricule), at, representative, Actor.PATIENT, "")
         current = None if known is None else _in_force(uow.consents.grants(known), cns_code, at)
         registered = uow.professionals.get(cns_code) is not None
         if not registered and not pending and current is None:
@@ -134,8 +141,9 @@ def grant(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
         reason = _grant_words(new) + (
             f"; changed: {', '.join(changed)}" if changed else "") + (
             "; pending registration" if not registered else "")
-        change = _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, Actor.PATIENT,
-                                                     reason), by)
+        actor, reason = on_behalf(uow, patient_id, at, representative, Actor.PATIENT, reason)
+        change = _record(uow, patient_id, at, Change(AuditAction.CONSENT_GRANT, actor, reason),
+                         by)
     return Granted(change, changed, not registered, new)
 
 
@@ -166,15 +174,18 @@ def _grant_words(g: Grant) -> str:
 
 
 def revoke(uow_factory: UnitOfWorkFactory, matricule: str, cns_code: str,
-           at: datetime | None = None, *, by: Operator) -> Change:
-    """End `cns_code`'s access from `at` (now); HubError when no grant to them is in force."""
+           at: datetime | None = None, *, by: Operator,
+           representative: str | None = None) -> Change:
+    """End `cns_code`'s access from `at` (now); HubError when no grant to them is in force.
+    With `representative`, as `grant`."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
+        actor, what = on_behalf(uow, patient_id, at, representative, Actor.PATIENT,
+                                f"access of {cns_code}")
         if not uow.consents.revoke(patient_id, cns_code, at):
             raise HubError(f"no grant in force for {cns_code}")
-        return _record(uow, patient_id, at, Change(AuditAction.CONSENT_REVOKE, Actor.PATIENT,
-                                                   f"access of {cns_code}"), by)
+        return _record(uow, patient_id, at, Change(AuditAction.CONSENT_REVOKE, actor, what), by)
 
 
 def consent_overview(uow_factory: UnitOfWorkFactory, matricule: str, referent_by_default: bool,
@@ -231,33 +242,36 @@ def end_referent(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | 
 
 
 def set_referent_blocked(uow_factory: UnitOfWorkFactory, matricule: str, blocked: bool,
-                         at: datetime | None = None, *, by: Operator) -> Change:
+                         at: datetime | None = None, *, by: Operator,
+                         representative: str | None = None) -> Change:
     """Deny the référent the access their declaration gives (a grant still counts), or give it
     back."""
     action = AuditAction.REFERENT_BLOCK if blocked else AuditAction.REFERENT_UNBLOCK
     return _dossier_change(uow_factory, matricule, at,
                            lambda uow, pid, at: uow.consents.set_referent_blocked(pid, blocked),
-                           Change(action, Actor.PATIENT), by)
+                           Change(action, Actor.PATIENT), by, representative)
 
 
 def set_closed(uow_factory: UnitOfWorkFactory, matricule: str, closed: bool,
-               at: datetime | None = None, *, by: Operator) -> Change:
+               at: datetime | None = None, *, by: Operator,
+               representative: str | None = None) -> Change:
     """Close the dossier at `at` (nothing clinical more is stored or routed for this patient,
     and its retention runs from then: hub.domain.closure), or reopen it."""
     action = AuditAction.DOSSIER_CLOSE if closed else AuditAction.DOSSIER_REOPEN
     return _dossier_change(uow_factory, matricule, at,
                            lambda uow, pid, at: uow.patients.set_closed(pid, closed, at),
-                           Change(action, Actor.PATIENT), by)
+                           Change(action, Actor.PATIENT), by, representative)
 
 
 def set_hidden(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str, hidden: bool,
-               at: datetime | None = None, *, by: Operator) -> Change:
+               at: datetime | None = None, *, by: Operator,
+               representative: str | None = None) -> Change:
     """Hide one entry of the dossier from every professional, or show it again to those the
     patient allowed. UnknownMatricule without a dossier; HubError when the entry is not in it."""
     action = AuditAction.ENTRY_HIDE if hidden else AuditAction.ENTRY_UNHIDE
     return _entry_change(uow_factory, matricule, at,
                          lambda uow, pid: uow.entries.set_hidden(entry_id, hidden, pid),
-                         Change(action, Actor.PATIENT, "", entry_id), by)
+                         Change(action, Actor.PATIENT, "", entry_id), by, representative)
 
 
 def set_hidden_from(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
@@ -299,35 +313,47 @@ def set_default_level(uow_factory: UnitOfWorkFactory, matricule: str,
 
 def set_confidentiality(uow_factory: UnitOfWorkFactory, matricule: str, entry_id: str,
                         level: Confidentiality | str, at: datetime | None = None, *,
-                        by: Operator) -> Change:
+                        by: Operator, representative: str | None = None) -> Change:
     """Set one entry's confidentiality: normal, restricted or secret (the event's reason)."""
     level = Confidentiality(level)
     return _entry_change(uow_factory, matricule, at,
                          lambda uow, pid: uow.entries.set_confidentiality(entry_id, level, pid),
                          Change(AuditAction.ENTRY_CONFIDENTIALITY, Actor.PATIENT, level.value,
-                                entry_id), by)
+                                entry_id), by, representative)
 
 
 def _dossier_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
                     apply: Callable[[UnitOfWork, str, datetime], object], change: Change,
-                    by: Operator) -> Change:
-    """Apply one change to the dossier of `matricule` (created if new), journal it, commit."""
+                    by: Operator, representative: str | None = None) -> Change:
+    """Apply one change to the dossier of `matricule` (created if new), journal it, commit;
+    made by `representative` for the patient when given (checked by `_by`)."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = uow.patients.id_for(matricule)
+        change = _by(uow, patient_id, at, representative, change)
         apply(uow, patient_id, at)
         return _record(uow, patient_id, at, change, by)
 
 
 def _entry_change(uow_factory: UnitOfWorkFactory, matricule: str, at: datetime | None,
                   apply: Callable[[UnitOfWork, str], object], change: Change,
-                  by: Operator) -> Change:
-    """Apply one change to an entry of the existing dossier of `matricule`, journal it, commit."""
+                  by: Operator, representative: str | None = None) -> Change:
+    """Apply one change to an entry of the existing dossier of `matricule`, journal it, commit
+    (by `representative` when given, as `_dossier_change`)."""
     at = at or _now()
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
+        change = _by(uow, patient_id, at, representative, change)
         apply(uow, patient_id)
         return _record(uow, patient_id, at, change, by)
+
+
+def _by(uow: UnitOfWork, patient_id: str, at: datetime, representative: str | None,
+        change: Change) -> Change:
+    """`change` as the patient's own, or as made by `representative` (who must be in force
+    with the consent scope: RepresentativeRefused otherwise)."""
+    actor, reason = on_behalf(uow, patient_id, at, representative, change.actor, change.reason)
+    return replace(change, actor=actor, reason=reason)
 
 
 def _record(uow: UnitOfWork, patient_id: str, at: datetime, change: Change,

@@ -24,7 +24,7 @@ has always printed them through its JSON encoder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from hub.domain import access
@@ -35,7 +35,11 @@ from hub.domain.consent import EntryView, Reason, decide
 from hub.domain.models import Confidentiality, Patient, StoredEntry
 from hub.domain.operator import Operator
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
+from hub.domain.representative import Scope
 from hub.errors import HubError, UnknownMatricule
+from hub.ops.representatives import (
+    RepresentativeRefused, on_behalf, representatives_document,
+)
 
 DOCUMENT = "document"
 OPERATOR_FULL_VIEW = "operator full view"  # why an operator may read it all: the hub's own staff
@@ -65,17 +69,23 @@ class ProfessionalRead:
 
 def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator, *,
          referent_by_default: bool = True, at: datetime | None = None,
-         closed_dossier_years: int = 0) -> dict:
+         closed_dossier_years: int = 0, representative: str | None = None) -> dict:
     """The dossier of `matricule` as `hub dossier show --json` prints it: an Operator's full
     view, or for `reader` a CNS code what that professional may see at `at` (now); either read
     journaled and committed. UnknownMatricule without a dossier; ReadRefused when the registry
     refuses the professional.
 
-    Shape: {"patient": {...}, "entries": [...], "cns_summary": [...]} plus "merged_into" (the
-    full view) or "viewer", "access": {"allowed", "reason"}, "merged" (a professional's). The
-    full view of a closed dossier adds "closure": {"closed_at", "erase_after", "erased_at"}:
-    when its content is erased, `closed_dossier_years` after the closure (None: kept forever),
-    and when it was (None: not yet)."""
+    Shape: {"patient": {...}, "entries": [...], "cns_summary": [...]} plus "merged_into",
+    "minor", "majority_on" and the "representatives" in force (the full view;
+    hub.ops.representatives) or "viewer", "access": {"allowed", "reason"}, "merged" (a
+    professional's). The full view of a closed dossier adds "closure": {"closed_at",
+    "erase_after", "erased_at"}: when its content is erased, `closed_dossier_years` after the
+    closure (None: kept forever), and when it was (None: not yet).
+
+    With `representative` (an Operator reader only), the full view is read for the patient by
+    that representative, who must be in force with the `read` scope: the "dossier.read" event
+    has actor "representative" and names them by id; a refusal is journaled as denied and
+    committed, then raised (RepresentativeRefused)."""
     at = at or datetime.now(UTC)
     with uow_factory() as uow:
         patient_id = _existing(uow, matricule)
@@ -86,13 +96,17 @@ def show(uow_factory: UnitOfWorkFactory, matricule: str, reader: str | Operator,
                         # Whom the patient hid an entry from is the patient's to see only.
                         "entries": [{**entry_document(e), "hidden_from": sorted(e.hidden_from)}
                                     for e in entries],
-                        "cns_summary": summarize(entries)}
+                        "cns_summary": summarize(entries),
+                        # Who acts for the patient, and whether they are a minor (in force only).
+                        **representatives_document(uow, patient_id, at, in_force_only=True)}
             closure = uow.patients.closure(patient_id)
             if closure.closed_at is not None:
                 document["closure"] = closure_document(closure, closed_dossier_years)
             events = [_operator_event(reader, AuditAction.DOSSIER_READ, patient_id, at,
                                       f"{OPERATOR_FULL_VIEW}: demographics and "
                                       f"{len(entries)} entries")]
+            if representative is not None:
+                events[0] = _representative_read(uow, patient_id, at, representative, events[0])
             if survivor_id is not None:
                 document["merged_into"] = uow.patients.get(survivor_id).matricule
                 events.append(_operator_event(
@@ -238,6 +252,22 @@ def _operator_event(operator: Operator, action: AuditAction, patient_id: str, at
                     reason: str, entry_id: str | None = None) -> AuditEvent:
     return AuditEvent(actor=Actor.OPERATOR, action=action, reason=reason, patient_id=patient_id,
                       entry_id=entry_id, at=at, operator=operator.name)
+
+
+def _representative_read(uow: UnitOfWork, patient_id: str, at: datetime,
+                         representative: str, event: AuditEvent) -> AuditEvent:
+    """The full view's event as a read by `representative` for the patient; when they may not
+    read, the denial journaled and committed, then RepresentativeRefused raised."""
+    reason = event.reason.replace(OPERATOR_FULL_VIEW, "representative view", 1)
+    try:
+        actor, reason = on_behalf(uow, patient_id, at, representative, event.actor, reason,
+                                  Scope.READ)
+    except RepresentativeRefused as refused:
+        _journal(uow, [replace(event, actor=Actor.REPRESENTATIVE, outcome=AuditOutcome.DENIED,
+                               reason=f"representative view refused: {refused}")])
+        uow.commit()
+        raise
+    return replace(event, actor=actor, reason=reason)
 
 
 def _journal(uow: UnitOfWork, events: list[AuditEvent]) -> None:

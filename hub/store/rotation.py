@@ -16,7 +16,9 @@ from sqlalchemy.engine import Engine
 
 from hub.store.keyring import Keyring
 from hub.store.repository import translated_errors
-from hub.store.tables import PURGED_KEY_ID, deliveries, entries, messages, patients
+from hub.store.tables import (
+    PURGED_KEY_ID, deliveries, entries, messages, patients, representatives,
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ ENCRYPTED = (
     Encrypted(messages, "raw_key_id", "raw_ct"),
     Encrypted(entries, "key_id", "payload_ct"),
     Encrypted(deliveries, "payload_key_id", "payload_ct"),
+    Encrypted(representatives, "key_id", "name_ct"),
 )
 
 

@@ -334,3 +334,29 @@ delivery_attempts = Table(
     Column("error", Text),
     Index("ix_delivery_attempts_delivery_id", "delivery_id"),
 )
+
+# Who acts for the patient (hub/domain/representative.py, migration 0019): the name is personal
+# data and only encrypted; kind, scopes and dates are in clear so that consent checks and the
+# majority job read them without keys. Nothing is deleted: an ended representative keeps its
+# row, so that a change they made can always be explained.
+representatives = Table(
+    "representatives",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("patient_id", String(ID_LENGTH), ForeignKey("patients.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("scopes", String(64), nullable=False),   # "consent,read"
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime),
+    Column("end_reason", String(16)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("key_id", String(KEY_ID_LENGTH), nullable=False),
+    Column("name_ct", LargeBinary, nullable=False),
+    CheckConstraint("kind IN ('assistant', 'parent', 'guardian')", name="kind"),
+    CheckConstraint("end_reason IN ('ended', 'majority')", name="end_reason"),
+    Index("ix_representatives_patient_id", "patient_id"),
+    # Parents not yet ended (few): what the majority job looks at.
+    Index("ix_representatives_open_parents", "patient_id",
+          sqlite_where=text("kind = 'parent' AND end_reason IS NULL"),
+          postgresql_where=text("kind = 'parent' AND end_reason IS NULL")),
+)

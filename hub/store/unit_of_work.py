@@ -15,6 +15,7 @@ from hub.store.memo import TransactionMemo
 from hub.store.message_repository import MessageRepository
 from hub.store.patient_repository import PatientRepository
 from hub.store.professional_repository import ProfessionalRepository
+from hub.store.representative_repository import RepresentativeRepository
 from hub.store.resume_repository import ResumeRepository
 from hub.store.repository import translated_errors
 
@@ -47,6 +48,7 @@ class UnitOfWork:
     audit: AuditRepository
     activity: ActivityRepository
     resumes: ResumeRepository
+    representatives: RepresentativeRepository
 
     def __init__(self, engine: Engine, keyring: Keyring, *, link_legacy: bool = False):
         self._engine = engine
@@ -135,3 +137,4 @@ class UnitOfWork:
         self.audit = AuditRepository(*args)
         self.activity = ActivityRepository(*args)
         self.resumes = ResumeRepository(*args)
+        self.representatives = RepresentativeRepository(*args)

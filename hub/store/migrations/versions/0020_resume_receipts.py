@@ -1,7 +1,7 @@
 """Every résumé patient received, for the référent declared after it.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-07
 
 A résumé the référent sent before the CNS declared them counts when it is younger than the
@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -24,6 +24,7 @@ from hub.store.tables import PURGED_KEY_ID, messages
 from tests.fixtures.acks import send_with_python_hl7
 from tests.fixtures.dossier_rows import write_dossiers
 from tests.fixtures.hub_process import HubEnv
+from tests.fixtures.registered import register
 from tests.fixtures.messages import adt_a31, adt_a40, encoded, oru_r01, patient
 
 FORMER, NEW, REFERENT = "123456-78", "234567-89", "345678-90"
@@ -147,6 +148,7 @@ def test_a_merge_with_a_closed_dossier_is_parked_naming_the_rule_until_reopened(
 def test_a_grant_on_a_closed_dossier_is_refused_until_it_is_reopened(tmp_path, database_url):
     env = HubEnv(tmp_path, database_url, broker_url="memory://")
     env.create_database()
+    register(env, FORMER)
     m = patient(75).matricule
     env.hub("dossier", "close", m)
     refused = env.hub("consent", "grant", m, FORMER, check=False)

@@ -14,8 +14,9 @@ take this process's GIL from the senders) holds:
   2 s; bytes outside a frame are not activity, so the hub closes them at its idle timeout;
 - 100 concurrent wrong-password dashboard logins (HTTP Basic, keep-alive, each asking again as
   soon as it is answered, ignoring Retry-After, unless --login-pause), from one peer
-  (127.0.3.1) unless --login-peers spreads them: past the limiter's burst this is a flood of
-  requests answered 429, thousands a second;
+  (127.0.3.1) unless --login-peers spreads them: past the limiter's burst each is answered 429
+  and its address is not read again until Retry-After (hub/http_gate.py), and past the
+  per-address cap (50) the rest are closed unread after a second and reconnect;
 - 500 stalled HTTP connections (half a request's headers, then silence).
 
 An attacker's connection the hub closes is opened again at once (0.2 s after a refusal), as an

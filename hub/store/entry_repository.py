@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from hub.domain.consent import EntryView
 from hub.domain.models import Confidentiality, Entry, StoredEntry
 from hub.errors import StoreError
-from hub.store.repository import Repository, from_json_bytes, to_json_bytes
+from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
 from hub.store.tables import entries, new_id, patients, utc_now
 
 TABLE = "entries"
@@ -83,6 +83,16 @@ class EntryRepository(Repository):
         """The entries one message made, decrypted, by seq."""
         query = select(entries).where(entries.c.message_id == message_id).order_by(entries.c.seq)
         return [self._stored(row) for row in self._execute("reading entries", query)]
+
+    def by_ids(self, entry_ids: Iterable[str]) -> dict[str, StoredEntry]:
+        """The entries of `entry_ids` still stored, decrypted, by id; an id erased since (or
+        never stored) is simply absent."""
+        found: dict[str, StoredEntry] = {}
+        for chunk in chunks(list(dict.fromkeys(entry_ids))):
+            query = select(entries).where(entries.c.id.in_(chunk))
+            for row in self._execute("reading entries", query):
+                found[row.id] = self._stored(row)
+        return found
 
     def rewrite(self, entry_id: str, entry: Entry) -> None:
         """Give a stored entry the kind, payload and clinical date of `entry` (a mapping

@@ -404,6 +404,8 @@ def what(things: Iterable[Thing], lang: str) -> str:
     groups: dict[str, list[Thing]] = {}
     for item in things:
         groups.setdefault("erased" if item.erased else item.kind or "*", []).append(item)
+    if "erased" in groups:  # what is still there first, then what no longer is
+        groups["erased"] = groups.pop("erased")
     parts = [_group(kind, items, lang) for kind, items in groups.items()]
     if len(parts) == 1:
         return parts[0]

@@ -239,7 +239,7 @@ KINDS: dict[str, dict[str, tuple[str, str]]] = {  # (one, several: "{n}" is the 
 }
 
 WORDS: dict[str, dict[str, str]] = {
-    "fr": {"dossier": "votre dossier", "of_date": "du {date}", "quote": "« {} »", "and": " et ",
+    "fr": {"dossier": "votre dossier", "of_date": "du {date}", "quote": "«\u00a0{}\u00a0»", "and": " et ",
            "patient": "vous", "has": "a", "has_patient": "avez", "hub": "le DSP",
            "cns-feed": "la CNS", "operator": "un agent du DSP ({operator})",
            "unknown_actor": "« {actor} »",

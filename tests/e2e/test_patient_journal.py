@@ -55,6 +55,7 @@ def test_the_patient_reads_who_filed_received_read_and_was_refused_what(journal,
     assert filed[0]["detail"]["professional"] == journal.weber.cns_code
     assert len(filed[0]["detail"]["entries"]) == 3
     raw_sql(env, f"DELETE FROM entries WHERE id = '{filed[0]['detail']['entries'][0]}'")
+    env.hub("dossier", "close", person.matricule, "--operator", "desk-anne")
 
     text = env.hub("journal", person.matricule, "--format", "text").stdout
     flat = " ".join(text.split())
@@ -71,6 +72,7 @@ def test_the_patient_reads_who_filed_received_read_and_was_refused_what(journal,
     assert (f"{weber} a consulté 2 résultats de laboratoire du 25/11/2026 (Cholesterol "
             "fraction 2, Cholesterol fraction 3) et une entrée depuis effacée") in flat
     assert f"Vous avez autorisé {weber} à consulter votre dossier (accès normal)" in flat
+    assert "Vous avez fermé votre dossier (enregistré par desk-anne)" in flat
     assert person.matricule not in text and "391001-11 " not in flat.replace(weber, "")
     print(text)  # the report quotes it
 
@@ -87,7 +89,7 @@ def test_the_patient_reads_who_filed_received_read_and_was_refused_what(journal,
     extracted = " ".join("".join(page.extract_text() for page in
                                  PdfReader(io.BytesIO(data)).pages).split())
     assert "Journal de votre dossier de soins partagé" in extracted
-    assert "a déposé le document « Consultation note »" in extracted
+    assert "a déposé le document « Consultation note »" in extracted.replace("\xa0", " ")
     assert "Test Weber (médecine générale" in extracted
 
     usage = env.hub("journal", person.matricule, "--format", "html", "--json", check=False)

@@ -13,7 +13,7 @@ from hub.domain.consent import Reason
 from hub.domain.models import Confidentiality, StoredEntry
 from hub.domain.professional import Professional
 from hub.journal import phrases
-from hub.journal.phrases import ACTIONS, LANGUAGES, sentence, when
+from hub.journal.phrases import ACTIONS, LANGUAGES, when
 from hub.ops.journal import build_lines, clinical_date
 
 WEBER = Professional("123456-78", "Weber", "Anne", "GP")
@@ -32,6 +32,13 @@ ENTRIES = {"e1": lab("e1", "Hémoglobine"), "e2": lab("e2", "Leucocytes"),
            "e3": lab("e3", "Plaquettes"),
            "d1": StoredEntry("d1", "p1", "m2", 0, "document", Confidentiality.RESTRICTED, False,
                              T, {"document_type_text": "Lettre de sortie"}, "2026-11-02")}
+
+
+def sentence(line, lang: str) -> str:
+    """The line in words, French guillemets' non-breaking spaces as plain ones."""
+    text = phrases.sentence(line, lang)
+    assert lang == "fr" or "\xa0" not in text
+    return text.replace("\xa0", " ")
 
 
 def lines(*events: AuditEvent, entries=ENTRIES, message_entries=None):

@@ -1,6 +1,7 @@
 """The journal the patient reads, through a real `hub serve`: a lab report filed and delivered
-to the doctor who ordered it, a restricted document refused to a cardiologist who holds only a
-normal grant, the doctor's read of the results, and one entry erased afterwards. Each comes out
+to the doctor who ordered it and to the référent, a restricted document refused to the
+référent (the restricted rule, not "no grant"), the doctor's read of the results, one entry
+erased afterwards and the dossier closed. Each comes out
 of `hub journal --format text|html|pdf` as a line in plain words with names from the registry
 and the entries' titles; the HTML page is opened in headless Chromium (its screenshot goes to
 the test's directory, or to HUB_JOURNAL_SCREENSHOT when set) and the PDF's text is read back."""
@@ -25,7 +26,8 @@ MARKUP_TITLE = "<b>Chol</b> fraction 1"  # markup in a sender's text must show a
 @pytest.fixture
 def journal(scene):  # noqa: F811 - the fixture imported above
     """A hub after: LAB (3 results ordered by Dr Weber) filed and delivered to her; DOC (a
-    restricted consultation note of Dr Klein's) filed and refused to him (normal grant only);
+    restricted consultation note of Dr Klein's) filed and refused to him: as the patient's
+    référent he may read normal entries, not restricted ones without an extended grant;
     Dr Weber's read of the dossier; then the first result erased behind the hub's back."""
     weber = scene.doctor("391001-11")
     klein = scene.doctor("391002-11")
@@ -33,13 +35,14 @@ def journal(scene):  # noqa: F811 - the fixture imported above
     scene.start()
     person = patient(391)
     scene.hub(("consent", "grant", person.matricule, weber.cns_code),
-              ("consent", "grant", person.matricule, klein.cns_code))
+              ("consent", "referent", person.matricule, klein.cns_code))
     lab = oru_r01(person, "J-LAB", n_obx=3, orderer=weber.xcn)
     lab = lab.replace("Cholesterol fraction 1^", MARKUP_TITLE + "^", 1)
     assert scene.send(encoded(lab), mdm_t02(person, "J-DOC", klein, confidentiality="R")) == [
         "AA", "AA"]
     assert scene.settled(2), scene.env.logs()
-    assert wait_for(lambda: scene.states() == ["delivered"]), scene.probe.deliveries()
+    # The results go to Dr Weber, who ordered them, and to Dr Klein, the référent.
+    assert wait_for(lambda: scene.states() == ["delivered"] * 2), scene.probe.deliveries()
     scene.env.hub("dossier", "show", person.matricule, "--as", weber.cns_code, "--json")
     scene.person, scene.weber, scene.klein = person, weber, klein
     return scene
@@ -69,9 +72,11 @@ def test_the_patient_reads_who_filed_received_read_and_was_refused_what(journal,
     assert (f"{klein} n'a pas reçu le document « Consultation note » du 26/11/2026 — refusé : "
             "une entrée à accès restreint demande une autorisation étendue, qu'il n'a pas") in flat
     assert f"{weber} a reçu 2 résultats de laboratoire du 25/11/2026" in flat
+    assert f"{klein} a reçu 2 résultats de laboratoire du 25/11/2026" in flat
     assert (f"{weber} a consulté 2 résultats de laboratoire du 25/11/2026 (Cholesterol "
             "fraction 2, Cholesterol fraction 3) et une entrée depuis effacée") in flat
     assert f"Vous avez autorisé {weber} à consulter votre dossier (accès normal)" in flat
+    assert f"{klein} est déclaré(e) comme votre médecin référent" in flat
     assert "Vous avez fermé votre dossier (enregistré par desk-anne)" in flat
     assert person.matricule not in text and "391001-11 " not in flat.replace(weber, "")
     print(text)  # the report quotes it

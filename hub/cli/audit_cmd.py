@@ -3,22 +3,39 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 from hub.bootstrap import Hub
 from hub.cli.output import print_json, print_table
-from hub.domain.audit import Actor, AuditEvent, VerifyResult
+from hub.domain.audit import Actor, AuditEvent, FilingDetail, VerifyResult
 from hub.domain.matricule import validate
-from hub.errors import UnknownMatricule
+from hub.journal.phrases import DEFAULT_LANGUAGE, LANGUAGES
+from hub.journal.render_html import render_html
+from hub.journal.render_pdf import render_pdf
+from hub.journal.render_text import render_text
+from hub.ops.journal import read_journal
 from hub.settings import Settings
 
 EXIT_BROKEN = 1
+EXIT_USAGE = 2
+FORMATS = ("text", "html", "pdf")
 
 
 def register(subparsers) -> None:
     """Add `journal` and `audit verify` to the `hub` command."""
     p = subparsers.add_parser("journal", help="the patient's access journal")
     p.add_argument("matricule")
-    p.add_argument("--json", action="store_true")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true",
+                        help="the events as the log has them (ids, UTC), for scripts")
+    output.add_argument("--format", choices=FORMATS, default=None,
+                   help="the journal the patient reads, in plain words and Luxembourg time: "
+                        "text, html (a page) or pdf (a letter); default: the operator's table")
+    p.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
+                   help="language of --format (default fr, the DSP's)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write --format's output to FILE instead of standard output")
     p.set_defaults(func=journal)
     p = subparsers.add_parser("audit", help="the audit log")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -28,17 +45,16 @@ def register(subparsers) -> None:
 
 
 def journal(args: argparse.Namespace, settings: Settings) -> int:
-    """Who received or read what of one patient's dossier, when and why; oldest first."""
+    """Who filed, received or read what of one patient's dossier, when and why; oldest first.
+    `--format` words it for the patient (hub.journal), `--json` gives the events for scripts."""
     matricule = validate(args.matricule)
     hub = _open_hub(settings)
     try:
-        with hub.unit_of_work() as uow:
-            patient_id = uow.patients.find(matricule)
-            if patient_id is None:
-                raise UnknownMatricule("no dossier for this matricule")
-            events = uow.audit.journal(patient_id)
+        events, lines = read_journal(hub.unit_of_work, matricule)
     finally:
         hub.close()
+    if args.format:
+        return _write_readable(args, lines)
     rows = [as_journal_line(e) for e in events]
     if args.json:
         print_json(rows)
@@ -46,6 +62,27 @@ def journal(args: argparse.Namespace, settings: Settings) -> int:
     print_table(["when", "who", "action", "entry", "outcome", "reason"],
                 [(r["at"].isoformat(timespec="seconds"), who(r), r["action"],
                   r["entry"] or "", r["outcome"], r["reason"]) for r in rows])
+    return 0
+
+
+def _write_readable(args: argparse.Namespace, lines: list) -> int:
+    made_at = datetime.now(UTC)
+    if args.format == "pdf":
+        data = render_pdf(lines, args.lang, made_at)
+    elif args.format == "html":
+        data = render_html(lines, args.lang, made_at).encode("utf-8")
+    else:
+        data = render_text(lines, args.lang, made_at).encode("utf-8")
+    if args.out:
+        Path(args.out).write_bytes(data)
+    elif args.format == "pdf" and sys.stdout.isatty():
+        print("hub: a PDF is not for the terminal: give --out FILE or redirect it",
+              file=sys.stderr)
+        return EXIT_USAGE
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     return 0
 
 
@@ -71,10 +108,12 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
 
 def as_journal_line(event: AuditEvent) -> dict:
     """One line of the journal as `hub journal --json` prints it (DESIGN.md's shape, and more):
-    "operator" names the operator behind the event (None when there was none)."""
+    "operator" names the operator behind the event (None when there was none); "detail" the
+    ids a filing names (entries, sender, professional), None for other events."""
     return {"at": event.at, "actor": event.actor, "action": event.action,
             "entry": event.entry_id, "outcome": str(event.outcome), "reason": event.reason,
-            "message": event.message_id, "seq": event.seq, "operator": event.operator}
+            "message": event.message_id, "seq": event.seq, "operator": event.operator,
+            "detail": FilingDetail.from_json(event.detail).__dict__ if event.detail else None}
 
 
 def who(line: dict) -> str:

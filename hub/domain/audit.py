@@ -7,6 +7,7 @@ An event names people and things by id only — a patient by `patients.id`, an e
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,6 +81,7 @@ class AuditAction(StrEnum):
     REPRESENTATIVE_END = "representative.end"
     REPRESENTATIVE_ENDED_MAJORITY = "representative.majority"  # a parent's rights, at majority
     REPRESENTATIVE_LIST = "representative.list"  # an operator read the representatives' names
+    ENTRIES_FILED = "entries.filed"  # a message's entries filed; ids in `detail` (FilingDetail)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,11 @@ class AuditEvent:
     the actor itself when `actor` is "operator", else who recorded it (a consent change the
     patient made at the desk keeps actor "patient"). None for events of the hub, the feeds and
     recipients, and for every event written before operators were named.
+
+    `detail` is a JSON object of ids and codes only (no patient data: `validate_event` refuses
+    a matricule-like number in it), for what one event must name beyond one entry and one
+    message: a filing's entry ids, sending facility and professional (`FilingDetail`). None
+    for every other event, and for every event written before it existed.
     """
 
     actor: str
@@ -108,6 +115,7 @@ class AuditEvent:
     prev_hash: str | None = None
     hash: str | None = None
     operator: str | None = None
+    detail: str | None = None
 
 
 def validate_event(event: AuditEvent) -> None:
@@ -134,6 +142,56 @@ def validate_event(event: AuditEvent) -> None:
                 raise ValueError("audit operator must be given without surrounding spaces")
         except InvalidOperator as exc:
             raise ValueError(f"audit operator: {exc}") from None
+    if event.detail is not None:
+        _validate_detail(event.detail)
+
+
+def _validate_detail(detail: object) -> None:
+    if not isinstance(detail, str):
+        raise ValueError("audit detail must be a JSON string")
+    try:
+        value = json.loads(detail)
+    except ValueError:
+        raise ValueError("audit detail must be JSON") from None
+    if not isinstance(value, dict):
+        raise ValueError("audit detail must be a JSON object")
+    if MATRICULE_LIKE.search(detail):
+        raise ValueError("audit detail must not carry a matricule")
+
+
+@dataclass(frozen=True)
+class FilingDetail:
+    """What an "entries.filed" event names, by id and code only: the entries one message
+    made (`entries`, in order), the sending application^facility as MSH-3^MSH-4 gave them
+    (`sender`), the professional the message names for them (`professional`, a CNS code, or
+    None) and in which role (`role`: "ordering" for a lab order's ORC-12/OBR-16, "author" for
+    a document's TXA-9/TXA-5). Titles, test names and dates stay in the encrypted entries:
+    the journal resolves them when it is shown, and says so when an entry is since erased."""
+
+    entries: tuple[str, ...]
+    sender: str = ""
+    professional: str | None = None
+    role: str | None = None
+
+    def to_json(self) -> str:
+        """The event's `detail`: compact, keys sorted, so its hash is stable."""
+        return json.dumps({"entries": list(self.entries), "sender": self.sender,
+                           "professional": self.professional, "role": self.role},
+                          sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, detail: str | None) -> FilingDetail | None:
+        """The detail back, or None when there is none or it is not one (a tampered row is
+        reported by `hub audit verify`, not here)."""
+        try:
+            value = json.loads(detail or "")
+            entries = tuple(str(e) for e in value.get("entries") or ())
+            professional, role = value.get("professional"), value.get("role")
+            return cls(entries, str(value.get("sender") or ""),
+                       None if professional is None else str(professional),
+                       None if role is None else str(role))
+        except (ValueError, AttributeError, TypeError):
+            return None
 
 
 def _is_cns_code(actor: object) -> bool:

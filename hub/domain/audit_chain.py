@@ -18,7 +18,11 @@ Version 2, only for an event that names an operator (hub.domain.operator)::
 
     netstring("hub-audit-v2") + the same eleven fields + field(operator)
 
-An event without one is encoded as version 1, so every event written before operators were
+Version 3, only for an event that carries a `detail` (a filing's ids, JSON)::
+
+    netstring("hub-audit-v3") + the same eleven fields + field(operator) + field(detail)
+
+An event without an operator or a detail is encoded as version 1, so every event written before operators were
 named still hashes as it did: `hub audit verify` checks old and new events alike, and a
 version 2 encoding (another tag, one more field) can never equal a version 1 one.
 """
@@ -32,11 +36,12 @@ from hub.domain.audit import GENESIS_HASH, AuditEvent, VerifyResult
 
 FORMAT_TAG = "hub-audit-v1"
 FORMAT_TAG_V2 = "hub-audit-v2"  # version 1's fields, then the operator's name
+FORMAT_TAG_V3 = "hub-audit-v3"  # version 2's fields, then the detail
 # The order the canonical encoding puts the columns in; `hash` covers all of them.
 HASHED_FIELDS = ("seq", "id", "at", "actor", "action", "patient_id", "entry_id", "message_id",
                  "outcome", "reason", "prev_hash")
 # Hashed after them, only when set (version 2).
-OPTIONAL_FIELDS = ("operator",)
+OPTIONAL_FIELDS = ("operator", "detail")
 NULL = b"~"
 
 
@@ -74,10 +79,13 @@ def _values(event: AuditEvent | Mapping[str, object]) -> Mapping[str, object]:
 
 def canonical_bytes(event: AuditEvent | Mapping[str, object]) -> bytes:
     """The bytes an event's hash is computed over (see the module docstring): version 1 unless
-    the event names an operator. A mapping without an "operator" key is a version 1 row."""
+    the event names an operator, 3 when it carries a detail. A mapping without an "operator" key
+    is a version 1 row."""
     values = _values(event)
     fields = b"".join(_field(values[name]) for name in HASHED_FIELDS)
-    operator = values.get("operator")
+    operator, detail = values.get("operator"), values.get("detail")
+    if detail is not None:
+        return _netstring(FORMAT_TAG_V3) + fields + _field(operator) + _field(detail)
     if operator is None:
         return _netstring(FORMAT_TAG) + fields
     return _netstring(FORMAT_TAG_V2) + fields + _field(operator)

@@ -145,8 +145,11 @@ def decide(entry: EntryView, recipient: Recipient, state: ConsentState, at: date
     The first rule that denies wins, in this order: dossier closed, recipient not active, entry
     hidden (from everyone, or from this recipient), entry secret. Then a grant to this
     recipient in force at `at` allows a normal entry; a restricted entry needs one at level
-    extended. Without a grant, a normal entry goes to the référent whose declaration holds at
-    `at`, unless the patient blocked them or the policy switch is off. There is no break-the-glass: nothing else allows.
+    extended, and one refused to someone who may read normal entries (a grant in force, or the
+    référent rule) is refused by that rule (RESTRICTED_NEEDS_EXTENDED), never as if they had no
+    access at all. Without a grant, a normal entry goes to the référent whose declaration holds
+    at `at`, unless the patient blocked them or the policy switch is off. There is no
+    break-the-glass: nothing else allows.
     """
     _require_aware(at)
     if state.closed:
@@ -165,7 +168,8 @@ def decide(entry: EntryView, recipient: Recipient, state: ConsentState, at: date
     if entry.confidentiality == Confidentiality.RESTRICTED:
         if any(g.level == GrantLevel.EXTENDED for g in in_force):
             return Decision(True, Reason.GRANT_IN_FORCE)
-        if in_force:
+        if in_force or _referent_rule_holds(state, recipient, at):
+            # They could read a normal entry: what refused this one is the restricted rule.
             return _deny(Reason.RESTRICTED_NEEDS_EXTENDED)
         return _deny(_why_no_grant(mine, at))
     if entry.confidentiality != Confidentiality.NORMAL:
@@ -191,6 +195,14 @@ def stricter(*levels: Confidentiality) -> Confidentiality:
     stricter of its source's level and the patient's default level."""
     return max((Confidentiality(level) for level in levels), key=LEVEL_ORDER.index,
                default=Confidentiality.NORMAL)
+
+
+def _referent_rule_holds(state: ConsentState, recipient: Recipient, at: datetime) -> bool:
+    """Whether the référent rule would let `recipient` read a normal entry at `at`."""
+    referent = state.referent
+    return (state.referent_access_by_default and not state.referent_blocked
+            and referent is not None and referent.cns_code == recipient.cns_code
+            and referent.in_force(at))
 
 
 def _deny(reason: Reason) -> Decision:

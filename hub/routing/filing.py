@@ -20,16 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from hub.domain.audit import Actor, AuditAction, AuditEvent
+from hub.domain.audit import MATRICULE_LIKE, Actor, AuditAction, AuditEvent, FilingDetail
 from hub.domain.closure import merge_parked_reason
 from hub.domain.consent import EntryView, stricter
 from hub.domain.models import Entry, MessageRecord, MessageState
+from hub.domain.professional import validate_cns_code
+from hub.errors import InvalidCnsCode, StoreConflict
 from hub.domain.ports import UnitOfWork
-from hub.errors import StoreConflict
 from hub.routing.delivering import RoutedBatch, queue_routed, route_message
 from hub.routing.outcome import Outcome, RoutingPolicy
 
 DOSSIER_CLOSED = "dossier closed by the patient"
+# Where an entry names the professional behind it, in the order asked, and in which role: a
+# lab result's orderer (ORC-12, else OBR-16), a document's originator (TXA-9) or its primary
+# activity provider (TXA-5). Field names of the mappings (mappings/*.toml).
+PROFESSIONAL_FIELDS = (("ordering_provider", "ordering"), ("originator", "author"),
+                       ("primary_activity_provider", "author"))
 
 
 @dataclass
@@ -76,6 +82,8 @@ def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy |
             continue
         entries = item.entries
         ids, start = entry_ids[start:start + len(entries)], start + len(entries)
+        if ids:
+            uow.audit.record(filing_event(item.record, entries, ids, routing.at))
         route_message(routing, patient_id=item.record.patient_id, message_id=item.record.id,
                       raw=item.outcome.raw, candidates=item.outcome.candidates,
                       views=[EntryView(e.confidentiality) for e in entries],
@@ -86,6 +94,39 @@ def file_batch(uow: UnitOfWork, outcomes: list[Outcome], policy: RoutingPolicy |
             action.apply(uow, item.record)
     queue_routed(routing)
     return [item.record.state for item in filed]
+
+
+def filing_event(record: MessageRecord, entries: list[Entry], entry_ids: list[str],
+                 at: datetime) -> AuditEvent:
+    """The patient's journal's "entries.filed" event for one stored message: ids and codes
+    only (FilingDetail), kept with the batch's other events and appended in the same insert at
+    the commit. Recorded before the message's routing, so the journal reads filed, then sent."""
+    professional, role = named_professional(entries)
+    # A sender id that looks like a matricule would be refused by the log, and the filing with
+    # it: it is left out instead (the message row still names it).
+    sender = "" if MATRICULE_LIKE.search(record.sender or "") else record.sender or ""
+    detail = FilingDetail(tuple(entry_ids), sender, professional, role)
+    return AuditEvent(actor=Actor.HUB, action=AuditAction.ENTRIES_FILED,
+                      patient_id=record.patient_id, message_id=record.id,
+                      entry_id=entry_ids[0] if len(entry_ids) == 1 else None,
+                      detail=detail.to_json(), at=at)
+
+
+def named_professional(entries: list[Entry]) -> tuple[str | None, str | None]:
+    """The CNS code of the first professional the entries name (PROFESSIONAL_FIELDS) that has
+    the form of one, and the role; (None, None) when none does (a name alone is patient-side
+    text, never put in the log)."""
+    for entry in entries:
+        for name, role in PROFESSIONAL_FIELDS:
+            person = entry.payload.get(name)
+            code = person.get("cns_code") if isinstance(person, dict) else None
+            if not isinstance(code, str):
+                continue
+            try:
+                return validate_cns_code(code), role
+            except InvalidCnsCode:
+                continue
+    return None, None
 
 
 def file_outcome(uow: UnitOfWork, outcome: Outcome, policy: RoutingPolicy | None = None,

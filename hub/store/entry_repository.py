@@ -122,6 +122,16 @@ class EntryRepository(Repository):
         query = select(entries).where(entries.c.message_id == message_id).order_by(entries.c.seq)
         return self._stored_all(list(self._execute("reading entries", query)))
 
+    def by_ids(self, entry_ids: Iterable[str]) -> dict[str, StoredEntry]:
+        """The entries of `entry_ids` still stored, decrypted, by id; an id erased since (or
+        never stored) is simply absent."""
+        found: dict[str, StoredEntry] = {}
+        for chunk in chunks(list(dict.fromkeys(entry_ids))):
+            query = select(entries).where(entries.c.id.in_(chunk))
+            for row in self._execute("reading entries", query):
+                found[row.id] = self._stored(row)
+        return found
+
     def rewrite(self, entry_id: str, entry: Entry) -> None:
         """Give a stored entry the kind, payload and clinical date of `entry` (a mapping
         changed), encrypted afresh under the current key. Its hidden flag stays, and its level

@@ -260,6 +260,9 @@ audit_events = Table(
     Column("hash", String(HASH_LENGTH), nullable=False),
     # The operator behind the event, when there was one (0017; hashed only when set).
     Column("operator", String(64)),
+    # Ids and codes an event names beyond one entry and one message, JSON (0022; hashed only
+    # when set): a filing's entry ids, sender and professional (hub.domain.audit.FilingDetail).
+    Column("detail", Text),
     CheckConstraint("outcome IN ('ok', 'denied', 'failed')", name="outcome"),
     Index("ix_audit_events_patient_id_seq", "patient_id", "seq"),
     Index("ix_audit_events_message_id", "message_id"),

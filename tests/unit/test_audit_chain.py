@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from hub.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome, VerifyResult, validate_event
+from hub.domain.audit import (
+    GENESIS_HASH, AuditEvent, AuditOutcome, FilingDetail, VerifyResult, validate_event,
+)
 from hub.domain.audit_chain import HASHED_FIELDS, canonical_bytes, check_chain, event_hash
 
 AT = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -254,3 +256,39 @@ def test_validation_refuses_an_operator_name_the_log_must_not_hold(name, message
 def test_validation_accepts_an_operator_or_a_recorded_choice():
     validate_event(event(actor="operator", action="dossier.read", operator="anne.muller"))
     validate_event(event(actor="patient", action="consent.grant", operator="Anne Müller"))
+
+
+def test_an_event_with_a_detail_is_version_3_and_its_ids_are_sealed():
+    filed = FilingDetail(("a" * 32, "b" * 32), "LAB^KETTER", "123456-78", "ordering").to_json()
+    plain, detailed = event(), event(action="entries.filed", detail=filed)
+    v1 = canonical_bytes(plain)
+    body = canonical_bytes(replace(plain, action="entries.filed"))[len(b"12:hub-audit-v1,"):]
+    assert canonical_bytes(detailed) == (b"12:hub-audit-v3," + body + b"~"
+                                         + f"{len(filed)}:{filed},".encode())
+    assert canonical_bytes(event(operator="desk-anne", detail=filed)).endswith(
+        b"9:desk-anne," + f"{len(filed)}:{filed},".encode())
+    assert event_hash(plain) == hashlib.sha256(v1).hexdigest()  # older events unchanged
+    rows, previous = chain(2), None
+    previous = rows[-1]["hash"]
+    for seq, detail in ((3, filed), (4, None)):
+        e = event(seq, previous, detail=detail)
+        e = replace(e, hash=event_hash(e))
+        rows.append({name: getattr(e, name) for name in (*HASHED_FIELDS, "operator", "detail",
+                                                          "hash")})
+        previous = e.hash
+    assert check_chain(rows).ok
+    tampered = [dict(r) for r in rows]
+    tampered[2]["detail"] = filed.replace("a" * 32, "c" * 32)  # an entry id swapped
+    assert check_chain(tampered).first_broken_seq == 3
+    tampered = [dict(r) for r in rows]
+    tampered[3]["detail"] = filed  # a detail slipped into an event without one
+    assert check_chain(tampered).first_broken_seq == 4
+
+
+@pytest.mark.parametrize("detail, message", [
+    ("not json", "JSON"), ("[1, 2]", "object"), (7, "JSON string"),
+    ('{"sender": "1893120105732"}', "matricule"),
+])
+def test_validation_refuses_a_detail_the_log_must_not_hold(detail, message):
+    with pytest.raises(ValueError, match=message):
+        validate_event(event(detail=detail))

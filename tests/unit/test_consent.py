@@ -104,9 +104,14 @@ def test_the_referent_sees_normal_entries_while_the_declaration_holds():
     assert decide(NORMAL, OTHER, consent, T0).reason == "no grant in force"
 
 
-def test_the_referent_rule_does_not_reach_restricted_entries():
+def test_the_referent_rule_does_not_reach_restricted_entries_and_says_so():
     consent = state(referent=ReferentDeclaration(DOCTOR.cns_code, T0))
-    assert decide(RESTRICTED, DOCTOR, consent, T0) == Decision(False, "no grant in force")
+    # The référent may read normal entries: what refuses this one is the restricted rule.
+    assert decide(RESTRICTED, DOCTOR, consent, T0) == Decision(
+        False, "restricted needs extended grant")
+    assert decide(RESTRICTED, OTHER, consent, T0).reason == "no grant in force"
+    blocked = state(referent=ReferentDeclaration(DOCTOR.cns_code, T0), referent_blocked=True)
+    assert decide(RESTRICTED, DOCTOR, blocked, T0).reason == "no grant in force"
 
 
 def test_a_blocked_referent_sees_nothing_by_the_declaration_but_a_grant_still_counts():

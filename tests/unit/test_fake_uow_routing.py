@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hub.domain.audit import AuditAction
+from hub.domain.audit import AuditAction, FilingDetail
 from hub.domain.models import MessageState
 from hub.routing.delivering import RoutedBatch, queue_routed, route_message
 from hub.routing.filing import file_batch
@@ -27,7 +27,26 @@ def test_a_stored_oru_files_its_entries_and_queues_a_delivery_to_the_allowed_rec
     assert (delivery.message_id, delivery.patient_id, delivery.recipient, delivery.destination,
             delivery.sequence) == ("message-1", patient_id, DOCTOR, "127.0.0.1:2575", 1)
     assert b"CAB" in store.payloads[delivery.id]  # re-addressed to the recipient
-    assert store.audit == []
+    # The filing itself is in the patient's journal: ids and codes only.
+    [filed] = store.audit
+    assert (filed.actor, filed.action, filed.patient_id, filed.message_id, filed.entry_id) == (
+        "hub", AuditAction.ENTRIES_FILED, patient_id, "message-1", None)
+    assert FilingDetail.from_json(filed.detail) == FilingDetail(
+        tuple(e.id for e in store.entries), "LABSYS^CHL", None, None)
+
+
+def test_a_filing_names_the_professional_the_entries_name_by_cns_code_only():
+    store = store_with_registry()
+    grant(store, 1)
+    outcome = oru(1)
+    outcome.entries[1].payload["ordering_provider"] = {"cns_code": DOCTOR, "family_name": "X"}
+    with store.uow() as uow:
+        file_batch(uow, [outcome], POLICY)
+        uow.commit()
+    [filed] = [e for e in store.audit if e.action == AuditAction.ENTRIES_FILED]
+    detail = FilingDetail.from_json(filed.detail)
+    assert (detail.professional, detail.role) == (DOCTOR, "ordering")
+    assert "X" not in filed.detail  # a name is the message's, never the log's
 
 
 def test_a_resend_is_discarded_and_files_nothing_twice():

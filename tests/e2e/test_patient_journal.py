@@ -58,6 +58,12 @@ def test_the_patient_reads_who_filed_received_read_and_was_refused_what(journal,
     assert filed[0]["detail"]["professional"] == journal.weber.cns_code
     assert len(filed[0]["detail"]["entries"]) == 3
     raw_sql(env, f"DELETE FROM entries WHERE id = '{filed[0]['detail']['entries'][0]}'")
+    # The patient's assistant DSP, recorded at the desk, widens Dr Weber's access for them.
+    assistant = env.hub("dossier", "representative", "add", person.matricule, "--kind",
+                        "assistant", "--name", "Jo Thill", "--operator", "desk-anne").stdout
+    assistant_id = assistant.split()[1]
+    env.hub("consent", "grant", person.matricule, journal.weber.cns_code, "--level", "extended",
+            "--by-representative", assistant_id, "--operator", "desk-anne")
     env.hub("dossier", "close", person.matricule, "--operator", "desk-anne")
 
     text = env.hub("journal", person.matricule, "--format", "text").stdout
@@ -77,6 +83,11 @@ def test_the_patient_reads_who_filed_received_read_and_was_refused_what(journal,
             "fraction 2, Cholesterol fraction 3) et une entrée depuis effacée") in flat
     assert f"Vous avez autorisé {weber} à consulter votre dossier (accès normal)" in flat
     assert f"{klein} est déclaré(e) comme votre médecin référent" in flat
+    assert ("Un agent du DSP (desk-anne) a enregistré un représentant qui agit pour vous "
+            "(parent, tuteur ou assistant DSP)") in flat
+    assert (f"Votre représentant(e) a autorisé {weber} à consulter votre dossier (accès étendu, "
+            "entrées restreintes comprises) (enregistré par desk-anne)") in flat
+    assert "Jo Thill" not in text  # a representative is named by the desk, not in the journal
     assert "Vous avez fermé votre dossier (enregistré par desk-anne)" in flat
     assert person.matricule not in text and "391001-11 " not in flat.replace(weber, "")
     print(text)  # the report quotes it

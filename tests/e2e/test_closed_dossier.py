@@ -180,17 +180,20 @@ def test_the_scheduler_erases_a_dossier_closed_past_its_retention(tmp_path, data
     assert (f"its content will be erased on {erasure_due(now, 10).date().isoformat()} unless "
             "it is reopened") in shown
 
-    env.start(role="scheduler", wait=False)
-    assert env.wait_until(lambda: "dossier.erased" in {
-        e["action"] for e in env.hub_json("journal", patient(81).matricule)}, timeout=60), \
-        env.logs()
-    erased = env.hub_json("dossier", "show", patient(81).matricule)
-    assert erased["entries"] == [] and erased["patient"]["family_name"] == ""
-    assert erased["closure"]["erased_at"] is not None
-    assert "its content was erased on" in env.hub("dossier", "show", patient(81).matricule).stdout
-    assert _raw_columns(env, ["C81"]) == {(PURGED_KEY_ID, b"")}
-    kept = env.hub_json("dossier", "show", patient(82).matricule)  # closed today: all kept
-    assert [e["value"] for e in kept["entries"]] == [recent["entry_value"]]
-    assert kept["patient"]["family_name"] == recent["family_name"]
-    assert env.hub_json("audit", "verify")["ok"] is True
-    assert old["family_name"] not in env.logs() and patient(81).matricule not in env.logs()
+    try:
+        env.start(role="scheduler", wait=False)
+        assert env.wait_until(lambda: "dossier.erased" in {
+            e["action"] for e in env.hub_json("journal", patient(81).matricule)}, timeout=60), \
+            env.logs()
+        erased = env.hub_json("dossier", "show", patient(81).matricule)
+        assert erased["entries"] == [] and erased["patient"]["family_name"] == ""
+        assert erased["closure"]["erased_at"] is not None
+        assert "its content was erased on" in env.hub("dossier", "show", patient(81).matricule).stdout
+        assert _raw_columns(env, ["C81"]) == {(PURGED_KEY_ID, b"")}
+        kept = env.hub_json("dossier", "show", patient(82).matricule)  # closed today: all kept
+        assert [e["value"] for e in kept["entries"]] == [recent["entry_value"]]
+        assert kept["patient"]["family_name"] == recent["family_name"]
+        assert env.hub_json("audit", "verify")["ok"] is True
+        assert old["family_name"] not in env.logs() and patient(81).matricule not in env.logs()
+    finally:
+        env.stop_all()  # the scheduler it started

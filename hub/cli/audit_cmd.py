@@ -12,7 +12,6 @@ from hub.domain.audit import Actor, AuditEvent, FilingDetail, VerifyResult
 from hub.domain.matricule import validate
 from hub.journal.phrases import DEFAULT_LANGUAGE, LANGUAGES
 from hub.journal.render_html import render_html
-from hub.journal.render_pdf import render_pdf
 from hub.journal.render_text import render_text
 from hub.ops.journal import read_journal
 from hub.settings import Settings
@@ -68,6 +67,8 @@ def journal(args: argparse.Namespace, settings: Settings) -> int:
 def _write_readable(args: argparse.Namespace, lines: list) -> int:
     made_at = datetime.now(UTC)
     if args.format == "pdf":
+        # fpdf2 costs ~0.4 s to import: only the command that makes a PDF pays for it.
+        from hub.journal.render_pdf import render_pdf
         data = render_pdf(lines, args.lang, made_at)
     elif args.format == "html":
         data = render_html(lines, args.lang, made_at).encode("utf-8")

@@ -67,7 +67,7 @@ def journal(args: argparse.Namespace, settings: Settings) -> int:
 def _write_readable(args: argparse.Namespace, lines: list) -> int:
     made_at = datetime.now(UTC)
     if args.format == "pdf":
-        # fpdf2 costs ~0.4 s to import: only the command that makes a PDF pays for it.
+        # fpdf2 and fontTools cost ~0.15 s of CPU to import: only a PDF pays for them.
         from hub.journal.render_pdf import render_pdf
         data = render_pdf(lines, args.lang, made_at)
     elif args.format == "html":

@@ -8,12 +8,12 @@ journaled.
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.output import print_json, print_table
 from hub.cli.session import current_hub
-from hub.domain.majority import LUXEMBOURG
+from hub.domain.luxembourg import LUXEMBOURG, start_of_day
 from hub.domain.matricule import validate
 from hub.domain.representative import (
     DEFAULT_SCOPES, RepresentativeKind, format_scopes, parse_scopes,
@@ -131,7 +131,7 @@ def _parse_date(text: str, option: str) -> date:
 
 
 def _local_midnight(day: date, days: int = 0) -> datetime:
-    return datetime.combine(day + timedelta(days=days), time(), LUXEMBOURG)
+    return start_of_day(day + timedelta(days=days))
 
 
 def _day(value: datetime | None) -> str:

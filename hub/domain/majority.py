@@ -19,15 +19,15 @@ midnight in Luxembourg (Europe/Luxembourg), whatever the server's zone and whate
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+
+from hub.domain.luxembourg import start_of_day
 
 if TYPE_CHECKING:
     from hub.domain.ports import UnitOfWork
 
 MAJORITY_YEARS = 18
-LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 
 _ISO_PREFIX = re.compile(r"(\d{4})(?:-?(\d{2})(?:-?(\d{2}))?)?")
 
@@ -45,7 +45,7 @@ def majority_day(birth: date) -> date:
 def majority_at(birth: date) -> datetime:
     """The instant (aware, UTC) someone born on `birth` comes of age: local midnight in
     Luxembourg at the start of `majority_day`."""
-    return datetime.combine(majority_day(birth), time(), LUXEMBOURG).astimezone(UTC)
+    return start_of_day(majority_day(birth))
 
 
 def is_minor(birth: date, at: datetime) -> bool:

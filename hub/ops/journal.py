@@ -17,15 +17,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
 from hub.domain.audit import AuditAction, AuditEvent, FilingDetail
+from hub.domain.luxembourg import LUXEMBOURG
 from hub.domain.models import StoredEntry
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.domain.professional import Professional
 from hub.errors import UnknownMatricule
 
-LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 CNS_CODE = re.compile(r"\b\d{6}-\d{2}\b")
 THROUGH = re.compile(r"\bthrough (\d{4}-\d{2}-\d{2})\b")
 # Fields that title an entry, by kind, the first present wins (mappings/*.toml field names).

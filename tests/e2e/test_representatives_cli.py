@@ -6,11 +6,11 @@ read of the dossier by a representative with the read scope (and a refused one, 
 PID-7), journaled."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from hub.domain.majority import LUXEMBOURG
+from hub.domain.luxembourg import LUXEMBOURG
 from tests.fixtures.acks import send_with_python_hl7
 from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.registered import register

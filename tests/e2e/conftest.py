@@ -20,3 +20,12 @@ def hub_env(tmp_path, database_url):
         broker.purge_topology()
     finally:
         broker.close()
+
+
+@pytest.fixture
+def memory_env(tmp_path, database_url):
+    """A hub's settings on the in-memory broker (no queues to clean up): for the roles and
+    commands that need no RabbitMQ. Everything it started is stopped afterwards."""
+    env = HubEnv(tmp_path, database_url, broker_url="memory://")
+    yield env
+    env.stop_all()

@@ -7,8 +7,6 @@ from __future__ import annotations
 import signal
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from hub.bootstrap import Hub
 from hub.domain.resume import next_due_on
 from hub.settings import load_settings
@@ -16,13 +14,6 @@ from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.messages import patient
 
 REFERENT = "123456-78"
-
-
-@pytest.fixture
-def memory_env(tmp_path, database_url):
-    env = HubEnv(tmp_path, database_url, broker_url="memory://")
-    yield env
-    env.stop_all()
 
 
 def backdate(env: HubEnv, person, declared_days_ago: int, resume_days_ago: int | None) -> None:

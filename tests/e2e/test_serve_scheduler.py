@@ -4,21 +4,12 @@ overdue` lists it, and stops cleanly on SIGTERM."""
 import signal
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from hub.bootstrap import Hub
 from hub.settings import load_settings
 from tests.fixtures.hub_process import HubEnv
 from tests.fixtures.messages import patient
 
 REFERENT = "123456-78"
-
-
-@pytest.fixture
-def memory_env(tmp_path, database_url):
-    env = HubEnv(tmp_path, database_url, broker_url="memory://")
-    yield env
-    env.stop_all()
 
 
 def declare(env: HubEnv, person, days_ago: int) -> None:

@@ -23,13 +23,6 @@ def recipient():
         yield start()
 
 
-@pytest.fixture
-def memory_env(tmp_path, database_url):
-    env = HubEnv(tmp_path, database_url, broker_url="memory://")
-    yield env
-    env.stop_all()
-
-
 def store_of(env: HubEnv) -> Hub:
     """A Hub on the same database and key file as `env`'s processes, for the test's own use."""
     hub = Hub(load_settings(database_url=env.env["HUB_DATABASE_URL"],

@@ -140,8 +140,13 @@ def test_children_exit_when_the_parent_is_killed(hub_env):
     parent.kill()
     parent.wait(timeout=10)
 
-    assert hub_env.wait_until(lambda: not any(alive(pid) for pid in pids), timeout=60), \
-        ([pid for pid in pids if alive(pid)], hub_env.logs())
+    try:
+        assert hub_env.wait_until(lambda: not any(alive(pid) for pid in pids), timeout=60), \
+            ([pid for pid in pids if alive(pid)], hub_env.logs())
+    finally:  # orphans this test made, if the proof failed
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_workers_is_refused_with_a_role(memory_env):

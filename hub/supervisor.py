@@ -230,6 +230,12 @@ def supervise(hub: Hub, workers: int | None) -> int:
     """Prepare what must be done once (migrations, key file), then run the children."""
     hub.upgrade_database()
     hub.keyring  # created here on a fresh install, never by four children at once
+    # The files every child would refuse (serve() reads them again in each), read once here so
+    # that a bad one is said once, before any process starts.
+    hub.mappings.sensitive
+    hub.routes
+    hub.senders.is_open
+    hub.outbound_tls
     hub.close()
     count = workers if workers is not None else (os.cpu_count() or 1)
     log.info("supervisor %d: 1 listener, %d worker(s), 1 sender, 1 scheduler, each a process",

@@ -148,6 +148,9 @@ class Supervisor:
         return None
 
     def _start(self, child: Child) -> None:
+        # Called from the main thread only: Linux sends PR_SET_PDEATHSIG's signal when the
+        # *thread* that forked the child ends, so a child started from a passing thread would
+        # be killed with it.
         env = dict(self.env)
         if child.role != "listener":  # the configured HTTP port is the listener's
             env["HUB_HTTP__PORT"] = "0"

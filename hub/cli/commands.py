@@ -32,6 +32,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if role is None and settings.broker_url.startswith("memory:"):
         log.info("HUB_BROKER_URL=memory:// keeps messages inside one process: every role runs "
                  "in this one (as --role all)")
+        if args.workers is not None:
+            log.warning("--workers %d ignored: one process, [worker] threads routing threads",
+                        args.workers)
         role = "all"
     if role is None:
         from hub.supervisor import supervise

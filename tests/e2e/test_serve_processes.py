@@ -84,6 +84,9 @@ def test_the_parent_runs_every_role_which_store_and_deliver_then_drain_on_sigter
     assert ack.code == "AA"
     assert env.wait_until(lambda: stored(env) == 1, timeout=60), env.logs()
     assert doctor.recipient.wait_for(1, timeout=60), env.logs()
+    # /metrics on the configured port is the listener's: it counted the frame it answered.
+    with urllib.request.urlopen(f"http://127.0.0.1:{env.http_port}/metrics", timeout=5) as r:
+        assert 'hub_frames_received_total{ack_code="AA"} 1.0' in r.read().decode()
 
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(timeout=90) == 0, env.logs()

@@ -139,6 +139,8 @@ def test_children_exit_when_the_parent_is_killed(hub_env):
     parent = hub_env.start_supervised(workers=1)
     assert hub_env.wait_until(lambda: len(children(parent.pid)) == 4, timeout=60), hub_env.logs()
     pids = list(children(parent.pid))
+    command = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")
+    state_file = Path(command[command.index(b"--supervised") + 1].decode())
 
     parent.kill()
     parent.wait(timeout=10)
@@ -150,6 +152,7 @@ def test_children_exit_when_the_parent_is_killed(hub_env):
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        state_file.unlink(missing_ok=True)  # a SIGKILLed parent cannot remove its own
 
 
 def test_workers_is_refused_with_a_role(memory_env):

@@ -30,6 +30,7 @@ from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
 from hub.routing.worker import RoutingWorker
 from hub.store.repository import translated_errors
+from hub.supervisor import processes_ready
 
 log = logging.getLogger(__name__)
 ROLES = ("all", "listener", "worker", "sender", "scheduler")
@@ -40,8 +41,12 @@ SENDER_ROLES = ("all", "sender")
 SCHEDULER_ROLES = ("all", "scheduler")
 
 
-def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> None:
-    """Run `role` until SIGINT/SIGTERM (or `stop` is set). Raises ConfigError on bad setup."""
+def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None,
+          supervised: Path | None = None) -> None:
+    """Run `role` until SIGINT/SIGTERM (or `stop` is set). Raises ConfigError on bad setup.
+    `supervised`: the state file of the parent (hub/supervisor.py) that started this process;
+    the parent migrated the database already, and a listener is ready only when it says every
+    child runs."""
     if role not in ROLES:
         raise ConfigError(f"role {role!r} is not available yet; choose one of {', '.join(ROLES)}")
     memory = hub.settings.broker_url.startswith("memory:")
@@ -49,7 +54,8 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
         raise ConfigError("HUB_BROKER_URL=memory:// keeps messages inside one process: use --role "
                           "all (or --role sender or scheduler, which need only the database)")
     stop = stop or threading.Event()
-    hub.upgrade_database()
+    if supervised is None:
+        hub.upgrade_database()
     hub.keyring
     # Where the data lives, said once: a hub started with the wrong HUB_HOME shows it here.
     log.info("database: %s; key file: %s", _describe_database(hub.settings.database_url),
@@ -68,14 +74,14 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None) -> N
         hub.outbound_tls  # so do unusable outbound TLS files
     s = hub.settings
     set_lifecycle_level(s.log.lifecycle)
-    health = _ready_checks(hub, role)
+    health = _ready_checks(hub, role, supervised)
     hub.metrics.watch(health)
     try:
         http = start_http(s.http, health_app(hub.metrics, health, compose.dashboard(hub, stop)))
     except OSError as exc:
         raise ConfigError(f"cannot serve HTTP on {s.http.host}:{s.http.port} ({exc.strerror}); "
                           "set HUB_HTTP_PORT") from None
-    log.info("health and metrics on http://%s:%d/", s.http.host, s.http.port)
+    log.info("health and metrics on http://%s:%d/", s.http.host, http.port)
     # Built before the workers so that they wake it when they file deliveries; started after.
     outbound = _outbound(hub) if role in SENDER_ROLES else None
     wake = outbound[0].wake if outbound is not None else None
@@ -202,7 +208,7 @@ def _wait_for_signal(stop: threading.Event) -> None:
         pass
 
 
-def _ready_checks(hub: Hub, role: str) -> Health:
+def _ready_checks(hub: Hub, role: str, supervised: Path | None = None) -> Health:
     def database() -> bool:
         with translated_errors("checking the database"):  # away: DatabaseUnavailable
             with hub.engine.connect() as connection:
@@ -212,6 +218,8 @@ def _ready_checks(hub: Hub, role: str) -> Health:
     checks = {"database": database}
     if role in BROKER_ROLES:  # the broker's answer is the queue statistics /metrics shows
         checks.update(broker=hub.broker.queue_stats, mappings=lambda: hub.mappings)
+    if supervised is not None and role == "listener":  # its port is the hub's: all must run
+        checks["processes"] = lambda: processes_ready(supervised)
     return Health(checks, timeout=2.0, ttl=1.0)
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from hub.bootstrap import Hub
 from hub.cli.answers import ack_summary, acks
 from hub.cli.output import print_json, print_table
-from hub.errors import HubError
+from hub.errors import ConfigError, HubError
 from hub.hl7.constants import starts_batch
 from hub.hl7.split import split_messages
 from hub.mllp.client import MLLPClient
@@ -15,14 +16,30 @@ from hub.mllp.tls import client_context
 from hub.settings import Settings
 from hub.text import inert
 
+log = logging.getLogger(__name__)
 ACCEPTED = {"AA", "CA"}
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the hub until interrupted."""
+    """Run the hub until interrupted: each role in a process of its own under a supervising
+    parent (hub/supervisor.py), or `--role`'s in this one."""
     from hub.serve import serve as run  # the runtime pulls in asyncio servers: only when serving
 
-    run(Hub(settings), args.role)
+    role = args.role
+    if role is not None and args.workers is not None:
+        raise ConfigError("--workers counts the worker processes of `hub serve` without --role; "
+                          "with --role, set [worker] threads (HUB_WORKER__THREADS)")
+    if role is None and settings.broker_url.startswith("memory:"):
+        log.info("HUB_BROKER_URL=memory:// keeps messages inside one process: every role runs "
+                 "in this one (as --role all)")
+        if args.workers is not None:
+            log.warning("--workers %d ignored: one process, [worker] threads routing threads",
+                        args.workers)
+        role = "all"
+    if role is None:
+        from hub.supervisor import supervise
+        return supervise(Hub(settings), args.workers)
+    run(Hub(settings), role, supervised=args.supervised)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from hub.cli import (acting, audit_cmd, commands, consent_cmd, deliveries_cmd, dlq_cmd, document_cmd,
                      dossier_view, keys_cmd, patient_cmd, professionals_cmd, rejected_cmd,
@@ -27,8 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the hub")
-    p.add_argument("--role", default="all",
-                   choices=["all", "listener", "worker", "sender", "scheduler"])
+    p.add_argument("--role", default=None,
+                   choices=["all", "listener", "worker", "sender", "scheduler"],
+                   help="run one role in this process (all: every role in this one process); "
+                   "default: each role in a process of its own, under a supervising parent")
+    p.add_argument("--workers", type=positive_count, default=None, metavar="N",
+                   help="worker processes under the parent (default: the number of cores); "
+                   "not with --role: one process's worker threads are [worker] threads")
+    p.add_argument("--supervised", default=None, type=Path, help=argparse.SUPPRESS)
     p.set_defaults(func=commands.serve)
 
     p = sub.add_parser("send", help="send messages over MLLP, one line per ACK")

@@ -113,6 +113,9 @@ def test_a_killed_senders_lanes_are_taken_over_nothing_lost_nothing_doubled(
     holders = store.holders(datetime.now(UTC))
     assert survivor.poll() is None, env.logs()
     assert victim.owner not in {h.owner for h in holders}
+    lanes = env.hub_json("status")["lanes"]  # `hub status` names the senders alive
+    assert victim.owner not in lanes["senders"] and victim.owner not in lanes["owners"].values()
+    assert len(lanes["senders"]) == 1 and lanes["senders"][0].split(":")[1] == str(survivor.pid)
 
     resent = 0
     for d, recipient in enumerate(targets):

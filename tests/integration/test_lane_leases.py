@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from hub.cli.status_view import lane_owners
 from hub.domain.delivery import parse_destination_key
 from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
@@ -63,6 +64,8 @@ def test_a_lane_lease_is_one_senders_until_it_runs_out_or_is_given_back(engine):
     assert store.release("h:1", "b")
     assert store.acquire("h:1", "a", now, 30)
     assert [(h.destination, h.owner) for h in store.holders(now)] == [("h:1", "a")]
+    store.beat("a", now, 30)
+    assert lane_owners(store, now) == {"senders": ["a"], "owners": {"h:1": "a"}}  # hub status
 
 
 def test_heartbeats_count_the_live_senders(engine):

@@ -46,6 +46,9 @@ class LaneKeeper:
         self._held: dict[str, float] = {}   # destination -> monotonic time its lease ends
         self._shedding: set[str] = set()    # held lanes to end and give back
         self._live = 1
+        # destination -> monotonic time before which a lease another sender held is not asked
+        # for again: rounds come every few milliseconds while lanes are busy.
+        self._refused: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,15 +156,20 @@ class LaneKeeper:
 
     def _take(self, destination: str) -> bool:
         started = time.monotonic()
+        if self._refused.get(destination, 0.0) > started:
+            return False
         try:
             taken = self.store.acquire(destination, self.owner, self._clock(), self.lease)
         except HubError as exc:
             log.warning("outbound: cannot take the lane of %s: %s", destination, exc)
             return False
         if taken:
+            self._refused.pop(destination, None)
             with self._lock:
                 self._held[destination] = started + self.lease
             log.info("outbound: lane %s taken", destination)
+        else:
+            self._refused[destination] = started + min(1.0, self.lease / 10)
         return taken
 
     def _give_back(self, destination: str) -> None:

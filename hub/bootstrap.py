@@ -21,6 +21,7 @@ from hub.metrics import Metrics
 from hub.outbound.backoff import next_attempt
 from hub.outbound.dispatcher import Dispatcher, Observe
 from hub.outbound.journal import journal_outcome
+from hub.outbound.lanes import LaneKeeper
 from hub.outbound.sender import DestinationSender
 from hub.outbound.tls import client_ssl_context
 from hub.registry.mfn import MESSAGE_TYPE as MFN_TYPE
@@ -32,6 +33,7 @@ from hub.settings import Settings
 from hub.store.engine import make_engine
 from hub.store.job_store import JobStore
 from hub.store.keyring import Keyring
+from hub.store.lane_leases import LaneLeaseStore
 from hub.store.rotation import KeyRotation
 from hub.store.schema import holds_encrypted_rows, require_schema, upgrade
 from hub.store.unit_of_work import UnitOfWork
@@ -185,6 +187,7 @@ class Hub:
                                         cap=o.unreachable_backoff_cap),
             lease=o.lease, journal=journal_outcome, observe=observe,
             referent_by_default=self.settings.consent.referent_access_by_default,
+            lanes=LaneKeeper(LaneLeaseStore(self.engine), self.clock, o.lane_lease),
         )
 
     def destination_sender(self, key: str) -> DestinationSender:

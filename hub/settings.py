@@ -107,6 +107,10 @@ class OutboundSettings(BaseModel):
     tls_ca_file: str = ""
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # Several senders on one database (hub/outbound/lanes.py): seconds a sender owns a
+    # destination's lane without renewing (renewed every third of it); a crashed sender's
+    # lanes are taken over after it.
+    lane_lease: float = Field(default=30.0, gt=0)
 
 
 class StatusSettings(BaseModel):

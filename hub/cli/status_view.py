@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -20,6 +21,7 @@ from hub.compose import status_sources
 from hub.domain.delivery import DeliveryState
 from hub.ops.status import collect_status
 from hub.settings import Settings
+from hub.store.lane_leases import LaneLeaseStore
 
 EXIT_BROKER_UNREACHABLE = 3
 
@@ -33,6 +35,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     try:
         hub.open_database()  # a missing database is exit 1 naming it, never "healthy"
         document = collect_status(status_sources(hub))
+        document["lanes"] = lane_owners(LaneLeaseStore(hub.engine), hub.clock())
     finally:
         hub.close()
     if args.json:
@@ -46,6 +49,14 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
               "the database's only", file=sys.stderr)
         return EXIT_BROKER_UNREACHABLE
     return 0
+
+
+def lane_owners(store: LaneLeaseStore, now: datetime) -> dict:
+    """Which sender process owns which destination's lane now (hub/outbound/lanes.py), and
+    the senders alive: {"senders": [owner], "owners": {destination: owner}}. An owner is
+    `host:pid:tag`."""
+    return {"senders": store.senders(now),
+            "owners": {lease.destination: lease.owner for lease in store.holders(now)}}
 
 
 def render(document: dict, console: Console) -> None:
@@ -86,6 +97,11 @@ def render(document: dict, console: Console) -> None:
     else:
         console.print(f"queues: broker unreachable: {document['broker']['error']}",
                       style="red", markup=False, highlight=False)
+    lanes = document.get("lanes", {})
+    if lanes.get("senders"):
+        console.print()
+        console.print(_table(["lane", "sender"], sorted(lanes["owners"].items())))
+        console.print(f"{len(lanes['senders'])} sender(s) alive", highlight=False)
     lag = document["oldest_unacknowledged"]["last_filed_lag_s"]
     if lag is not None:
         console.print(f"newest message filed {lag:g} s after its ACK", highlight=False)

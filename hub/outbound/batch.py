@@ -105,12 +105,13 @@ class BatchRunner:
         self._database = database
 
     def drain(self, sender: DestinationSender, destination: str, now: datetime,
-              emit: Emit) -> None:
+              emit: Emit, keep: Callable[[], bool] | None = None) -> None:
         """Send batches until nothing more is due, a `no-answer` or stop; `emit(outcomes)`
         after each recorded batch. Each batch asks the clock afresh (never before `now`), so
-        deliveries queued meanwhile go out in this same drain."""
+        deliveries queued meanwhile go out in this same drain. `keep()`, when given, is asked
+        before each batch: false ends the drain (the lane's lease is no longer held)."""
         retried: set[str] = set()
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and (keep is None or keep()):
             outcomes, go_on = self.run(sender, destination, max(now, self._clock()), retried,
                                        emit)
             emit(outcomes)

@@ -25,6 +25,7 @@ from hub.errors import DatabaseUnavailable, HubError
 from hub.logs import OutageLog
 from hub.outbound.backoff import next_attempt
 from hub.outbound.batch import Backoff, BatchRunner, Journal, LanePolicy
+from hub.outbound.lanes import LaneKeeper
 from hub.outbound.report import DispatchReport, Outcome
 from hub.outbound.sender import DestinationSender
 
@@ -92,6 +93,10 @@ class Dispatcher:
     late ACK awaited aside, in that connection's thread). `backoff(attempts, now)` spaces the
     retries of one delivery; `unreachable_backoff(failures, now)` (default: `backoff`) those of
     a destination that refused or timed out `failures` connection attempts in a row.
+    `lanes`, when given, owns each destination's lane under a lease shared with the other
+    senders on the database (hub.outbound.lanes): a round drains only the destinations whose
+    lease this dispatcher holds, and a lane stops when it no longer does. Without it this
+    dispatcher assumes it is the only sender.
     """
 
     def __init__(self, uow_factory: UnitOfWorkFactory,
@@ -102,8 +107,10 @@ class Dispatcher:
                  journal: Journal | None = None, recheck_window: float = 1.0,
                  observe: Observe | None = None,
                  unreachable_backoff: Backoff | None = None,
-                 referent_by_default: bool = True) -> None:
+                 referent_by_default: bool = True,
+                 lanes: LaneKeeper | None = None) -> None:
         self.uow_factory = uow_factory
+        self.lanes = lanes
         self.stopping = threading.Event()
         self._senders = senders
         self._observe = observe
@@ -147,6 +154,9 @@ class Dispatcher:
                 log.error("outbound: cannot read due deliveries: %s", exc)
                 return report
             self.database.recovered()
+            if self.lanes is not None:
+                self.lanes.start()  # at once the first time: a heartbeat before choosing
+                destinations = self.lanes.choose(destinations, self._busy)
             started = []
             for destination in destinations:
                 lane = self._lanes.get(destination)
@@ -166,7 +176,8 @@ class Dispatcher:
             return report
 
     def close(self) -> None:
-        """Let running lanes finish their current send, then close every connection."""
+        """Let running lanes finish their current send, then close every connection and give
+        the lane leases back."""
         self.stopping.set()
         with self._lock:
             lanes, self._lanes = list(self._lanes.values()), {}
@@ -174,6 +185,12 @@ class Dispatcher:
             lane.executor.shutdown(wait=True)
             if lane.sender is not None:
                 lane.sender.close()
+        if self.lanes is not None:
+            self.lanes.close()
+
+    def _busy(self, destination: str) -> bool:
+        lane = self._lanes.get(destination)
+        return lane is not None and lane.busy
 
     def _harvest(self, report: DispatchReport) -> None:
         for destination, lane in self._lanes.items():
@@ -192,7 +209,9 @@ class Dispatcher:
         """
         if lane.sender is None:
             lane.sender = self._senders(destination)
-        self._runner.drain(lane.sender, destination, now, partial(self._recorded, lane))
+        keep = None if self.lanes is None else partial(self.lanes.holds, destination)
+        self._runner.drain(lane.sender, destination, now, partial(self._recorded, lane),
+                           keep=keep)
 
     def _recorded(self, lane: _Lane, outcomes: list[Outcome]) -> None:
         lane.put(outcomes)

@@ -152,9 +152,18 @@ class DeliveryQueue(Repository):
         runs = [[head] for head in heads] if per_queue == 1 else self._runs(
             destination, now, heads, per_queue)
         wanted = [d.id for run in runs for d in run]
+        # The rows are locked in id order, and on PostgreSQL a row another transaction holds
+        # is skipped, not waited for: a claim never waits on another claim, so two senders
+        # claiming overlapping sets cannot deadlock (tests/integration/test_lane_leases.py). A
+        # skipped row ends its run as one claimed first by someone else does.
+        target = (select(deliveries.c.id)
+                  .where(deliveries.c.id.in_(wanted), deliveries.c.state == PENDING,
+                         deliveries.c.next_attempt_at <= now)
+                  .order_by(deliveries.c.id))
+        if self._connection.dialect.name == "postgresql":
+            target = target.with_for_update(skip_locked=True)
         statement = (update(deliveries)
-                     .where(deliveries.c.id.in_(wanted), deliveries.c.state == PENDING,
-                            deliveries.c.next_attempt_at <= now)
+                     .where(deliveries.c.id.in_(target.scalar_subquery()))
                      .values(next_attempt_at=until, updated_at=utc_now())
                      .returning(deliveries.c.id))
         claimed = set(self._execute("claiming deliveries", statement).scalars())
@@ -197,7 +206,8 @@ class DeliveryQueue(Repository):
                             deliveries.c.state == PENDING)
                      .values(next_attempt_at=bindparam("was_due"), updated_at=utc_now()))
         self._execute("releasing deliveries", statement,
-                      [{"released_id": d.id, "was_due": d.next_attempt_at} for d in claimed])
+                      [{"released_id": d.id, "was_due": d.next_attempt_at}
+                       for d in sorted(claimed, key=lambda d: d.id)])  # id order, as claimed
 
     def record_unreachable(self, destination: str, now: datetime, error: str,
                            backoff: Callable[[int, datetime], datetime]) -> datetime:

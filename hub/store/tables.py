@@ -363,3 +363,21 @@ representatives = Table(
           sqlite_where=text("kind = 'parent' AND end_reason IS NULL"),
           postgresql_where=text("kind = 'parent' AND end_reason IS NULL")),
 )
+
+# Sender lane leases (hub/outbound/lanes.py, migration 0024): the sender that may claim and send
+# a destination's deliveries, until `expires_at`; and each live sender's heartbeat, which sets
+# the fair share of destinations every sender takes.
+lane_leases = Table(
+    "lane_leases",
+    metadata,
+    Column("destination", Text, primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+sender_heartbeats = Table(
+    "sender_heartbeats",
+    metadata,
+    Column("owner", String(128), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

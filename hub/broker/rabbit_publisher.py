@@ -16,6 +16,7 @@ import pika.exceptions
 from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.spec import Basic
 
+from hub.broker.broker_urls import node_name
 from hub.broker.port import Publisher
 from hub.errors import PublishNotConfirmed
 from hub.logs import OutageLog
@@ -97,13 +98,19 @@ class _Session:
 
 
 class RabbitPublisher(Publisher):
-    """Publishes persistent, mandatory messages to the default exchange of one RabbitMQ.
+    """Publishes persistent, mandatory messages to the default exchange of one RabbitMQ node or
+    of a cluster (`nodes`, at least one).
 
     Bound to the asyncio loop it was opened on. A lost connection fails every pending publish
-    and is reopened by the next publish, no sooner than a backoff that doubles up to 5 s."""
+    and is reopened by the next publish, no sooner than a backoff that doubles up to 5 s. Each
+    reopening tries the nodes in turn, starting after the one that was lost: a cluster node
+    that goes away costs the publishes in flight on it, not the time of a backoff."""
 
-    def __init__(self, parameters: pika.connection.Parameters) -> None:
-        self._parameters = parameters
+    def __init__(self, nodes: list[pika.connection.Parameters]) -> None:
+        if not nodes:
+            raise ValueError("RabbitPublisher needs at least one node")
+        self._nodes = list(nodes)
+        self._next_node = 0  # where the next opening starts
         self._loop = asyncio.get_running_loop()
         self._session: _Session | None = None
         self._opening: asyncio.Task | None = None
@@ -178,6 +185,24 @@ class RabbitPublisher(Publisher):
         return session
 
     async def _open_session(self) -> _Session:
+        """A session on the first node, from `_next_node` round, that opens one; the error of
+        the last node tried when none does."""
+        error: PublishNotConfirmed | None = None
+        for step in range(len(self._nodes)):
+            index = (self._next_node + step) % len(self._nodes)
+            try:
+                session = await self._open_session_on(self._nodes[index])
+            except PublishNotConfirmed as exc:
+                error = exc
+                continue
+            # Should this node go, the next opening starts with the one after it.
+            self._next_node = (index + 1) % len(self._nodes)
+            log.info("RabbitMQ publisher connected to %s", node_name(self._nodes[index]))
+            return session
+        assert error is not None
+        raise error
+
+    async def _open_session_on(self, parameters: pika.connection.Parameters) -> _Session:
         session = _Session(self._loop)
         opened = self._loop.create_future()
 
@@ -222,7 +247,7 @@ class RabbitPublisher(Publisher):
 
         try:
             session.connection = AsyncioConnection(
-                self._parameters,
+                parameters,
                 on_open_callback=on_connection_open,
                 on_open_error_callback=on_open_error,
                 on_close_callback=on_connection_closed,

@@ -27,6 +27,7 @@ CONTENT_TYPE = "application/hl7-v2"
 PERSISTENT = 2
 _FIRST_BACKOFF = 0.1
 _MAX_BACKOFF = 5.0
+_RETIRED_GRACE_S = 10.0  # a retired channel's last confirms may come back until then
 _PIKA_ERRORS = (pika.exceptions.AMQPError, pika.exceptions.ChannelError, OSError)
 
 
@@ -42,6 +43,8 @@ class _Session:
         self.next_tag = 1
         self.floor = 0  # every tag <= floor is settled
         self.alive = False
+        self.retired = False  # closed on purpose after a nack, not lost
+        self.node = ""
         self.closed = loop.create_future()
 
     def send(self, queue: str, body: bytes, message_id: str, headers: dict[str, str]) -> asyncio.Future:
@@ -67,6 +70,31 @@ class _Session:
             self.floor = max(self.floor, method.delivery_tag)
         else:
             self._settle(self.pending.pop(method.delivery_tag, None), ok)
+        if not ok:
+            self.retire()
+        if self.retired and not self.pending:
+            self._close_connection()
+
+    def retire(self) -> None:
+        """Take no more publishes on this channel; close it once its last confirm came back.
+
+        A nack says the queue could not take a message, and the channel that got it may go
+        on nacking: after the kill -9 of a quorum queue's leader, RabbitMQ 3.10.8 nacked every
+        publish, for minutes, on the channel the publisher had opened on another node during
+        the election, while a new channel on that node published at once
+        (tests/faults/test_broker_cluster.py met it). The next publish opens a new session,
+        starting with the next node."""
+        if self.retired:
+            return
+        self.retired = True
+        self.alive = False
+        self.loop.call_later(_RETIRED_GRACE_S, self._close_connection)  # confirms that never come
+        log.warning("RabbitMQ nacked a publish on %s: the publisher opens a new channel", self.node)
+
+    def _close_connection(self) -> None:
+        connection = self.connection
+        if connection is not None and not (connection.is_closing or connection.is_closed):
+            connection.close()
 
     def on_return(self, _channel, method: Basic.Return, properties, _body: bytes) -> None:
         # A return carries no delivery tag. RabbitMQ sends it before the ack of the same publish
@@ -197,6 +225,7 @@ class RabbitPublisher(Publisher):
                 continue
             # Should this node go, the next opening starts with the one after it.
             self._next_node = (index + 1) % len(self._nodes)
+            session.node = node_name(self._nodes[index])
             log.info("RabbitMQ publisher connected to %s", node_name(self._nodes[index]))
             return session
         assert error is not None
@@ -235,7 +264,7 @@ class RabbitPublisher(Publisher):
             # `alive` is already false here when pika closed the channel first: whether the
             # session had opened says whether this is the loss of a working connection.
             was_open = opened.done() and not opened.cancelled() and opened.exception() is None
-            if was_open and not self._closing:
+            if was_open and not self._closing and not session.retired:
                 self._outage.failed(f"lost the connection ({reason!r})")
             session.fail_all(f"connection lost ({reason!r})")
             fail_open(repr(reason))

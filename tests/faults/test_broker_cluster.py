@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
 SENDERS = 8
 PER_SENDER = 625          # 5,000 in all
-PACE_S = 0.05             # sending lasts ~30-40 s, long enough for both faults to land mid-run
+PACE_S = 0.08             # sending lasts ~60 s: both faults land mid-run even on a loaded machine
 AA_AFTER_FAULT = 100      # AAs that show the hub works again after a fault
 RECOVER_TIMEOUT_S = 90.0
 SETTLE_TIMEOUT_S = 180.0

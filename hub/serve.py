@@ -8,7 +8,6 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -224,12 +223,15 @@ def _ready_checks(hub: Hub, role: str, supervised: Path | None = None) -> Health
 
 
 def _describe_broker(url: str) -> str:
+    """The broker's node or nodes, never a password."""
     if url.startswith("memory:"):
         return "in-memory (one process, no RabbitMQ: messages do not survive a restart)"
-    parts = urlsplit(url)
-    user = f"{parts.username}@" if parts.username else ""  # never the password
-    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
-    return f"RabbitMQ at {parts.scheme}://{user}{parts.hostname}:{port}{parts.path or '/'}"
+    from hub.broker.broker_urls import describe_nodes  # the one parser of HUB_BROKER_URL
+
+    nodes = describe_nodes(url)
+    if len(nodes) == 1:
+        return f"RabbitMQ at {nodes[0]}"
+    return f"RabbitMQ cluster of {len(nodes)} nodes, tried in turn: {', '.join(nodes)}"
 
 
 def _describe_database(url: str) -> str:

@@ -9,7 +9,8 @@ from hub.errors import ConfigError
 
 
 def broker_from_url(url: str, topology: Topology) -> Broker:
-    """`memory://` gives a `MemoryBroker`; `amqp://` or `amqps://` a `RabbitBroker`.
+    """`memory://` gives a `MemoryBroker`; `amqp://` or `amqps://` a `RabbitBroker` (one node, or
+    a cluster's nodes as comma-separated URLs: hub/broker/broker_urls.py).
     Anything else is a `ConfigError` naming the setting. Connects to nothing."""
     scheme = urlsplit(url).scheme.lower() if url else ""
     if scheme == "memory":

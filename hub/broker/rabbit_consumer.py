@@ -1,14 +1,18 @@
 """Blocking, pull-style consumer of one RabbitMQ queue, for one worker thread."""
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 
 import pika
 import pika.exceptions
 
+from hub.broker.broker_urls import node_name
 from hub.broker.port import Consumer, Delivery
 from hub.errors import BrokerError
+
+log = logging.getLogger(__name__)
 
 PIKA_ERRORS = (pika.exceptions.AMQPError, pika.exceptions.ChannelError, OSError)
 
@@ -35,15 +39,17 @@ def text_headers(raw: dict | None) -> dict[str, str]:
 class RabbitConsumer(Consumer):
     """Consumes one queue on its own `BlockingConnection`, at most `prefetch` unacked at a time.
 
+    `nodes` are a cluster's nodes (or the one node), tried in order until one accepts.
     Deliveries that arrive beyond what a `fetch` asked for stay buffered for the next one."""
 
-    def __init__(self, parameters: pika.connection.Parameters, queue: str, prefetch: int) -> None:
+    def __init__(self, nodes: list[pika.connection.Parameters], queue: str, prefetch: int) -> None:
         self._queue = queue
         self._buffer: deque[Delivery] = deque()
         self._unacked: set[int] = set()
         self._connection: pika.BlockingConnection | None = None
         try:
-            self._connection = pika.BlockingConnection(parameters)
+            self._connection = pika.BlockingConnection(nodes)
+            log.info("consuming %s on RabbitMQ node %s", queue, node_name(self._connection._impl.params))
             self._channel = self._connection.channel()
             self._channel.basic_qos(prefetch_count=prefetch)
             self._channel.basic_consume(queue, self._on_message, auto_ack=False)

@@ -16,6 +16,7 @@ import pika.exceptions
 from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.spec import Basic
 
+from hub.broker.broker_urls import node_name
 from hub.broker.port import Publisher
 from hub.errors import PublishNotConfirmed
 from hub.logs import OutageLog
@@ -26,6 +27,7 @@ CONTENT_TYPE = "application/hl7-v2"
 PERSISTENT = 2
 _FIRST_BACKOFF = 0.1
 _MAX_BACKOFF = 5.0
+_RETIRED_GRACE_S = 10.0  # a retired channel's last confirms may come back until then
 _PIKA_ERRORS = (pika.exceptions.AMQPError, pika.exceptions.ChannelError, OSError)
 
 
@@ -41,6 +43,8 @@ class _Session:
         self.next_tag = 1
         self.floor = 0  # every tag <= floor is settled
         self.alive = False
+        self.retired = False  # closed on purpose after a nack, not lost
+        self.node = ""
         self.closed = loop.create_future()
 
     def send(self, queue: str, body: bytes, message_id: str, headers: dict[str, str]) -> asyncio.Future:
@@ -66,6 +70,31 @@ class _Session:
             self.floor = max(self.floor, method.delivery_tag)
         else:
             self._settle(self.pending.pop(method.delivery_tag, None), ok)
+        if not ok:
+            self.retire()
+        if self.retired and not self.pending:
+            self._close_connection()
+
+    def retire(self) -> None:
+        """Take no more publishes on this channel; close it once its last confirm came back.
+
+        A nack says the queue could not take a message, and the channel that got it may go
+        on nacking: after the kill -9 of a quorum queue's leader, RabbitMQ 3.10.8 nacked every
+        publish, for minutes, on the channel the publisher had opened on another node during
+        the election, while a new channel on that node published at once
+        (tests/faults/test_broker_cluster.py met it). The next publish opens a new session,
+        starting with the next node."""
+        if self.retired:
+            return
+        self.retired = True
+        self.alive = False
+        self.loop.call_later(_RETIRED_GRACE_S, self._close_connection)  # confirms that never come
+        log.warning("RabbitMQ nacked a publish on %s: the publisher opens a new channel", self.node)
+
+    def _close_connection(self) -> None:
+        connection = self.connection
+        if connection is not None and not (connection.is_closing or connection.is_closed):
+            connection.close()
 
     def on_return(self, _channel, method: Basic.Return, properties, _body: bytes) -> None:
         # A return carries no delivery tag. RabbitMQ sends it before the ack of the same publish
@@ -97,13 +126,19 @@ class _Session:
 
 
 class RabbitPublisher(Publisher):
-    """Publishes persistent, mandatory messages to the default exchange of one RabbitMQ.
+    """Publishes persistent, mandatory messages to the default exchange of one RabbitMQ node or
+    of a cluster (`nodes`, at least one).
 
     Bound to the asyncio loop it was opened on. A lost connection fails every pending publish
-    and is reopened by the next publish, no sooner than a backoff that doubles up to 5 s."""
+    and is reopened by the next publish, no sooner than a backoff that doubles up to 5 s. Each
+    reopening tries the nodes in turn, starting after the one that was lost: a cluster node
+    that goes away costs the publishes in flight on it, not the time of a backoff."""
 
-    def __init__(self, parameters: pika.connection.Parameters) -> None:
-        self._parameters = parameters
+    def __init__(self, nodes: list[pika.connection.Parameters]) -> None:
+        if not nodes:
+            raise ValueError("RabbitPublisher needs at least one node")
+        self._nodes = list(nodes)
+        self._next_node = 0  # where the next opening starts
         self._loop = asyncio.get_running_loop()
         self._session: _Session | None = None
         self._opening: asyncio.Task | None = None
@@ -178,6 +213,25 @@ class RabbitPublisher(Publisher):
         return session
 
     async def _open_session(self) -> _Session:
+        """A session on the first node, from `_next_node` round, that opens one; the error of
+        the last node tried when none does."""
+        error: PublishNotConfirmed | None = None
+        for step in range(len(self._nodes)):
+            index = (self._next_node + step) % len(self._nodes)
+            try:
+                session = await self._open_session_on(self._nodes[index])
+            except PublishNotConfirmed as exc:
+                error = exc
+                continue
+            # Should this node go, the next opening starts with the one after it.
+            self._next_node = (index + 1) % len(self._nodes)
+            session.node = node_name(self._nodes[index])
+            log.info("RabbitMQ publisher connected to %s", node_name(self._nodes[index]))
+            return session
+        assert error is not None
+        raise error
+
+    async def _open_session_on(self, parameters: pika.connection.Parameters) -> _Session:
         session = _Session(self._loop)
         opened = self._loop.create_future()
 
@@ -210,7 +264,7 @@ class RabbitPublisher(Publisher):
             # `alive` is already false here when pika closed the channel first: whether the
             # session had opened says whether this is the loss of a working connection.
             was_open = opened.done() and not opened.cancelled() and opened.exception() is None
-            if was_open and not self._closing:
+            if was_open and not self._closing and not session.retired:
                 self._outage.failed(f"lost the connection ({reason!r})")
             session.fail_all(f"connection lost ({reason!r})")
             fail_open(repr(reason))
@@ -222,7 +276,7 @@ class RabbitPublisher(Publisher):
 
         try:
             session.connection = AsyncioConnection(
-                self._parameters,
+                parameters,
                 on_open_callback=on_connection_open,
                 on_open_error_callback=on_open_error,
                 on_close_callback=on_connection_closed,

@@ -3,6 +3,8 @@ publisher confirms, manual acks. pika's exceptions stop here, translated into `h
 from __future__ import annotations
 
 import copy
+import itertools
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,26 +12,31 @@ from contextlib import contextmanager
 import pika
 import pika.exceptions
 
+from hub.broker.broker_urls import node_name, parse_broker_url
 from hub.broker.port import Broker, Consumer, Publisher, QueueStats
 from hub.broker.rabbit_consumer import PIKA_ERRORS, RabbitConsumer
 from hub.broker.rabbit_publisher import CONTENT_TYPE, PERSISTENT, RabbitPublisher
 from hub.broker.topology import Topology
-from hub.errors import BrokerError, ConfigError, PublishNotConfirmed
+from hub.errors import BrokerError, PublishNotConfirmed
+
+log = logging.getLogger(__name__)
 
 _NOT_FOUND = 404
 _PRECONDITION_FAILED = 406
 
 
 class RabbitBroker(Broker):
-    """Opens publishers and consumers on one RabbitMQ and manages the namespace's topology.
+    """Opens publishers and consumers on one RabbitMQ node or a cluster of them, and manages the
+    namespace's topology.
 
-    Constructing it connects to nothing; each operation opens what it needs."""
+    `url` lists one node or several (hub/broker/broker_urls.py). Every connection tries the
+    nodes in turn until one accepts it, so a node that is down costs a refused connection, not
+    an outage. Constructing it connects to nothing; each operation opens what it needs."""
 
     def __init__(self, url: str, topology: Topology) -> None:
-        try:
-            self._parameters = pika.URLParameters(url)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"HUB_BROKER_URL is not a usable AMQP URL: {exc}") from None
+        self._nodes = parse_broker_url(url)
+        # Consumers start at successive nodes, so that a cluster's nodes share the connections.
+        self._turn = itertools.count()
         self._topology = topology
         self._blocking = threading.local()  # pika connections must not cross threads
 
@@ -51,7 +58,7 @@ class RabbitBroker(Broker):
             channel.queue_bind(topology.dead, topology.dead_letter_exchange, routing_key=topology.dead)
 
     async def open_publisher(self) -> Publisher:
-        publisher = RabbitPublisher(self._parameters)
+        publisher = RabbitPublisher(self._nodes)
         try:
             await publisher.connect()
         except PublishNotConfirmed as exc:
@@ -60,7 +67,7 @@ class RabbitBroker(Broker):
         return publisher
 
     def open_consumer(self, queue: str, *, prefetch: int) -> Consumer:
-        return RabbitConsumer(self._parameters, queue, prefetch)
+        return RabbitConsumer(self._rotated(), queue, prefetch)
 
     def publish_blocking(
         self, queue: str, body: bytes, *, message_id: str, headers: dict[str, str], timeout: float = 10.0
@@ -111,7 +118,8 @@ class RabbitBroker(Broker):
         """A short-lived connection for topology and statistics: rare calls, no state to keep."""
         connection = None
         try:
-            connection = pika.BlockingConnection(self._parameters)
+            connection = pika.BlockingConnection(self._nodes)
+            log.debug("RabbitMQ admin connection opened to %s", connected_node(connection))
             yield connection
         except PIKA_ERRORS as exc:
             raise BrokerError(f"RabbitMQ operation failed: {exc!r}") from exc
@@ -134,18 +142,25 @@ class RabbitBroker(Broker):
             except PIKA_ERRORS:
                 pass
             self._drop_blocking()
-        parameters = copy.copy(self._parameters)
-        # pika's blocking confirm wait has no deadline of its own; a broker that blocks
-        # publishers (memory or disk alarm) would otherwise hold us forever.
-        parameters.blocked_connection_timeout = timeout
+        nodes = [copy.copy(parameters) for parameters in self._nodes]
+        for parameters in nodes:
+            # pika's blocking confirm wait has no deadline of its own; a broker that blocks
+            # publishers (memory or disk alarm) would otherwise hold us forever.
+            parameters.blocked_connection_timeout = timeout
         try:
-            connection = pika.BlockingConnection(parameters)
+            connection = pika.BlockingConnection(nodes)
+            log.info("RabbitMQ publish connection opened to %s", connected_node(connection))
             channel = connection.channel()
             channel.confirm_delivery()
         except PIKA_ERRORS as exc:
             raise PublishNotConfirmed(f"cannot open a RabbitMQ connection to publish: {exc!r}") from exc
         self._blocking.connection, self._blocking.channel = connection, channel
         return channel
+
+    def _rotated(self) -> list[pika.URLParameters]:
+        """The nodes, starting one further each call (pika tries them in this order)."""
+        start = next(self._turn) % len(self._nodes)
+        return self._nodes[start:] + self._nodes[:start]
 
     def _drop_blocking(self) -> None:
         connection = getattr(self._blocking, "connection", None)
@@ -155,3 +170,8 @@ class RabbitBroker(Broker):
                 connection.close()
             except PIKA_ERRORS:
                 pass
+
+
+def connected_node(connection: pika.BlockingConnection) -> str:
+    """`host:port` of the node a blocking connection went to (pika keeps the parameters it used)."""
+    return node_name(connection._impl.params)

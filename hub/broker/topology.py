@@ -38,7 +38,12 @@ class Topology:
         return (*self.work_queues, self.dead)
 
     def queue_arguments(self, queue: str) -> dict[str, object]:
-        """Quorum queue arguments; work queues dead-letter at least once, never drop."""
+        """Quorum queue arguments; work queues dead-letter at least once, never drop.
+
+        No `x-quorum-initial-group-size`: without it RabbitMQ 3.10 puts a member on each node of
+        a 3-node cluster (tests/faults/test_broker_cluster.py checks it), and adding it
+        would change the arguments of every deployed queue, which RabbitMQ refuses
+        (PRECONDITION_FAILED) on the next declaration."""
         args: dict[str, object] = {"x-queue-type": "quorum", "x-overflow": "reject-publish"}
         if queue in self.work_queues:
             args.update({

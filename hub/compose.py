@@ -65,6 +65,7 @@ def status_sources(hub: Hub) -> StatusSources:
     return StatusSources(
         unit_of_work=hub.unit_of_work, job_store=hub.job_store,
         queue_stats=lambda: hub.broker.queue_stats(), inbound_queue=hub.topology.inbound,
+        inbound_queues=hub.topology.inbound_queues,
         thresholds=hub.settings.status, clock=hub.clock, warnings=hub_warnings(hub),
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from hub import compose
 from hub.bootstrap import Hub
+from hub.broker.partitions import router as inbound_router
 from hub.domain.delivery import DeliveryState
 from hub.errors import ConfigError
 from hub.health import Health
@@ -108,7 +109,9 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
     s = hub.settings.mllp
     publisher = await hub.broker.open_publisher()
-    intake = Intake(publisher, hub.topology.inbound, hub.intake_policy, hub.metrics)
+    # Each message to the partition of its patient (the keyring was loaded above, before any role).
+    intake = Intake(publisher, inbound_router(hub.keyring, hub.topology), hub.intake_policy,
+                    hub.metrics)
     spool = CnsSpool(intake, Path(hub.settings.cns_spool))
     spool.prepare()  # an unusable spool stops the hub before anything listens
     limits = ListenerLimits(

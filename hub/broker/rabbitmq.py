@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pika
@@ -12,6 +12,7 @@ import pika.exceptions
 
 from hub.broker.port import Broker, Consumer, Publisher, QueueStats
 from hub.broker.rabbit_consumer import PIKA_ERRORS, RabbitConsumer
+from hub.broker.rabbit_partitions import RabbitPartitionConsumer
 from hub.broker.rabbit_publisher import CONTENT_TYPE, PERSISTENT, RabbitPublisher
 from hub.broker.topology import Topology
 from hub.errors import BrokerError, ConfigError, PublishNotConfirmed
@@ -61,6 +62,10 @@ class RabbitBroker(Broker):
 
     def open_consumer(self, queue: str, *, prefetch: int) -> Consumer:
         return RabbitConsumer(self._parameters, queue, prefetch)
+
+    def open_partition_consumer(self, queues: Sequence[str], *, prefetch: int) -> Consumer:
+        """One connection, one channel per partition (hub/broker/rabbit_partitions.py)."""
+        return RabbitPartitionConsumer(self._parameters, queues, prefetch)
 
     def publish_blocking(
         self, queue: str, body: bytes, *, message_id: str, headers: dict[str, str], timeout: float = 10.0

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from hub.inbound.rerouting import body_router
 from hub.bootstrap import Hub
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.dlq_cmd import EXIT_INTERRUPTED, people_console, short_time
@@ -130,7 +131,8 @@ def _print_summary(summary: dict) -> None:
 
 def _run(hub: Hub, ids: list[str], stop: threading.Event, *, dry_run: bool,
          quiet: bool, by: Operator) -> dict:
-    queue = hub.topology.inbound
+    # Each message to its patient's partition, as the listener would choose it.
+    queue = body_router(hub.keyring, hub.topology, hub.intake_policy)
     columns = (TextColumn("checking" if dry_run else "retrying"), BarColumn(),
                MofNCompleteColumn())
     # A dry run never connects to the broker: `hub.broker` is built on first use.

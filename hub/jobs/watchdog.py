@@ -29,7 +29,10 @@ JOB_ID = "queue-watchdog"
 def progress_marks(store: JobStore, topology: Topology) -> dict[str, datetime | None]:
     """The store's record of work consumed from each queue that has one, by full name: for
     the inbound queue, when the newest filed message was received."""
-    return {topology.inbound: store.newest_filed()}
+    # One mark for every inbound partition: each message filed came from one of them. A single
+    # partition stuck while the others progress is not told apart (its depth alone would be).
+    newest = store.newest_filed()
+    return {queue: newest for queue in topology.inbound_queues}
 
 
 def check_queues(store: JobStore, broker: Broker, topology: Topology,

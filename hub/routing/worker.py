@@ -40,7 +40,7 @@ class _Stopped(Exception):
 
 
 class RoutingWorker:
-    """Consumes the inbound queue (and the dead-letter queue) until `stop` is set."""
+    """Consumes the inbound partitions (and the dead-letter queue) until `stop` is set."""
 
     def __init__(
         self, broker: Broker, topology: Topology, uow_factory: UnitOfWorkFactory,
@@ -68,7 +68,7 @@ class RoutingWorker:
         self._stop = stop
         while not stop.is_set():
             try:
-                inbound = self._broker.open_consumer(self._topology.inbound, prefetch=self._prefetch)
+                inbound = self._open_inbound()
                 dead = self._broker.open_consumer(self._topology.dead, prefetch=self._batch_size)
             except BrokerError as exc:
                 self.broker.failed(str(exc))
@@ -100,7 +100,7 @@ class RoutingWorker:
         deliveries were handled: the loop of `run` without its waiting and reconnecting, for a
         caller that fed the broker and wants it settled (as dramatiq's stub broker lets a test
         do). What is left unacked when it raises goes back to the queue with the consumers."""
-        inbound = self._broker.open_consumer(self._topology.inbound, prefetch=self._prefetch)
+        inbound = self._open_inbound()
         try:
             dead = self._broker.open_consumer(self._topology.dead, prefetch=self._batch_size)
             try:
@@ -113,6 +113,13 @@ class RoutingWorker:
                 dead.close()
         finally:
             inbound.close()
+
+    def _open_inbound(self) -> Consumer:
+        """Every inbound partition: single-active-consumer queues, so this worker is handed a
+        partition only while it is its active consumer and stands by on the others; one
+        patient's messages are never held by two workers at once."""
+        return self._broker.open_partition_consumer(self._topology.inbound_queues,
+                                                    prefetch=self._prefetch)
 
     def work_once(self, consumer: Consumer, decide_one: Callable, wait: float | None = None) -> int:
         """Fetch, decide, file and ack one batch; returns how many deliveries it handled."""

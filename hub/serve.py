@@ -29,7 +29,9 @@ from hub.logs import set_lifecycle_level
 from hub.metrics import Metrics
 from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
+from hub.routing.partition_balance import PartitionBalancer
 from hub.routing.worker import RoutingWorker
+from hub.store.partition_leases import PartitionLeases
 from hub.store.repository import translated_errors
 
 log = logging.getLogger(__name__)
@@ -144,9 +146,14 @@ def _start_workers(hub: Hub, stop: threading.Event,
     unit_of_work = hub.unit_of_work if wake is None else compose.waking(hub.unit_of_work, wake)
     threads = []
     for n in range(w.threads):
+        # Each thread is a worker of its own in the partition leases (README "Workers and
+        # partitions").
+        balancer = PartitionBalancer(PartitionLeases(hub.engine), len(hub.topology.inbound_queues),
+                                     hub.clock)
         worker = RoutingWorker(
             hub.broker, hub.topology, unit_of_work, hub.mappings, hub.routing_policy,
             hub.metrics, batch_size=w.batch_size, batch_wait=w.batch_wait, prefetch=w.prefetch,
+            balancer=balancer,
         )
         thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{n}", daemon=True)
         thread.start()

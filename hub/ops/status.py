@@ -48,11 +48,11 @@ class StatusSources:
     job_store: JobStore
     queue_stats: Callable[[], dict[str, QueueStats]]
     inbound_queue: str
-    # Every partition of the inbound stream (hub/broker/topology.py); waiting counts them all.
-    inbound_queues: tuple[str, ...] = ()
     thresholds: StatusSettings
     clock: Callable[[], datetime]
     warnings: tuple[str, ...] = ()
+    # Every partition of the inbound stream (hub/broker/topology.py); waiting counts them all.
+    inbound_queues: tuple[str, ...] = ()
 
 
 def collect_status(sources: StatusSources, now: datetime | None = None) -> dict:

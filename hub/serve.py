@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from hub import compose
 from hub.bootstrap import Hub
 from hub.broker.partitions import router as inbound_router
+from hub.broker.partitions import stream_stats
 from hub.domain.delivery import DeliveryState
 from hub.errors import ConfigError
 from hub.health import Health
@@ -221,7 +222,8 @@ def _ready_checks(hub: Hub, role: str) -> Health:
 
     checks = {"database": database}
     if role in BROKER_ROLES:  # the broker's answer is the queue statistics /metrics shows
-        checks.update(broker=hub.broker.queue_stats, mappings=lambda: hub.mappings)
+        checks.update(broker=lambda: stream_stats(hub.broker.queue_stats(), hub.topology),
+                      mappings=lambda: hub.mappings)
     return Health(checks, timeout=2.0, ttl=1.0)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from hub.broker.port import QueueStats
 from hub.broker.topology import Topology
 
 PURPOSE = "partition"
@@ -35,3 +36,17 @@ def router(hasher: _Hasher, topology: Topology) -> Callable[[str | None], str]:
     def queue_for(matricule: str | None) -> str:
         return topology.partition_queue(partition_of(hasher, matricule, topology.partitions))
     return queue_for
+
+
+def stream_stats(stats: dict[str, QueueStats], topology: Topology) -> dict[str, QueueStats]:
+    """`stats` with the inbound partitions folded into one entry named
+    `topology.inbound_stream`: their depths summed, and the fewest consumers any of them has
+    (a partition nobody consumes is a stream nobody fully consumes). What an operator watches
+    is the stream; one partition's figures are in the broker's own tools."""
+    partitions = [stats[queue] for queue in topology.inbound_queues if queue in stats]
+    folded = {name: each for name, each in stats.items() if not topology.is_inbound(name)}
+    if partitions:
+        folded[topology.inbound_stream] = QueueStats(
+            depth=sum(each.depth for each in partitions),
+            consumers=min(each.consumers for each in partitions))
+    return folded

@@ -27,6 +27,12 @@ class Topology:
         to `partition_queue(n)`; `inbound_queues` lists them all."""
         return f"{self.namespace}.inbound.{NO_PATIENT}"
 
+    @property
+    def inbound_stream(self) -> str:
+        """The name status, health, metrics and the watchdog give the inbound partitions taken
+        together (`partitions.stream_stats`); no queue has it."""
+        return f"{self.namespace}.inbound"
+
     def partition_queue(self, partition: int | None) -> str:
         """The one spelling of a partition's queue name: `{ns}.inbound.00` … and, for None,
         the no-patient partition."""

@@ -51,8 +51,6 @@ class StatusSources:
     thresholds: StatusSettings
     clock: Callable[[], datetime]
     warnings: tuple[str, ...] = ()
-    # Every partition of the inbound stream (hub/broker/topology.py); waiting counts them all.
-    inbound_queues: tuple[str, ...] = ()
 
 
 def collect_status(sources: StatusSources, now: datetime | None = None) -> dict:
@@ -80,8 +78,7 @@ def collect_status(sources: StatusSources, now: datetime | None = None) -> dict:
     stalled = stalled_queues(sources.job_store)
     queues, broker_error = _queues(sources.queue_stats)
     inbound = sources.inbound_queue
-    partitions = [queue for queue in sources.inbound_queues or (inbound,) if queue in queues]
-    waiting = sum(queues[queue]["depth"] for queue in partitions) if partitions else None
+    waiting = queues[inbound]["depth"] if inbound in queues else None
     rates = {"windows_s": dict(WINDOWS), "received_per_s": _per_s(received),
              "filed_per_s": _per_s(filed),
              "delivered_per_s": _per_s({w: sum(n[i] for n in by_window.values())

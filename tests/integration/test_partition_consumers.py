@@ -113,3 +113,34 @@ def test_a_second_partition_consumer_stands_by_and_takes_over(broker, topology):
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.parametrize("left_over", ["inbound", "inbound.03"])
+def test_a_hub_refuses_to_start_over_messages_its_partitions_would_never_read(left_over):
+    """The queue of a hub before partitions, or a partition past a lowered count, still holding
+    messages: declaring the topology stops with a ConfigError that names it."""
+    import pika
+
+    from hub.broker.rabbitmq import RabbitBroker
+    from hub.errors import ConfigError
+    from tests.fixtures.rabbit import AMQP_URL
+
+    topology = Topology(f"test-{uuid.uuid4().hex[:8]}", partitions=3)
+    queue = f"{topology.namespace}.{left_over}"
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.confirm_delivery()
+    channel.basic_publish("", queue, b"old")
+    broker = RabbitBroker(AMQP_URL, topology)
+    try:
+        with pytest.raises(ConfigError, match=queue.replace(".", r"\.") + " holds 1 message"):
+            broker.declare_topology()
+        channel.queue_purge(queue)
+        broker.declare_topology()  # drained: the hub starts
+    finally:
+        channel.queue_delete(queue)
+        connection.close()
+        broker.purge_topology()
+        broker.close()

@@ -99,16 +99,8 @@ def test_each_patients_messages_are_filed_in_send_order_with_four_workers_and_on
         tally = store.tally(acked)
         assert (tally["doubled"], tally["healthy_parked"]) == (0, 0), tally
 
-        filed = collections.defaultdict(list)
-        with engine.connect() as connection:
-            for control_id, processed_at in connection.execute(text(
-                    "SELECT control_id, processed_at FROM messages WHERE control_id LIKE :p "
-                    "AND state = 'stored'"), {"p": prefix + "%"}):
-                n, step = control_id.removeprefix(prefix).split("-")
-                filed[int(n)].append((processed_at, int(step)))
-        out_of_order = {n: [step for _at, step in sorted(rows)] for n, rows in filed.items()
-                        if [step for _at, step in sorted(rows)] != list(range(len(SERIES)))}
-        assert len(filed) == PATIENTS and not out_of_order, out_of_order
+        out_of_order = filed_out_of_order(engine, prefix)
+        assert len(_filed(engine, prefix)) == PATIENTS and not out_of_order, out_of_order
         # The survivors took the killed worker's partitions over: every lease is held again.
         assert poll(lambda: _lease_owners(engine) == WORKERS - 1, timeout=60), \
             _lease_owners(engine)
@@ -116,6 +108,24 @@ def test_each_patients_messages_are_filed_in_send_order_with_four_workers_and_on
     finally:
         store.close()
         engine.dispose()
+
+
+def _filed(engine, prefix: str) -> dict[int, list[tuple[object, int]]]:
+    """patient n -> (processed_at, step) of each of its stored messages."""
+    filed = collections.defaultdict(list)
+    with engine.connect() as connection:
+        for control_id, processed_at in connection.execute(text(
+                "SELECT control_id, processed_at FROM messages WHERE control_id LIKE :p "
+                "AND state = 'stored'"), {"p": prefix + "%"}):
+            n, step = control_id.removeprefix(prefix).split("-")
+            filed[int(n)].append((processed_at, int(step)))
+    return filed
+
+
+def filed_out_of_order(engine, prefix: str) -> dict[int, list[int]]:
+    """patient n -> its steps in filing order, for each patient not filed in send order."""
+    orders = {n: [step for _at, step in sorted(rows)] for n, rows in _filed(engine, prefix).items()}
+    return {n: steps for n, steps in orders.items() if steps != list(range(len(SERIES)))}
 
 
 def _lease_owners(engine) -> int:

@@ -21,7 +21,10 @@ def test_a_joining_worker_takes_half_the_partitions_without_reordering(env):
     prefix = f"PJOIN-{uuid.uuid4().hex[:6]}-"
     env.create_database()
     env.start("listener")
-    env.start("worker")
+    # A small prefetch and one message per transaction: a backlog waits ready in the
+    # partitions while the first worker holds a few unacked, which is when a careless
+    # hand-over (an AMQP close) would let the newcomer file later messages first.
+    env.start("worker", HUB_WORKER__PREFETCH="2", HUB_WORKER__BATCH_SIZE="1")
     engine = create_engine(env.env["HUB_DATABASE_URL"])
     store = StoreCount(env.env["HUB_DATABASE_URL"], prefix)
     ledger = Ledger()
@@ -29,7 +32,7 @@ def test_a_joining_worker_takes_half_the_partitions_without_reordering(env):
         assert poll(lambda: _lease_owners(engine) == 1, timeout=60)
         threads = [threading.Thread(target=send_numbered, args=(env.mllp_port,
                                     interleaved(prefix, k), ledger),
-                                    kwargs={"pace": 0.02, "timeout": 10.0}, daemon=True)
+                                    kwargs={"timeout": 10.0}, daemon=True)
                    for k in range(SENDER_THREADS)]
         for thread in threads:
             thread.start()

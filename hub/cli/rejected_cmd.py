@@ -15,13 +15,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from hub.inbound.rerouting import body_router
 from hub.bootstrap import Hub
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.dlq_cmd import EXIT_INTERRUPTED, people_console, short_time
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import positive_count, print_json
 from hub.cli.trace_cmd import instant
+from hub.inbound.rerouting import body_router
 from hub.domain.operator import Operator
 from hub.errors import HubError
 from hub.ops import rejected

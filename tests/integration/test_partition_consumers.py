@@ -4,6 +4,7 @@ partition over from its head, in order, when the first goes with messages unacke
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -11,7 +12,6 @@ from hub.broker.memory import MemoryBroker
 from hub.broker.topology import Topology
 from tests.fixtures.rabbit import Unreachable, rabbit_broker
 from tests.integration.test_broker_contract import fetch_exactly, publish
-import uuid
 
 
 @pytest.fixture

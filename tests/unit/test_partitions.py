@@ -87,3 +87,13 @@ def test_partition_names_and_arguments():
     assert "x-single-active-consumer" not in topology.queue_arguments(topology.dead)
     with pytest.raises(ValueError):
         topology.partition_queue(3)
+
+
+def test_status_sees_the_partitions_as_one_stream():
+    from hub.broker.partitions import stream_stats
+    from hub.broker.port import QueueStats
+
+    topology = Topology("t", partitions=2)
+    stats = {"t.inbound.00": QueueStats(3, 2), "t.inbound.01": QueueStats(4, 0),
+             "t.inbound.none": QueueStats(1, 2), "t.dead": QueueStats(5, 1)}
+    assert stream_stats(stats, topology) == {"t.inbound": QueueStats(8, 0), "t.dead": QueueStats(5, 1)}

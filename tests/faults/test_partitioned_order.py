@@ -7,7 +7,9 @@ order they were sent, the workers shared the partitions, and no process logged a
 
 Filing order is read from `messages.processed_at`: the worker stamps each message as it
 decides it, in the order it was handed the messages (tests/fixtures/ledger.py reads the
-table directly). Not covered here: the recipient's side (sender processes and deliveries).
+table directly). Two `--role sender` processes deliver the results to a fake recipient (the
+ordering doctor, registered, with each patient's grant): it must receive each patient's
+preliminary then final result, once each.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import collections
 import dataclasses
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -23,15 +26,20 @@ from sqlalchemy import create_engine, text
 from hub.broker.rabbitmq import RabbitBroker
 from hub.broker.topology import Topology
 from tests.fixtures.databases import fresh_database
+from tests.fixtures.fake_recipient import FakeRecipient
 from tests.fixtures.hub_process import DEFAULT_AMQP_URL, HubEnv
 from tests.fixtures.kills import join_all, kill9
 from tests.fixtures.ledger import Ledger, StoreCount, poll, send_numbered
 from tests.fixtures.messages import adt_a01, encoded, oru_r01, patient
+from tests.fixtures.registry import FAST_OUTBOUND, placer
 
 PATIENTS = 50
 SENDER_THREADS = 5
 WORKERS = 4
 SERIES = ("A01", "A08-1", "A08-2", "ORU-P", "ORU-F")
+RESULTS = (3, 4)    # the steps delivered to the ordering doctor
+DOCTOR = "123456-78"  # the ORC-12 / OBR-16 of oru_r01
+SENDERS = 2
 
 
 def series(prefix: str, n: int) -> list[tuple[str, bytes]]:
@@ -69,11 +77,63 @@ def env(tmp_path):
                 broker.close()
 
 
-def test_each_patients_messages_are_filed_in_send_order_with_four_workers_and_one_killed(env):
+@pytest.fixture
+def doctor():
+    recipient = FakeRecipient()
+    recipient.start()
+    yield recipient
+    recipient.stop()
+
+
+def prepare(env: HubEnv, doctor: FakeRecipient) -> None:
+    """The ordering doctor, registered with the fake recipient as destination, and each
+    patient's grant to them, written before the hub starts."""
+    from datetime import UTC, datetime, timedelta
+
+    from hub.domain.professional import Destination, Professional
+    from hub.store.engine import make_engine
+    from hub.store.keyring import Keyring
+    from hub.store.schema import upgrade
+    from hub.store.unit_of_work import UnitOfWork
+
+    url = env.env["HUB_DATABASE_URL"]
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with UnitOfWork(engine, Keyring.create(env.env["HUB_KEY_FILE"])) as uow:
+            uow.professionals.upsert(Professional(
+                DOCTOR, "Doc", "Test", "GP",
+                destination=Destination("127.0.0.1", doctor.port, "EMR", "CAB")))
+            granted = datetime.now(UTC) - timedelta(minutes=5)
+            for n in range(PATIENTS):
+                uow.consents.grant(uow.patients.id_for(patient(n).matricule), DOCTOR, "normal",
+                                   None, granted)
+            uow.commit()
+    finally:
+        engine.dispose()
+
+
+def delivered_out_of_order(doctor: FakeRecipient, prefix: str) -> dict[int, list[int]]:
+    """patient n -> the steps the doctor received, for each patient not received exactly once
+    each in send order."""
+    got = collections.defaultdict(list)
+    for payload in list(doctor.received):
+        control_id = placer(payload).removeprefix("PL")
+        if control_id.startswith(prefix):
+            n, step = control_id.removeprefix(prefix).split("-")
+            got[int(n)].append(int(step))
+    return {n: got.get(n, []) for n in range(PATIENTS) if got.get(n, []) != list(RESULTS)}
+
+
+def test_each_patients_messages_are_filed_in_send_order_with_four_workers_and_one_killed(
+        env, doctor):
     prefix = f"PORD-{uuid.uuid4().hex[:6]}-"
-    env.create_database()
+    env.env.update(FAST_OUTBOUND)
+    prepare(env, doctor)
     env.start("listener")
     workers = [env.start("worker") for _ in range(WORKERS)]
+    for _ in range(SENDERS):
+        env.start("sender")
     engine = create_engine(env.env["HUB_DATABASE_URL"])
     store = StoreCount(env.env["HUB_DATABASE_URL"], prefix)
     ledger = Ledger()
@@ -101,6 +161,11 @@ def test_each_patients_messages_are_filed_in_send_order_with_four_workers_and_on
 
         out_of_order = filed_out_of_order(engine, prefix)
         assert len(_filed(engine, prefix)) == PATIENTS and not out_of_order, out_of_order
+        # The doctor received each patient's preliminary then final result, once each.
+        assert poll(lambda: not delivered_out_of_order(doctor, prefix), timeout=120), \
+            delivered_out_of_order(doctor, prefix)
+        time.sleep(2)  # a late double or a straggler shows by now
+        assert delivered_out_of_order(doctor, prefix) == {}
         # The survivors took the killed worker's partitions over: every lease is held again.
         assert poll(lambda: _lease_owners(engine) == WORKERS - 1, timeout=60), \
             _lease_owners(engine)

@@ -47,7 +47,7 @@ class Hub:
 
     @cached_property
     def topology(self) -> Topology:
-        return Topology(self.settings.namespace)
+        return Topology(self.settings.namespace, self.settings.broker.partitions)
 
     @cached_property
     def metrics(self) -> Metrics:

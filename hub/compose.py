@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 
+from hub.broker.partitions import stream_stats
 from hub.bootstrap import Hub
 from hub.dashboard.app import Dashboard, build_dashboard
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
@@ -64,7 +65,9 @@ def status_sources(hub: Hub) -> StatusSources:
     built when the queues are asked for, so a hub that cannot reach it still answers."""
     return StatusSources(
         unit_of_work=hub.unit_of_work, job_store=hub.job_store,
-        queue_stats=lambda: hub.broker.queue_stats(), inbound_queue=hub.topology.inbound,
+        # The inbound partitions as one stream (hub/broker/partitions.py).
+        queue_stats=lambda: stream_stats(hub.broker.queue_stats(), hub.topology),
+        inbound_queue=hub.topology.inbound_stream,
         thresholds=hub.settings.status, clock=hub.clock, warnings=hub_warnings(hub),
     )
 

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 
 from hub import compose
 from hub.bootstrap import Hub
+from hub.broker.partitions import router as inbound_router
+from hub.broker.partitions import stream_stats
 from hub.domain.delivery import DeliveryState
 from hub.errors import ConfigError
 from hub.health import Health
@@ -27,7 +29,9 @@ from hub.logs import set_lifecycle_level
 from hub.metrics import Metrics
 from hub.outbound.dispatch_loop import DispatchLoop
 from hub.outbound.dispatcher import Dispatcher
+from hub.routing.partition_balance import PartitionBalancer
 from hub.routing.worker import RoutingWorker
+from hub.store.partition_leases import PartitionLeases
 from hub.store.repository import translated_errors
 from hub.supervisor import processes_ready
 
@@ -113,7 +117,9 @@ async def _run_listener(hub: Hub, stop: threading.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
     s = hub.settings.mllp
     publisher = await hub.broker.open_publisher()
-    intake = Intake(publisher, hub.topology.inbound, hub.intake_policy, hub.metrics)
+    # Each message to the partition of its patient (the keyring was loaded above, before any role).
+    intake = Intake(publisher, inbound_router(hub.keyring, hub.topology), hub.intake_policy,
+                    hub.metrics)
     spool = CnsSpool(intake, Path(hub.settings.cns_spool))
     spool.prepare()  # an unusable spool stops the hub before anything listens
     limits = ListenerLimits(
@@ -146,9 +152,14 @@ def _start_workers(hub: Hub, stop: threading.Event,
     unit_of_work = hub.unit_of_work if wake is None else compose.waking(hub.unit_of_work, wake)
     threads = []
     for n in range(w.threads):
+        # Each thread is a worker of its own in the partition leases (README "Workers and
+        # partitions").
+        balancer = PartitionBalancer(PartitionLeases(hub.engine), len(hub.topology.inbound_queues),
+                                     hub.clock)
         worker = RoutingWorker(
             hub.broker, hub.topology, unit_of_work, hub.mappings, hub.routing_policy,
             hub.metrics, batch_size=w.batch_size, batch_wait=w.batch_wait, prefetch=w.prefetch,
+            balancer=balancer,
         )
         thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{n}", daemon=True)
         thread.start()
@@ -216,7 +227,8 @@ def _ready_checks(hub: Hub, role: str, supervised: Path | None = None) -> Health
 
     checks = {"database": database}
     if role in BROKER_ROLES:  # the broker's answer is the queue statistics /metrics shows
-        checks.update(broker=hub.broker.queue_stats, mappings=lambda: hub.mappings)
+        checks.update(broker=lambda: stream_stats(hub.broker.queue_stats(), hub.topology),
+                      mappings=lambda: hub.mappings)
     if supervised is not None and role == "listener":  # its port is the hub's: all must run
         checks["processes"] = lambda: processes_ready(supervised)
     return Health(checks, timeout=2.0, ttl=1.0)

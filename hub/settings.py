@@ -179,6 +179,13 @@ class SpoolSettings(BaseModel):
     interval: float = Field(default=1.0, gt=0)
 
 
+class BrokerSettings(BaseModel):
+    """How the inbound stream is partitioned (README "Workers and partitions"). Fixed for a
+    deployment: changing it is a drained operation (listeners stopped, queues empty)."""
+
+    partitions: int = Field(default=16, ge=1, le=256)
+
+
 class LogSettings(BaseModel):
     level: str
     json_lines: bool = False
@@ -216,6 +223,7 @@ class Settings(BaseSettings):
     resume: ResumeSettings = ResumeSettings()
     jobs: JobsSettings = JobsSettings()
     retention: RetentionSettings = RetentionSettings()
+    broker: BrokerSettings = BrokerSettings()
 
     @model_validator(mode="after")
     def _anchor_paths(self) -> Settings:

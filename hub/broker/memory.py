@@ -33,6 +33,14 @@ class _Queue:
     ready: deque[_Message] = field(default_factory=deque)
     consumers: int = 0
     unacked: int = 0  # handed to a consumer and not yet acked, rejected or returned
+    # Consumers in subscription order; with `x-single-active-consumer` only the first is
+    # handed messages, the others stand by (RabbitMQ's single active consumer).
+    subscribers: list[object] = field(default_factory=list)
+
+    def may_take(self, consumer: object) -> bool:
+        if not self.arguments.get("x-single-active-consumer"):
+            return True
+        return bool(self.subscribers) and self.subscribers[0] is consumer
 
 
 class MemoryBroker(Broker):
@@ -55,8 +63,11 @@ class MemoryBroker(Broker):
 
     def open_consumer(self, queue: str, *, prefetch: int) -> Consumer:
         with self._changed:
-            self._queue(queue).consumers += 1
-        return _MemoryConsumer(self, queue, prefetch)
+            target = self._queue(queue)
+            target.consumers += 1
+            consumer = _MemoryConsumer(self, queue, prefetch)
+            target.subscribers.append(consumer)
+        return consumer
 
     def publish_blocking(
         self, queue: str, body: bytes, *, message_id: str, headers: dict[str, str], timeout: float = 10.0
@@ -178,7 +189,8 @@ class _MemoryConsumer(Consumer):
                 if self._closed:
                     raise BrokerError(f"the consumer of {self._queue} is closed")
                 room = min(max_count, self._prefetch - len(self._unacked))
-                messages = broker._take(self._queue, room) if room > 0 else []
+                active = broker._queue(self._queue).may_take(self)
+                messages = broker._take(self._queue, room) if room > 0 and active else []
                 remaining = deadline - time.monotonic()
                 if messages or remaining <= 0:
                     break
@@ -220,6 +232,8 @@ class _MemoryConsumer(Consumer):
                 broker._return(self._queue, self._unacked.pop(tag))
             if (queue := broker._queues.get(self._queue)) is not None:
                 queue.consumers -= 1
+                if self in queue.subscribers:
+                    queue.subscribers.remove(self)  # the next one stands in, from the head
             broker._changed.notify_all()
 
     def _settle(self, tags: list[int]) -> list[_Message]:

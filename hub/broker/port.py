@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -89,6 +90,22 @@ class Broker(ABC):
     @abstractmethod
     def open_consumer(self, queue: str, *, prefetch: int) -> Consumer:
         """Open a consumer on `queue` (a full name from `Topology`) for the calling thread."""
+
+    def open_partition_consumer(self, queues: Sequence[str], *, prefetch: int) -> Consumer:
+        """One consumer of several queues (the inbound partitions), subscribed in the order
+        given; deliveries of one queue come in that queue's order. This default opens one
+        consumer per queue; an adapter may share a connection."""
+        from hub.broker.fan_in import FanInConsumer
+
+        consumers: list[Consumer] = []
+        try:
+            for queue in queues:
+                consumers.append(self.open_consumer(queue, prefetch=prefetch))
+        except BaseException:
+            for consumer in consumers:
+                consumer.close()
+            raise
+        return FanInConsumer(consumers)
 
     @abstractmethod
     def publish_blocking(

@@ -6,7 +6,7 @@ import copy
 import itertools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pika
@@ -15,6 +15,7 @@ import pika.exceptions
 from hub.broker.broker_urls import node_name, parse_broker_url
 from hub.broker.port import Broker, Consumer, Publisher, QueueStats
 from hub.broker.rabbit_consumer import PIKA_ERRORS, RabbitConsumer
+from hub.broker.rabbit_partitions import RabbitPartitionConsumer
 from hub.broker.rabbit_publisher import CONTENT_TYPE, PERSISTENT, RabbitPublisher
 from hub.broker.topology import Topology
 from hub.errors import BrokerError, PublishNotConfirmed
@@ -43,6 +44,7 @@ class RabbitBroker(Broker):
     def declare_topology(self) -> None:
         topology = self._topology
         with self._admin_connection() as connection:
+            self._refuse_other_partitions(connection)
             channel = connection.channel()
             channel.exchange_declare(topology.dead_letter_exchange, "direct", durable=True)
             for queue in topology.all_queues:
@@ -57,6 +59,31 @@ class RabbitBroker(Broker):
                     ) from None
             channel.queue_bind(topology.dead, topology.dead_letter_exchange, routing_key=topology.dead)
 
+    def _refuse_other_partitions(self, connection: pika.BlockingConnection) -> None:
+        """ConfigError when the broker holds inbound messages this hub's partitions would never
+        read: the single queue of a hub before partitions (`{ns}.inbound`), or a partition past
+        this hub's count (`[broker] partitions` lowered) in either name width. A higher count
+        is not told apart: the README says to drain before changing it."""
+        topology = self._topology
+        count = topology.partitions
+        suspects = [topology.inbound_stream, *{f"{topology.inbound_stream}.{count:02d}",
+                                               f"{topology.inbound_stream}.{count:03d}"}]
+        for queue in suspects:
+            channel = connection.channel()
+            try:
+                depth = channel.queue_declare(queue, passive=True).method.message_count
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != _NOT_FOUND:
+                    raise
+                continue
+            channel.close()
+            if depth:
+                raise ConfigError(
+                    f"queue {queue} holds {depth} message(s) that this hub's {count} inbound "
+                    "partitions never read: drain it with the [broker] partitions it was made "
+                    "with (or the hub version before partitions) and delete it, then start "
+                    "(README \"Workers and partitions\")")
+
     async def open_publisher(self) -> Publisher:
         publisher = RabbitPublisher(self._nodes)
         try:
@@ -68,6 +95,10 @@ class RabbitBroker(Broker):
 
     def open_consumer(self, queue: str, *, prefetch: int) -> Consumer:
         return RabbitConsumer(self._rotated(), queue, prefetch)
+
+    def open_partition_consumer(self, queues: Sequence[str], *, prefetch: int) -> Consumer:
+        """One connection, one channel per partition (hub/broker/rabbit_partitions.py)."""
+        return RabbitPartitionConsumer(self._parameters, queues, prefetch)
 
     def publish_blocking(
         self, queue: str, body: bytes, *, message_id: str, headers: dict[str, str], timeout: float = 10.0

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 # Without a delivery limit a quorum queue would redeliver a message that kills its worker forever;
 # past it the message is dead-lettered and parked, never dropped.
 DELIVERY_LIMIT = 5
+# Partitions of the inbound stream (`[broker] partitions`): one queue per partition, each with a
+# single active consumer, so that one patient's messages are filed in the order they came.
+DEFAULT_PARTITIONS = 16
+MAX_PARTITIONS = 256
+NO_PATIENT = "none"  # suffix of the partition of messages that name no patient
 
 
 @dataclass(frozen=True)
@@ -13,11 +18,41 @@ class Topology:
     """Names for one hub's queues; `namespace` keeps several hubs (and tests) apart on one broker."""
 
     namespace: str
+    partitions: int = DEFAULT_PARTITIONS
 
     @property
     def inbound(self) -> str:
-        """Raw frames accepted by the listener, waiting for a routing worker."""
+        """The inbound partition of messages that name no patient (MFN, refused frames, batches
+        refused whole); also where a tool publishes bytes it cannot key. Patients' messages go
+        to `partition_queue(n)`; `inbound_queues` lists them all."""
+        return f"{self.namespace}.inbound.{NO_PATIENT}"
+
+    @property
+    def inbound_stream(self) -> str:
+        """The name status, health, metrics and the watchdog give the inbound partitions taken
+        together (`partitions.stream_stats`); no queue has it."""
         return f"{self.namespace}.inbound"
+
+    def partition_queue(self, partition: int | None) -> str:
+        """The one spelling of a partition's queue name: `{ns}.inbound.00` … and, for None,
+        the no-patient partition."""
+        if partition is None:
+            return self.inbound
+        if not 0 <= partition < self.partitions:
+            raise ValueError(f"partition {partition} outside 0..{self.partitions - 1}")
+        return f"{self.namespace}.inbound.{partition:0{self._width}d}"
+
+    @property
+    def _width(self) -> int:
+        return max(2, len(str(self.partitions - 1)))
+
+    @property
+    def inbound_queues(self) -> tuple[str, ...]:
+        """Every partition of the inbound stream, patients' first, then the no-patient one."""
+        return (*(self.partition_queue(n) for n in range(self.partitions)), self.inbound)
+
+    def is_inbound(self, queue: str) -> bool:
+        return queue in self.inbound_queues
 
     @property
     def dead_letter_exchange(self) -> str:
@@ -31,7 +66,7 @@ class Topology:
     @property
     def work_queues(self) -> tuple[str, ...]:
         """Queues that dead-letter into `dead`."""
-        return (self.inbound,)
+        return self.inbound_queues
 
     @property
     def all_queues(self) -> tuple[str, ...]:
@@ -52,4 +87,8 @@ class Topology:
                 "x-dead-letter-strategy": "at-least-once",
                 "x-delivery-limit": DELIVERY_LIMIT,
             })
+        if self.is_inbound(queue):
+            # One consumer at a time per partition: the others stand by and take over, in
+            # order, when it goes (RabbitMQ returns what it held to the head of the queue).
+            args["x-single-active-consumer"] = True
         return args

@@ -20,6 +20,7 @@ from hub.bootstrap import Hub
 from hub.cli.acting import add_operator_option, operator
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import PeopleConsole, positive_count, print_json
+from hub.inbound.rerouting import body_router
 from hub.domain.operator import Operator
 from hub.errors import HubError
 from hub.mapping.policy import ReadingPolicy
@@ -142,7 +143,8 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(hub: Hub, ids: list[str], stop: threading.Event, quiet: bool, by: Operator) -> dict:
-    queue = hub.topology.inbound
+    # Each message to its patient's partition, as the listener would choose it.
+    queue = body_router(hub.keyring, hub.topology, hub.intake_policy)
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=Console(stderr=True), disable=quiet or not ids) as bar:
         task = bar.add_task("replay", total=len(ids))

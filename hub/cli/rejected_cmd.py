@@ -21,6 +21,7 @@ from hub.cli.dlq_cmd import EXIT_INTERRUPTED, people_console, short_time
 from hub.cli.interrupt import ctrl_c_noted
 from hub.cli.output import positive_count, print_json
 from hub.cli.trace_cmd import instant
+from hub.inbound.rerouting import body_router
 from hub.domain.operator import Operator
 from hub.errors import HubError
 from hub.ops import rejected
@@ -130,7 +131,8 @@ def _print_summary(summary: dict) -> None:
 
 def _run(hub: Hub, ids: list[str], stop: threading.Event, *, dry_run: bool,
          quiet: bool, by: Operator) -> dict:
-    queue = hub.topology.inbound
+    # Each message to its patient's partition, as the listener would choose it.
+    queue = body_router(hub.keyring, hub.topology, hub.intake_policy)
     columns = (TextColumn("checking" if dry_run else "retrying"), BarColumn(),
                MofNCompleteColumn())
     # A dry run never connects to the broker: `hub.broker` is built on first use.

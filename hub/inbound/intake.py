@@ -107,14 +107,17 @@ class Intake:
     def __init__(
         self,
         publisher: Publisher,
-        queue: str,
+        queue: str | Callable[[str | None], str],
         policy: IntakePolicy,
         metrics: Metrics,
         clock: Callable[[], datetime] = _utcnow,
         new_id: Callable[[], str] = _new_id,
     ) -> None:
         self._publisher = publisher
-        self._queue = queue
+        # Where each message goes: one queue, or (as `hub serve` wires it) the inbound partition
+        # of the message's matricule, hub/broker/partitions.py.
+        self._queue_for: Callable[[str | None], str] = (
+            (lambda _matricule: queue) if isinstance(queue, str) else queue)
         self._policy = policy
         self._metrics = metrics
         self._clock = clock
@@ -181,8 +184,9 @@ class Intake:
         label = (headers.get(SENDER) if self._policy.senders is None
                  else self._policy.senders.label(sniffed.header, peer, certificate))
         try:
+            queue = self._queue_for(sniffed.matricule if rejection is None else None)
             await self._publisher.publish(
-                self._queue, payload, message_id=message_id, headers=headers,
+                queue, payload, message_id=message_id, headers=headers,
                 timeout=self._policy.publish_timeout,
             )
         except PublishNotConfirmed as exc:

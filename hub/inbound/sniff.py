@@ -7,7 +7,7 @@ for an interface analyst and name fields, never values.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hub.domain.identity import identify
 from hub.errors import HL7Error
@@ -89,6 +89,9 @@ class Sniffed:
     header: Header | None
     message: Message | None
     rejection: Rejection | None
+    # The normalised matricule of PID-3 when the message passed the identity check; only for
+    # choosing the inbound partition (hub/broker/partitions.py), never published or logged.
+    matricule: str | None = field(default=None, repr=False)
 
 
 def sniff(
@@ -150,9 +153,10 @@ def _sniff(
     rejection = _check_header(header, versions) or _check_segments(msg)
     if rejection is None and served is not None:
         rejection = _check_served(header, served)
+    matricule = None
     if rejection is None and header.message_code not in exempt:
-        rejection = _check_identity(msg, authorities)
-    return Sniffed(header, msg, rejection)
+        rejection, matricule = _check_identity(msg, authorities)
+    return Sniffed(header, msg, rejection, matricule)
 
 
 def _reject(header: Header | None, err: int, location: str, text: str) -> Sniffed:
@@ -317,11 +321,12 @@ def _is_segment_id(name: str) -> bool:
         and name[0].isalpha()
 
 
-def _check_identity(msg: Message, authorities: frozenset[str]) -> Rejection | None:
+def _check_identity(msg: Message, authorities: frozenset[str]) -> tuple[Rejection | None, str | None]:
+    """The rejection when PID-3 names no valid matricule, else (None, the normalised matricule)."""
     verdict = identify(msg, authorities)
     if verdict.ok:
-        return None
+        return None, verdict.matricule
     if verdict.err_code == 102:
-        return Rejection("AE", 102, "PID^1^3", verdict.reason)
+        return Rejection("AE", 102, "PID^1^3", verdict.reason), None
     also = f" or assigning authority {'/'.join(sorted(authorities))}" if authorities else ""
-    return Rejection("AE", 101, "PID^1^3", f"no matricule in PID-3 (identifier type NN{also})")
+    return Rejection("AE", 101, "PID^1^3", f"no matricule in PID-3 (identifier type NN{also})"), None

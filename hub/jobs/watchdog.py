@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from hub.broker.partitions import stream_stats
 from hub.broker.port import Broker
 from hub.broker.topology import Topology
 from hub.errors import BrokerError
@@ -29,7 +30,9 @@ JOB_ID = "queue-watchdog"
 def progress_marks(store: JobStore, topology: Topology) -> dict[str, datetime | None]:
     """The store's record of work consumed from each queue that has one, by full name: for
     the inbound queue, when the newest filed message was received."""
-    return {topology.inbound: store.newest_filed()}
+    # The inbound partitions are watched as one stream (`stream_stats`): a single partition
+    # stuck while the others progress is not told apart.
+    return {topology.inbound_stream: store.newest_filed()}
 
 
 def check_queues(store: JobStore, broker: Broker, topology: Topology,
@@ -38,7 +41,7 @@ def check_queues(store: JobStore, broker: Broker, topology: Topology,
     `topology` names the queues whose work the store records (`progress_marks`). `gauge` is a
     labelled Prometheus gauge (`queue`) set to 1 or 0 for each queue."""
     try:
-        stats = broker.queue_stats()
+        stats = stream_stats(broker.queue_stats(), topology)
     except BrokerError as exc:
         log.warning("queue watchdog: the broker cannot be read (%s)", type(exc).__name__)
         return []

@@ -41,6 +41,10 @@ _MAX_GENERATIONS = 20
 _EVERY = 1_000_000
 
 
+# Where a message goes again: one queue, or bytes -> their patient's inbound partition
+# (hub/inbound/rerouting.py).
+Target = str | Callable[[bytes], str]
+
 def reason_class(reason: str | None) -> str:
     """The kind of a parking reason: its text before the first colon, first word only
     ("unmapped", "conflict", "dead-lettered", an error's type name)."""
@@ -128,7 +132,7 @@ def replay_selection(uow: UnitOfWork, ids: Iterable[str] = (), *, every_open: bo
                       "reason does not match")
 
 
-def replay_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
+def replay_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: Target,
                     ids: list[str], *,
                     stop: threading.Event | None = None,
                     progress: Callable[[dict], None] | None = None,
@@ -147,7 +151,7 @@ def replay_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
                     summary, stop=stop, progress=progress)
 
 
-def _replay_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, id: str,
+def _replay_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: Target, id: str,
                 timeout: float, by: Operator | None) -> dict:
     with uow_factory() as uow:
         record = uow.messages.get(id)
@@ -157,7 +161,8 @@ def _replay_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, id: 
         body = uow.messages.raw(id)
     replay_id = new_id()
     try:
-        broker.publish_blocking(queue, body, message_id=replay_id,
+        target = queue if isinstance(queue, str) else queue(body)  # its patient's partition
+        broker.publish_blocking(target, body, message_id=replay_id,
                                 headers=_replay_headers(record), timeout=timeout)
     except BrokerError as exc:
         return {"outcome": "failed", "id": id, "reason": str(exc), "broker_away": True}

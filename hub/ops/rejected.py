@@ -52,6 +52,10 @@ _OVERSIZE_MARK = "(mllp.max_frame)"
 _IDENTITY_MISSING = "no matricule"
 
 
+# Where a message goes again: one queue, or bytes -> their patient's inbound partition
+# (hub/inbound/rerouting.py).
+Target = str | Callable[[bytes], str]
+
 def err_code_of(record: MessageRecord) -> int | None:
     """ERR-3 of a rejection: as stored, or for a record stored before the column (migration
     0014) read from its ACK code where that is unambiguous: the listener answers AE only for
@@ -105,7 +109,7 @@ def retry_selection(uow: UnitOfWork, ids: Iterable[str] = (), *, every_open: boo
                       "does not match --reason/--code")
 
 
-def retry_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
+def retry_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: Target,
                    policy: IntakePolicy,
                    ids: list[str], *, dry_run: bool = False,
                    stop: threading.Event | None = None,
@@ -130,7 +134,7 @@ def retry_messages(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str,
                     progress=progress)
 
 
-def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, policy: IntakePolicy,
+def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: Target, policy: IntakePolicy,
                id: str, dry_run: bool, timeout: float, by: Operator | None) -> dict:
     with uow_factory() as uow:
         record = uow.messages.get(id)
@@ -163,7 +167,8 @@ def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: str, polic
         return {"outcome": "passed", "id": id, "retry_id": None}
     retry_id = new_id()
     try:
-        broker.publish_blocking(queue, body, message_id=retry_id,
+        target = queue if isinstance(queue, str) else queue(body)  # its patient's partition
+        broker.publish_blocking(target, body, message_id=retry_id,
                                 headers=_fresh_headers(header, record.id), timeout=timeout)
     except BrokerError as exc:
         return {"outcome": "failed", "id": id, "reason": str(exc), "broker_away": True}

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from hub.broker.partition_set import PartitionSet
 from hub.broker.port import Broker, Consumer, Delivery
 from hub.broker.topology import Topology
 from hub.domain.models import MessageState
@@ -23,6 +24,7 @@ from hub.logs import OutageLog, lifecycle
 from hub.metrics import Metrics
 from hub.routing.delivering import RoutedBatch
 from hub.routing.filing import file_batch
+from hub.routing.partition_balance import Balance, PartitionBalancer
 from hub.mapping.loader import MappingSet
 from hub.routing.outcome import Outcome, RoutingPolicy, decide, record_for
 
@@ -40,12 +42,13 @@ class _Stopped(Exception):
 
 
 class RoutingWorker:
-    """Consumes the inbound queue (and the dead-letter queue) until `stop` is set."""
+    """Consumes the inbound partitions (and the dead-letter queue) until `stop` is set."""
 
     def __init__(
         self, broker: Broker, topology: Topology, uow_factory: UnitOfWorkFactory,
         mappings: MappingSet, policy: RoutingPolicy, metrics: Metrics, *, batch_size: int = 50,
         batch_wait: float = 0.02, prefetch: int = 200,
+        balancer: PartitionBalancer | None = None,
     ) -> None:
         self._broker = broker
         self._topology = topology
@@ -56,6 +59,10 @@ class RoutingWorker:
         self._batch_size = batch_size
         self._batch_wait = batch_wait
         self._prefetch = prefetch
+        # With a balancer the workers share the partitions (hub/routing/partition_balance.py);
+        # without, this worker stands in line for every one.
+        self._balancer = balancer
+        self._next_look = 0.0
         self._stop = threading.Event()
         self._consumers: tuple[Consumer, ...] = ()  # every connection to keep alive in a wait
         self._parked: dict[str, str] = {}  # why filing parked messages of the last batch filed
@@ -68,7 +75,7 @@ class RoutingWorker:
         self._stop = stop
         while not stop.is_set():
             try:
-                inbound = self._broker.open_consumer(self._topology.inbound, prefetch=self._prefetch)
+                inbound = self._open_inbound()
                 dead = self._broker.open_consumer(self._topology.dead, prefetch=self._batch_size)
             except BrokerError as exc:
                 self.broker.failed(str(exc))
@@ -80,6 +87,7 @@ class RoutingWorker:
                 while not stop.is_set():
                     self.work_once(inbound, self._decide)
                     self.work_once(dead, self._decide_dead, wait=0.0)
+                    self._rebalance(inbound)
             except BrokerError as exc:
                 # What this worker held and had not acked goes back to the queue with the
                 # connection (RabbitMQ redelivers it); a row already filed is not filed twice.
@@ -94,13 +102,18 @@ class RoutingWorker:
                         consumer.close()
                     except BrokerError:
                         pass
+        if self._balancer is not None:
+            try:
+                self._balancer.retire()  # the others take this worker's share at once
+            except StoreError as exc:
+                log.warning("partition leases not given back (%s); they expire", _kind(exc))
 
     def drain(self) -> int:
         """Work what the inbound and dead-letter queues hold now, then return how many
         deliveries were handled: the loop of `run` without its waiting and reconnecting, for a
         caller that fed the broker and wants it settled (as dramatiq's stub broker lets a test
         do). What is left unacked when it raises goes back to the queue with the consumers."""
-        inbound = self._broker.open_consumer(self._topology.inbound, prefetch=self._prefetch)
+        inbound = self._open_inbound()
         try:
             dead = self._broker.open_consumer(self._topology.dead, prefetch=self._batch_size)
             try:
@@ -113,6 +126,39 @@ class RoutingWorker:
                 dead.close()
         finally:
             inbound.close()
+
+    def _open_inbound(self) -> Consumer:
+        """Every inbound partition: single-active-consumer queues, so this worker is handed a
+        partition only while it is its active consumer and stands by on the others; one
+        patient's messages are never held by two workers at once. With a balancer, the
+        partitions it leases are subscribed first."""
+        queues = self._topology.inbound_queues
+        if self._balancer is None:
+            return self._broker.open_partition_consumer(queues, prefetch=self._prefetch)
+        leased = self._look(set())
+        return PartitionSet(self._broker, queues, self._prefetch,
+                            leased.leased if leased else frozenset())
+
+    def _look(self, active: set[int]) -> Balance | None:
+        assert self._balancer is not None
+        self._next_look = time.monotonic() + self._balancer.every
+        try:
+            return self._balancer.look(active)
+        except StoreError as exc:  # the leases only spread the work; order does not need them
+            log.warning("partition leases not read (%s); keeping the partitions as they are",
+                        _kind(exc))
+            return None
+
+    def _rebalance(self, inbound: Consumer) -> None:
+        """Every few seconds, between two batches (nothing fetched is outstanding): hand over
+        the partitions another worker leases, or this one gave up."""
+        if (self._balancer is None or not isinstance(inbound, PartitionSet)
+                or time.monotonic() < self._next_look):
+            return
+        seen, inbound.seen = inbound.seen, set()
+        balance = self._look(seen)
+        for partition in sorted(balance.hand_over if balance else ()):
+            inbound.hand_over(partition)
 
     def work_once(self, consumer: Consumer, decide_one: Callable, wait: float | None = None) -> int:
         """Fetch, decide, file and ack one batch; returns how many deliveries it handled."""

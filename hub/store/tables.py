@@ -226,6 +226,23 @@ job_locks = Table(
     Column("leased_until", UTCDateTime, nullable=False),
 )
 
+# Routing workers alive (a heartbeat) and the inbound partitions each leases
+# (hub/store/partition_leases.py, revision 0023).
+partition_workers = Table(
+    "partition_workers",
+    metadata,
+    Column("owner", String(128), primary_key=True),
+    Column("seen_until", UTCDateTime, nullable=False),
+)
+
+partition_leases = Table(
+    "partition_leases",
+    metadata,
+    Column("partition", Integer, primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 # What the queue watchdog (hub/jobs/watchdog.py) saw of each broker queue at its last check;
 # `progress_mark` is the store's record of work consumed from it then (migration 0013).
 queue_watch = Table(

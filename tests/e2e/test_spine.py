@@ -6,6 +6,7 @@ import subprocess
 
 import pika
 
+from hub.broker.topology import Topology
 from tests.fixtures.acks import send_with_python_hl7
 from tests.fixtures.messages import adt_a01, encoded, oru_r01, patient
 
@@ -83,7 +84,8 @@ def test_a_broker_that_refuses_the_publish_gets_ae_207_not_aa(hub_env):
     hub_env.start()
     url = hub_env.env["HUB_BROKER_URL"]
     connection = pika.BlockingConnection(pika.URLParameters(url))
-    connection.channel().queue_delete(f"{hub_env.namespace}.inbound")
+    for queue in Topology(hub_env.namespace).inbound_queues:  # every partition
+        connection.channel().queue_delete(queue)
     connection.close()
 
     [ack] = send_with_python_hl7(hub_env.mllp_port, [encoded(oru_r01(patient(1), "LOST-1"))])

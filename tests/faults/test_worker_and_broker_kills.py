@@ -47,7 +47,7 @@ def test_worker_sigkills_and_broker_faults_lose_double_and_park_nothing(
     workers = [env.start("worker"), env.start("worker")]
     ledger = Ledger()
     store = StoreCount(env.env["HUB_DATABASE_URL"], prefix)
-    inbound = Topology(env.namespace).inbound
+    inbound = Topology(env.namespace).inbound_stream  # every partition
     broker = RabbitBroker(private_rabbitmq.url, Topology(env.namespace))
     try:
         senders = start_senders(env.mllp_port, numbered_frames(prefix, SENDERS, PER_SENDER),
@@ -93,7 +93,12 @@ def test_worker_sigkills_and_broker_faults_lose_double_and_park_nothing(
 
 
 def _depth(broker: RabbitBroker, queue: str) -> int:
+    """Depth of `queue`, or of every inbound partition when it names the inbound stream."""
     try:
-        return broker.queue_stats()[queue].depth
+        stats = broker.queue_stats()
+        topology = Topology(queue.removesuffix(".inbound"))
+        if queue == topology.inbound_stream:
+            return sum(stats[name].depth for name in topology.inbound_queues)
+        return stats[queue].depth
     except BrokerError:
         return 0

@@ -23,6 +23,7 @@ from tests.fixtures.dossier_rows import T0
 
 TOPOLOGY = Topology("wd")
 INBOUND, DEAD = TOPOLOGY.inbound, TOPOLOGY.dead
+STREAM = TOPOLOGY.inbound_stream  # every inbound partition, as the watchdog judges them
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_a_busy_inbound_queue_is_judged_by_the_work_filed_not_its_depth(store, g
 
     def decide_one(delivery):  # what the worker's own loop decides each inbound delivery with
         return decide(delivery, mappings, policy)
-    inbound = broker.open_consumer(INBOUND, prefetch=3)
+    inbound = broker.open_partition_consumer(TOPOLOGY.inbound_queues, prefetch=3)
     times = iter(T0 + timedelta(minutes=i) for i in range(20))
     sent = 0
 
@@ -127,18 +128,18 @@ def test_a_busy_inbound_queue_is_judged_by_the_work_filed_not_its_depth(store, g
     # The worker stops filing while its consumer stays: flagged after two checks, not before.
     send(1)
     assert check() == (set(), 11)
-    assert check() == ({INBOUND}, 11)
-    assert flag(gauge, INBOUND) == 1
-    assert stalled_queues(store)[INBOUND]["consumers"] == 1
+    assert check() == ({STREAM}, 11)
+    assert flag(gauge, STREAM) == 1
+    assert stalled_queues(store)[STREAM]["consumers"] == 1
 
     # Filing again clears it, though the depth did not go down.
     assert worker.work_once(inbound, decide_one) == 3
     send(3)
     assert check() == (set(), 11)
-    assert flag(gauge, INBOUND) == 0
+    assert flag(gauge, STREAM) == 0
 
     # Without a consumer a queue with messages is flagged at once, whatever was filed.
     inbound.close()
     broker.publish_blocking(DEAD, b"dead", message_id="d1", headers={})
-    assert check() == ({INBOUND, DEAD}, 11)
+    assert check() == ({STREAM, DEAD}, 11)
     assert stalled_queues(store)[DEAD]["consumers"] == 0

@@ -34,7 +34,7 @@ def bare_hub(database_url, tmp_path, monkeypatch):
 @pytest.fixture
 def hub(bare_hub):
     """`bare_hub` with a worker consuming the inbound queue, as a running hub has."""
-    worker = bare_hub.broker.open_consumer(bare_hub.topology.inbound, prefetch=1)
+    worker = bare_hub.broker.open_partition_consumer(bare_hub.topology.inbound_queues, prefetch=1)
     yield bare_hub
     worker.close()
 
@@ -132,10 +132,10 @@ def test_a_parked_message_whose_replay_was_stored_no_longer_makes_the_hub_unheal
 def test_no_worker_on_the_inbound_queue_is_named_even_when_it_is_empty(bare_hub):
     # No hub with the worker role runs: nothing waits yet, but whatever comes next would.
     assert collect_status(status_sources(bare_hub))["health"]["problems"] == [
-        f"no worker consumes queue {bare_hub.topology.inbound}"]
+        f"no worker consumes queue {bare_hub.topology.inbound_stream}"]
     bare_hub.broker.open_consumer(bare_hub.topology.dead, prefetch=1)  # not the inbound one
     assert collect_status(status_sources(bare_hub))["health"]["healthy"] is False
 
-    bare_hub.broker.open_consumer(bare_hub.topology.inbound, prefetch=1)
+    bare_hub.broker.open_partition_consumer(bare_hub.topology.inbound_queues, prefetch=1)
 
     assert collect_status(status_sources(bare_hub))["health"]["healthy"] is True

@@ -1,7 +1,7 @@
 """Sender lane leases: several sender processes on one database share the destinations.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-07
 
 - `lane_leases`: one row per destination (`host:port`) whose lane a sender holds, until
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 TIMESTAMP = sa.DateTime(timezone=True)
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

@@ -18,7 +18,7 @@ from hub.broker.rabbit_consumer import PIKA_ERRORS, RabbitConsumer
 from hub.broker.rabbit_partitions import RabbitPartitionConsumer
 from hub.broker.rabbit_publisher import CONTENT_TYPE, PERSISTENT, RabbitPublisher
 from hub.broker.topology import Topology
-from hub.errors import BrokerError, PublishNotConfirmed
+from hub.errors import BrokerError, ConfigError, PublishNotConfirmed
 
 log = logging.getLogger(__name__)
 

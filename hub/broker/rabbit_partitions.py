@@ -41,7 +41,7 @@ class RabbitPartitionConsumer(Consumer):
     """`Consumer` over `queues`, subscribed in the order given (on a fresh start the broker
     activates the first subscriber of each single-active-consumer queue)."""
 
-    def __init__(self, parameters: pika.connection.Parameters, queues: Sequence[str],
+    def __init__(self, nodes: list[pika.connection.Parameters], queues: Sequence[str],
                  prefetch: int) -> None:
         self._queues = tuple(queues)
         self._buffer: deque[Delivery] = deque()
@@ -50,7 +50,7 @@ class RabbitPartitionConsumer(Consumer):
         self._tags = itertools.count(1)
         self._connection: pika.BlockingConnection | None = None
         try:
-            self._connection = pika.BlockingConnection(parameters)
+            self._connection = pika.BlockingConnection(nodes)  # the next node when one is down
             for queue in self._queues:
                 channel = self._connection.channel()
                 channel.basic_qos(prefetch_count=prefetch)

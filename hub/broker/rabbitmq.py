@@ -98,7 +98,7 @@ class RabbitBroker(Broker):
 
     def open_partition_consumer(self, queues: Sequence[str], *, prefetch: int) -> Consumer:
         """One connection, one channel per partition (hub/broker/rabbit_partitions.py)."""
-        return RabbitPartitionConsumer(self._parameters, queues, prefetch)
+        return RabbitPartitionConsumer(self._rotated(), queues, prefetch)
 
     def publish_blocking(
         self, queue: str, body: bytes, *, message_id: str, headers: dict[str, str], timeout: float = 10.0

@@ -188,10 +188,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backend", default="postgres,sqlite")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
-    parser.add_argument("--profile", help="write a cProfile of the measured runs to this file")
+    parser.add_argument("--profile", help="write a cProfile (CPU time) of the measured runs to FILE.<backend>")
     args = parser.parse_args()
     for kind in args.backend.split(","):
-        profiler = cProfile.Profile() if args.profile else None
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
         with (fresh_postgres(args.pg_url) if kind == "postgres" else fresh_sqlite()) as url:
             bench(kind, url, args, profiler)
         if profiler:

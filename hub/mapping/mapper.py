@@ -152,7 +152,12 @@ def _entry(rule: EntryRule, context: Context, msg: Message, sensitive: Sensitive
                 raise MappingError(f"{rule.kind}: effective_at: {_path(accessor)} is not an HL7 "
                                    f"timestamp")
             break
-    level = _level(rule, context)
+    source = rule.confidentiality_source
+    if shared is not None and (source is None or source[0] != rule.each):
+        # ORC-28 is the order's: read once for its OBX too (-1 is no field's index)
+        level = shared[-1] if -1 in shared else shared.setdefault(-1, _level(rule, context))
+    else:
+        level = _level(rule, context)
     if sensitive.matches(context):
         level = stricter(level, Confidentiality.RESTRICTED)
     return Entry(rule.kind, payload, level, effective_at)

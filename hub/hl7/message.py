@@ -121,10 +121,17 @@ class Segment:
         component. Decoded escapes (\\S\\, \\T\\) then look like real separators, so read with a
         component or `components()` where the structure matters. MSH-1 and MSH-2 come back as is.
         """
+        # The mapper's hot path (a hundred reads and more a message): `_raw` and
+        # `_is_delimiter_field` are written out here rather than called.
         if repetition < 0:
             raise ValueError(f"repetition indexes start at 0, not {repetition}")
-        raw = self._raw(field)
-        if not raw or self._is_delimiter_field(field):
+        if field < 1:
+            raise ValueError(f"HL7 field numbers start at 1, not {field}")
+        fields = self._fields or self._split()
+        if field >= len(fields):
+            return ""
+        raw = fields[field]
+        if not raw or (field <= 2 and self.name == "MSH"):
             return raw
         seps = self._seps
         if repetition or seps.repetition in raw:

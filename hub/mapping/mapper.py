@@ -72,6 +72,10 @@ def _each(rule: EntryRule, msg: Message, out: list[Entry], sensitive: SensitiveC
     """
     group = rule.group
     context: Context = {}
+    # Values of the fields read from other segments only (ORC-12, OBR-4...), kept while the
+    # context holds the same ones: ten OBX of one order read their order's fields once.
+    shared: dict[int, Any] = {}
+    outside = _outside_each(rule)
     previous_in_group = False
     found = 0
     for segment in msg.segments:
@@ -80,25 +84,55 @@ def _each(rule: EntryRule, msg: Message, out: list[Entry], sensitive: SensitiveC
         if in_group and not previous_in_group:
             for member in group:
                 context.pop(member, None)
+            shared.clear()
         previous_in_group = in_group
         context[name] = segment
         if name == rule.each:
             found += 1
             if not _applies(rule, context):
                 continue
-            entry = _entry(rule, context, msg, sensitive)
+            entry = _entry(rule, context, msg, sensitive, shared, outside)
             if entry is not None:
                 out.append(entry)
+        elif shared:
+            shared.clear()  # another segment came into the context: read again
     if not found and rule.required:
         raise MappingError(f"{rule.kind}: no {rule.each} segment, and the mapping requires one")
 
 
-def _entry(rule: EntryRule, context: Context, msg: Message,
-           sensitive: SensitiveCodes) -> Entry | None:
+_OUTSIDE: dict[int, tuple[EntryRule, frozenset[int]]] = {}
+
+
+def _outside_each(rule: EntryRule) -> frozenset[int]:
+    """The indexes of the rule's fields that read no `each` segment (sources and data type):
+    their value is the same for every occurrence of `each` in one context. Kept by the rule's
+    id (hashing a rule walks all its tuples), with the rule, so that the id stays its own."""
+    known = _OUTSIDE.get(id(rule))
+    if known is not None and known[0] is rule:
+        return known[1]
+    outside = frozenset(
+        n for n, f in enumerate(rule.fields)
+        if not f.all and all(a[0] != rule.each for a in f.sources)
+        and (f.datatype is None or f.datatype[0] != rule.each))
+    if len(_OUTSIDE) > 256:  # mappings reloaded many times over: start afresh
+        _OUTSIDE.clear()
+    _OUTSIDE[id(rule)] = (rule, outside)
+    return outside
+
+
+def _entry(rule: EntryRule, context: Context, msg: Message, sensitive: SensitiveCodes,
+           shared: dict[int, Any] | None = None,
+           outside: frozenset[int] = frozenset()) -> Entry | None:
     payload: dict[str, Any] = {}
-    for field_rule in rule.fields:
+    for n, field_rule in enumerate(rule.fields):
         if field_rule.all:
             value = _joined(field_rule, context, msg, rule.kind)
+        elif shared is not None and n in outside:
+            if n in shared:
+                value = _copy(shared[n])
+            else:
+                value = shared[n] = _field(field_rule, context, rule.kind)
+                value = _copy(value)
         else:
             value = _field(field_rule, context, rule.kind)
         if value:
@@ -118,10 +152,24 @@ def _entry(rule: EntryRule, context: Context, msg: Message,
                 raise MappingError(f"{rule.kind}: effective_at: {_path(accessor)} is not an HL7 "
                                    f"timestamp")
             break
-    level = _level(rule, context)
+    source = rule.confidentiality_source
+    if shared is not None and (source is None or source[0] != rule.each):
+        # ORC-28 is the order's: read once for its OBX too (-1 is no field's index)
+        level = shared[-1] if -1 in shared else shared.setdefault(-1, _level(rule, context))
+    else:
+        level = _level(rule, context)
     if sensitive.matches(context):
         level = stricter(level, Confidentiality.RESTRICTED)
     return Entry(rule.kind, payload, level, effective_at)
+
+
+def _copy(value: Any) -> Any:
+    """A value of its own for each entry: xcn/pl give flat dicts, list a list of strings."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return value
 
 
 def _level(rule: EntryRule, context: Context) -> Confidentiality:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ _DATES = frozenset({"TS", "DT", "DTM"})
 _PRIMITIVE = frozenset({"", "ST", "TX", "FT", "NM", "ID", "IS", "SI", "TM", "GTS", "TN"})
 
 
+# Pure, and a lab report repeats its times (OBX-14 is read for observed_at and effective_at
+# of each OBX, a batch's reports share OBR-7s): a bounded memo of the last few thousand.
+@lru_cache(maxsize=4096)
 def iso_timestamp(text: str) -> str | None:
     """HL7 TS/DTM `YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]` as ISO 8601, as precise as given.
 

@@ -167,9 +167,11 @@ def _settle_patient(uow: UnitOfWork, item: _Filed, routing: RoutedBatch) -> None
     else:
         uow.patients.save_demographics(record.patient_id, outcome.patient)
         # The stricter of the source's level and the patient's default; the outcome's own
-        # entries stay as mapped, so a batch rolled back is filed again from them.
-        item.entries = [replace(entry, confidentiality=stricter(entry.confidentiality,
-                                                                state.default_level))
+        # entries stay as mapped, so a batch rolled back is filed again from them (an entry
+        # already at that level is not copied: nothing changes it after mapping).
+        default = state.default_level
+        item.entries = [entry if (level := stricter(entry.confidentiality, default))
+                        is entry.confidentiality else replace(entry, confidentiality=level)
                         for entry in outcome.entries]
 
 

@@ -78,7 +78,9 @@ class DeliveryRepository(DeliveryQueue):
         statement = (dialect_insert(deliveries)
                      .on_conflict_do_nothing(index_elements=["message_id", "recipient"])
                      .returning(deliveries.c.id))
-        inserted = set(self._execute("adding deliveries", statement, rows).scalars())
+        inserted = self._insert_returning_ids(
+            "adding deliveries", deliveries, rows,
+            "ON CONFLICT (message_id, recipient) DO NOTHING", statement)
         return [delivery for delivery in added if delivery.id in inserted]
 
     def _last_sequences(self, queues: set[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -74,6 +74,9 @@ class Keyring:
         self._keys = dict(keys)
         self._current = current
         self._index_key = index_key
+        # One AESGCM per key, not one per value: a batch encrypts a dozen values a message.
+        # Kept by the key's bytes, so a key id that came to name other bytes gets its own.
+        self._aeads: dict[bytes, AESGCM] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Keyring:
@@ -165,7 +168,8 @@ class Keyring:
         """Encrypt under the current key; return (key_id, nonce || ciphertext)."""
         key_id = self._current
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = AESGCM(self._keys[key_id]).encrypt(nonce, plaintext, _aad(table, row_id, key_id))
+        sealed = self._aead(self._keys[key_id]).encrypt(nonce, plaintext,
+                                                        _aad(table, row_id, key_id))
         return key_id, nonce + sealed
 
     def decrypt(self, blob: bytes, *, table: str, row_id: str, key_id: str) -> bytes:
@@ -181,11 +185,17 @@ class Keyring:
         if len(blob) < NONCE_BYTES + 16:
             raise DecryptionError(f"ciphertext too short for {table} row {row_id}")
         try:
-            return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                                       _aad(table, row_id, key_id))
+            return self._aead(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                           _aad(table, row_id, key_id))
         except InvalidTag:
             raise DecryptionError(f"ciphertext of {table} row {row_id} failed authentication") \
                 from None
+
+    def _aead(self, key: bytes) -> AESGCM:
+        aead = self._aeads.get(key)
+        if aead is None:
+            aead = self._aeads[key] = AESGCM(key)
+        return aead
 
     def lookup_hash(self, value: bytes | str, *, purpose: str) -> str:
         """Keyed hash (hex HMAC-SHA256) to find or compare a value without storing it in clear."""

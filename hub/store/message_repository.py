@@ -68,7 +68,10 @@ class MessageRepository(Repository):
                      .on_conflict_do_nothing(index_elements=["sender", "control_id"],
                                              index_where=text(STORED_WITH_CONTROL_ID))
                      .returning(messages.c.id))
-        added = set(self._execute("adding messages", statement, rows).scalars())
+        added = self._insert_returning_ids(
+            "adding messages", messages, rows,
+            f"ON CONFLICT (sender, control_id) WHERE {STORED_WITH_CONTROL_ID} DO NOTHING",
+            statement)
         return {row["id"] for row in rows} - added
 
     def _row(self, record: MessageRecord, raw: bytes) -> dict:

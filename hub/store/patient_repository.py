@@ -28,6 +28,7 @@ from hub.store.tables import entries, new_id, patients, utc_now
 TABLE = "patients"
 MATRICULE_PURPOSE = "matricule"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_PATIENT_FIELDS = tuple(f.name for f in fields(Patient))
 
 
 class PatientRepository(Repository):
@@ -192,9 +193,8 @@ class PatientRepository(Repository):
             if self._merged_into(patient.matricule, patient_id):
                 return  # sent under a merged matricule: the survivor's demographics stand
             raise StoreError(f"demographics for dossier {patient_id} carry another matricule")
-        merged = Patient(**{
-            name: value or getattr(current, name)
-            for name, value in asdict(patient).items()
+        merged = Patient(**{  # flat strings: read field by field (asdict deep-copies)
+            name: getattr(patient, name) or getattr(current, name) for name in _PATIENT_FIELDS
         })
         merged.matricule = current.matricule
         self._demographics[patient_id] = merged

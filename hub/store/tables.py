@@ -6,7 +6,7 @@ name its row before the row is inserted.
 """
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -33,9 +33,15 @@ PURGED_KEY_ID = "purged"
 STORED_WITH_CONTROL_ID = "state = 'stored' AND control_id <> ''"
 
 
+# uuid4's version (4) and variant (RFC 4122) bits, set as uuid.UUID(..., version=4) sets them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_id() -> str:
-    """A fresh row id (uuid4, 32 hex characters)."""
-    return uuid.uuid4().hex
+    """A fresh row id (uuid4, 32 hex characters): uuid.uuid4().hex without building a UUID
+    object, a third of its cost; a stored message takes a dozen ids."""
+    return "%032x" % ((int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR) | _UUID4_SET)
 
 
 def utc_now() -> datetime:

@@ -107,6 +107,14 @@ def test_each_obx_reads_its_own_order_group(mappings):
     assert entries[1].effective_at == "2024-01-15T07:00:00"
 
 
+def test_obx_of_one_order_read_its_fields_once_but_keep_values_of_their_own(mappings):
+    # The mapper reads ORC/OBR fields once per order group (hub.mapping.mapper._each); each
+    # entry still gets its own dict, so changing one entry's payload leaves the others alone.
+    entries = mapped(mappings, message(*ORU)).entries[:3]
+    entries[0].payload["ordering_provider"]["cns_code"] = "changed"
+    assert [e.payload["ordering_provider"]["cns_code"] for e in entries[1:]] == ["111111-11"] * 2
+
+
 def test_values_by_value_type_with_escapes_and_repetitions(mappings):
     values = [(entry.payload["value_type"], entry.payload["value"])
               for entry in mapped(mappings, message(*ORU)).entries]

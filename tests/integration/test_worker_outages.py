@@ -15,7 +15,7 @@ import pytest
 
 from hub.broker.memory import MemoryBroker
 from hub.broker.rabbitmq import RabbitBroker
-from hub.broker.topology import Topology
+from hub.broker.topology import DELIVERY_LIMIT, Topology
 from hub.logs import quiet_libraries
 from hub.metrics import Metrics
 from hub.mapping.loader import load_mappings
@@ -70,8 +70,8 @@ def test_a_database_outage_holds_the_batch_and_parks_nothing(engine, keyring, uo
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        # Well past the queue's delivery limit (5) in filing attempts.
-        assert _wait(lambda: worker.database.attempts >= 12), worker.database.attempts
+        # Well past the queue's delivery limit in filing attempts.
+        assert _wait(lambda: worker.database.attempts >= DELIVERY_LIMIT + 7), worker.database.attempts
         assert states(uow_factory) == {}
         attempts = worker.database.attempts
         back.set()

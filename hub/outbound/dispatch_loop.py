@@ -93,6 +93,7 @@ class DispatchLoop:
         except Exception:  # noqa: BLE001 - the next round must still come
             log.exception("outbound: dispatch round failed")
             return False
-        if report.outcomes or report.busy:
+        if (report.outcomes or report.busy) and log.isEnabledFor(logging.DEBUG):
+            # The summary walks every outcome: not built for a line that is not written.
             log.debug("outbound round: %s, busy %s", report.summary(), report.busy)
         return bool(report.outcomes or report.busy or report.started)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from hub.domain.consent import ConsentState, Grant, GrantLevel, ReferentDeclaration
 from hub.domain.models import Confidentiality
@@ -18,6 +18,25 @@ from hub.store.memo import TransactionMemo
 from hub.store.repository import Repository, chunks
 from hub.store.tables import consent_grants, new_id, patients, referent_declarations, utc_now
 
+
+
+# The consent reads, built once: a sender re-checks consent for every batch (a worker for
+# every message batch), and building three selects and their cache keys per call cost more
+# than running them (the sender's profile). Enum members by dict, not Enum(value), per row.
+_g, _r = consent_grants.c, referent_declarations.c
+_DOSSIERS = select(patients.c.id, patients.c.closed, patients.c.referent_blocked,
+                   patients.c.default_level).where(
+    patients.c.id.in_(bindparam("ids", expanding=True)))
+_GRANTS = (select(_g.patient_id, _g.cns_code, _g.level, _g.granted_at, _g.until, _g.revoked_at)
+           .where(_g.patient_id.in_(bindparam("ids", expanding=True)))
+           .order_by(_g.granted_at, _g.id))
+_REFERENTS = (select(_r.patient_id, _r.cns_code, _r.since, _r.until)
+              .where(_r.patient_id.in_(bindparam("ids", expanding=True)),
+                     _r.since <= bindparam("at"),
+                     or_(_r.until.is_(None), _r.until > bindparam("at")))
+              .order_by(_r.since.desc(), _r.id))
+_GRANT_LEVELS = {level.value: level for level in GrantLevel}
+_LEVELS = {level.value: level for level in Confidentiality}
 
 class ConsentRepository(Repository):
     """Consent of one unit of work. Every time given must be timezone-aware.
@@ -163,26 +182,20 @@ class ConsentRepository(Repository):
         flags: dict[str, tuple[bool, bool, Confidentiality]] = {}
         grants: dict[str, list[Grant]] = {pid: [] for pid in wanted}
         referents: dict[str, ReferentDeclaration] = {}
-        g, r = consent_grants.c, referent_declarations.c
         for chunk in chunks(wanted):
-            query = select(patients.c.id, patients.c.closed, patients.c.referent_blocked,
-                           patients.c.default_level).where(patients.c.id.in_(chunk))
-            for row in self._execute("reading dossiers' consent", query):
-                flags[row.id] = (bool(row.closed), bool(row.referent_blocked),
-                                 Confidentiality(row.default_level or Confidentiality.NORMAL))
-            query = (select(g.patient_id, g.cns_code, g.level, g.granted_at, g.until,
-                            g.revoked_at)
-                     .where(g.patient_id.in_(chunk)).order_by(g.granted_at, g.id))
-            for row in self._execute("reading grants", query):
-                grants[row.patient_id].append(Grant(row.cns_code, GrantLevel(row.level),
-                                                    row.granted_at, row.until, row.revoked_at))
-            query = (select(r.patient_id, r.cns_code, r.since, r.until)
-                     .where(r.patient_id.in_(chunk), r.since <= at,
-                            or_(r.until.is_(None), r.until > at))
-                     .order_by(r.since.desc(), r.id))
-            for row in self._execute("reading référents", query):
-                referents.setdefault(row.patient_id,
-                                     ReferentDeclaration(row.cns_code, row.since, row.until))
+            ids = {"ids": list(chunk)}
+            for id, closed, blocked, level in self._execute("reading dossiers' consent",
+                                                            _DOSSIERS, ids):
+                flags[id] = (bool(closed), bool(blocked),
+                             _LEVELS.get(level) or Confidentiality(level or Confidentiality.NORMAL))
+            for patient_id, cns_code, level, granted_at, until, revoked_at in self._execute(
+                    "reading grants", _GRANTS, ids):
+                grants[patient_id].append(Grant(cns_code, _GRANT_LEVELS.get(level)
+                                                or GrantLevel(level), granted_at, until,
+                                                revoked_at))
+            for patient_id, cns_code, since, until in self._execute(
+                    "reading référents", _REFERENTS, {**ids, "at": at}):
+                referents.setdefault(patient_id, ReferentDeclaration(cns_code, since, until))
         missing = [pid for pid in wanted if pid not in flags]
         if missing:
             raise UnknownMatricule(f"no dossier with id {missing[0]}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.consent import EntryView
@@ -23,6 +23,9 @@ from hub.store.tables import deliveries, new_id, utc_now
 TABLE = "deliveries"
 ERROR_LENGTH = 500
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# Built once: the sender reads a batch's bytes for every batch (see entry_repository._VIEWS).
+_PAYLOADS = select(deliveries.c.id, deliveries.c.payload_key_id, deliveries.c.payload_ct
+                   ).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class DeliveryRepository(DeliveryQueue):
@@ -194,11 +197,10 @@ class DeliveryRepository(DeliveryQueue):
         """The re-addressed bytes of several deliveries, by id (unknown ids are left out)."""
         if not ids:
             return {}
-        query = select(deliveries.c.id, deliveries.c.payload_key_id, deliveries.c.payload_ct
-                       ).where(deliveries.c.id.in_(list(ids)))
-        return {row.id: self._keyring.decrypt(row.payload_ct, table=TABLE, row_id=row.id,
-                                              key_id=row.payload_key_id)
-                for row in self._execute("reading deliveries' bytes", query)}
+        decrypt = self._keyring.decrypt
+        return {id: decrypt(ct, table=TABLE, row_id=id, key_id=key_id)
+                for id, key_id, ct in self._execute("reading deliveries' bytes", _PAYLOADS,
+                                                    {"ids": list(ids)})}
 
     def entry_views(self, message_ids: Collection[str]) -> dict[str, list[EntryView]]:
         """For a batch's consent re-check: what `EntryRepository.views_for_message` answers for

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from hub.domain.consent import EntryView
 from hub.domain.models import Confidentiality, Entry, StoredEntry
@@ -17,26 +17,33 @@ _TICK = timedelta(microseconds=1)
 _LEVELS = [c.value for c in Confidentiality]  # from the loosest to the strictest
 
 
+# Built once: the sender re-checks consent for every batch, and building this select (its
+# join, its cache key) and calling Confidentiality(value) per entry cost more than the query.
+_VIEWS = (select(entries.c.id, entries.c.message_id, entries.c.confidentiality,
+                 entries.c.hidden, entry_hidden_from.c.cns_code)
+          .select_from(entries.outerjoin(entry_hidden_from,
+                                         entry_hidden_from.c.entry_id == entries.c.id))
+          .where(entries.c.message_id.in_(bindparam("message_ids", expanding=True)))
+          .order_by(entries.c.message_id, entries.c.seq, entries.c.id))
+_LEVEL_OF = {c.value: c for c in Confidentiality}
+_NO_CODES: frozenset[str] = frozenset()
+
+
 def entry_views(execute, message_ids: list[str]) -> dict[str, list[EntryView]]:
     """For consent: each message's entries as `EntryView`s (level, hidden flag, the CNS codes
     it is hidden from), in entry order, read in one query per chunk through `execute` (a
     repository's); nothing decrypted. A message that made no entry maps to []."""
     views: dict[str, list[EntryView]] = {id: [] for id in message_ids}
-    h = entry_hidden_from.c
     for chunk in chunks(list(views)):
-        query = (select(entries.c.id, entries.c.message_id, entries.c.confidentiality,
-                        entries.c.hidden, h.cns_code)
-                 .select_from(entries.outerjoin(entry_hidden_from, h.entry_id == entries.c.id))
-                 .where(entries.c.message_id.in_(chunk))
-                 .order_by(entries.c.message_id, entries.c.seq, entries.c.id))
         rows: dict[str, tuple[str, str, bool, set[str]]] = {}
-        for row in execute("reading entry levels", query):
-            _, _, _, codes = rows.setdefault(row.id, (row.message_id, row.confidentiality,
-                                                      bool(row.hidden), set()))
-            if row.cns_code is not None:
-                codes.add(row.cns_code)
+        for id, message_id, level, hidden, code in execute("reading entry levels", _VIEWS,
+                                                           {"message_ids": list(chunk)}):
+            _, _, _, codes = rows.setdefault(id, (message_id, level, bool(hidden), set()))
+            if code is not None:
+                codes.add(code)
         for message_id, level, hidden, codes in rows.values():  # dicts keep query order
-            views[message_id].append(EntryView(Confidentiality(level), hidden, frozenset(codes)))
+            views[message_id].append(EntryView(_LEVEL_OF[level], hidden,
+                                               frozenset(codes) if codes else _NO_CODES))
     return views
 
 

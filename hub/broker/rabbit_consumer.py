@@ -49,7 +49,9 @@ class RabbitConsumer(Consumer):
         self._connection: pika.BlockingConnection | None = None
         try:
             self._connection = pika.BlockingConnection(nodes)
-            log.info("consuming %s on RabbitMQ node %s", queue, node_name(self._connection._impl.params))
+            # Which node, worth an INFO line only where there is a choice (a cluster).
+            log.log(logging.INFO if len(nodes) > 1 else logging.DEBUG, "consuming %s on RabbitMQ "
+                    "node %s", queue, node_name(self._connection._impl.params))
             self._channel = self._connection.channel()
             self._channel.basic_qos(prefetch_count=prefetch)
             self._channel.basic_consume(queue, self._on_message, auto_ack=False)

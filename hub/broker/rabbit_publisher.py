@@ -254,7 +254,10 @@ class RabbitPublisher(Publisher):
             # Should this node go, the next opening starts with the one after it.
             self._next_node = (index + 1) % len(self._nodes)
             session.node = node_name(self._nodes[index])
-            log.info("RabbitMQ publisher connected to %s", node_name(self._nodes[index]))
+            # Which node, worth an INFO line only where there is a choice: a lone node's
+            # outages stay one WARNING and one INFO (hub/logs.py OutageLog).
+            log.log(logging.INFO if len(self._nodes) > 1 else logging.DEBUG,
+                    "RabbitMQ publisher connected to %s", session.node)
             return session
         assert error is not None
         raise error

@@ -180,7 +180,8 @@ class RabbitBroker(Broker):
             parameters.blocked_connection_timeout = timeout
         try:
             connection = pika.BlockingConnection(nodes)
-            log.info("RabbitMQ publish connection opened to %s", connected_node(connection))
+            log.log(logging.INFO if len(nodes) > 1 else logging.DEBUG,
+                    "RabbitMQ publish connection opened to %s", connected_node(connection))
             channel = connection.channel()
             channel.confirm_delivery()
         except PIKA_ERRORS as exc:

@@ -42,8 +42,14 @@ _EVERY = 1_000_000
 
 
 # Where a message goes again: one queue, or bytes -> their patient's inbound partition
-# (hub/inbound/rerouting.py).
+# (hub/inbound/rerouting.py). `hub rejected retry` uses the same.
 Target = str | Callable[[bytes], str]
+
+
+def queue_of(target: Target, body: bytes) -> str:
+    """The queue `body` is published to again: its patient's partition, or the one queue."""
+    return target if isinstance(target, str) else target(body)
+
 
 def reason_class(reason: str | None) -> str:
     """The kind of a parking reason: its text before the first colon, first word only
@@ -161,8 +167,7 @@ def _replay_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: Target, i
         body = uow.messages.raw(id)
     replay_id = new_id()
     try:
-        target = queue if isinstance(queue, str) else queue(body)  # its patient's partition
-        broker.publish_blocking(target, body, message_id=replay_id,
+        broker.publish_blocking(queue_of(queue, body), body, message_id=replay_id,
                                 headers=_replay_headers(record), timeout=timeout)
     except BrokerError as exc:
         return {"outcome": "failed", "id": id, "reason": str(exc), "broker_away": True}

@@ -39,7 +39,7 @@ from hub.inbound.batch import BatchProblem, read_batch
 from hub.inbound.intake import BATCH_TYPE, IntakePolicy, check
 from hub.inbound.sniff import Header, Rejection
 from hub.ops import iso, message_row, run_each, select_ids
-from hub.ops.dlq import SETTLED, later_replays
+from hub.ops.dlq import SETTLED, Target, later_replays, queue_of
 from hub.ops.dlq import reason_matches
 from hub.store.tables import new_id
 from hub.domain.operator import Operator
@@ -51,10 +51,6 @@ _EVERY = 1_000_000
 _OVERSIZE_MARK = "(mllp.max_frame)"
 _IDENTITY_MISSING = "no matricule"
 
-
-# Where a message goes again: one queue, or bytes -> their patient's inbound partition
-# (hub/inbound/rerouting.py).
-Target = str | Callable[[bytes], str]
 
 def err_code_of(record: MessageRecord) -> int | None:
     """ERR-3 of a rejection: as stored, or for a record stored before the column (migration
@@ -167,8 +163,7 @@ def _retry_one(uow_factory: UnitOfWorkFactory, broker: Broker, queue: Target, po
         return {"outcome": "passed", "id": id, "retry_id": None}
     retry_id = new_id()
     try:
-        target = queue if isinstance(queue, str) else queue(body)  # its patient's partition
-        broker.publish_blocking(target, body, message_id=retry_id,
+        broker.publish_blocking(queue_of(queue, body), body, message_id=retry_id,
                                 headers=_fresh_headers(header, record.id), timeout=timeout)
     except BrokerError as exc:
         return {"outcome": "failed", "id": id, "reason": str(exc), "broker_away": True}

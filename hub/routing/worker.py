@@ -143,11 +143,16 @@ class RoutingWorker:
         assert self._balancer is not None
         self._next_look = time.monotonic() + self._balancer.every
         try:
-            return self._balancer.look(active)
+            balance = self._balancer.look(active)
+        except DatabaseUnavailable as exc:  # one outage, one WARNING: the filing's own
+            self.database.failed(str(exc).removeprefix("database unreachable "))
+            return None
         except StoreError as exc:  # the leases only spread the work; order does not need them
             log.warning("partition leases not read (%s); keeping the partitions as they are",
                         _kind(exc))
             return None
+        self.database.recovered()
+        return balance
 
     def _rebalance(self, inbound: Consumer) -> None:
         """Every few seconds, between two batches (nothing fetched is outstanding): hand over

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,9 +21,11 @@ from hub.logs import quiet_libraries
 from hub.metrics import Metrics
 from hub.mapping.loader import load_mappings
 from hub.routing.outcome import RoutingPolicy
+from hub.routing.partition_balance import PartitionBalancer
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT
 from hub.store.engine import make_engine
+from hub.store.partition_leases import PartitionLeases
 from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.hub_process import free_port
 from tests.fixtures.messages import encoded, oru_r01, patient
@@ -137,3 +140,38 @@ def test_a_broker_outage_is_one_warning_and_one_info_and_the_worker_goes_on(
     assert "reachable again after " in lines[1][1]
     assert not [r for r in caplog.records if r.name.startswith("pika")]
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_the_partition_leases_share_the_worker_s_one_outage_warning(engine, keyring, uow_factory,
+                                                                    caplog):
+    """The lease heartbeat meets the outage first as often as the filing does: it must add an
+    attempt to the same outage, not a WARNING of its own (CI found two lines for one outage)."""
+    caplog.set_level(logging.INFO, logger=WORKER_LOG)
+    away = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    leases = _Switch(PartitionLeases(away))
+    balancer = PartitionBalancer(leases, 17, lambda: datetime.now(UTC), owner="c" * 32)
+    worker = RoutingWorker(MemoryBroker(TOPOLOGY), TOPOLOGY, uow_factory,
+                           load_mappings(REPO_ROOT / "mappings"), RoutingPolicy(), Metrics(),
+                           balancer=balancer)
+    try:
+        assert worker._look(set()) is None and worker._look(set()) is None
+        worker.database.failed("while opening a transaction: OperationalError")  # the filing
+        leases.current = PartitionLeases(engine)
+        assert worker._look(set()) is not None
+    finally:
+        away.dispose()
+
+    lines = _outage_lines(caplog)
+    assert [level for level, _ in lines] == [logging.WARNING, logging.INFO], lines
+    assert lines[0][1].startswith("database unreachable (while recording a worker heartbeat")
+    assert lines[1][1].startswith("database reachable again after 3 failed attempts")
+
+
+class _Switch:
+    """The real lease queries, on whichever database is in force."""
+
+    def __init__(self, current) -> None:
+        self.current = current
+
+    def __getattr__(self, name: str):
+        return getattr(self.current, name)

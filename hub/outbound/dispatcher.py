@@ -117,6 +117,8 @@ class Dispatcher:
         self._wait = wait
         # Rounds and lanes that find the database away: one WARNING and one INFO per outage.
         self.database = OutageLog(log, "database", "outbound deliveries wait for it")
+        if lanes is not None:
+            lanes.database = self.database
         policy = LanePolicy(
             max_attempts=max_attempts, backoff=backoff,
             unreachable_backoff=unreachable_backoff or backoff, batch=batch,

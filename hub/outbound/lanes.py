@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from hub.errors import HubError
+from hub.errors import DatabaseUnavailable, HubError
 from hub.jobs.lease import new_owner
+from hub.logs import OutageLog
 from hub.store.lane_leases import LaneLeaseStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class LaneKeeper:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        # The dispatcher's outage log, once it takes these lanes: a database outage is one
+        # WARNING and one INFO in a sender's log, whoever meets it first.
+        self.database: OutageLog | None = None
 
     # -- the renewer -----------------------------------------------------------------------
 
@@ -77,14 +81,24 @@ class LaneKeeper:
             now = self._clock()
             live = self.store.beat(self.owner, now, self.lease)
             held = self.store.renew(self.owner, now, self.lease)
+        except DatabaseUnavailable as exc:  # the sender's one outage, not a line of its own
+            self._failing = True
+            if self.database is not None:
+                self.database.failed(str(exc).removeprefix("database unreachable "))
+                return
+            log.warning("outbound: cannot renew lane leases (%s); lanes stop before they run "
+                        "out", exc)
+            return
         except HubError as exc:
             if not self._failing:
                 log.warning("outbound: cannot renew lane leases (%s); lanes stop before "
                             "they run out", exc)
             self._failing = True
             return
-        if self._failing:
+        if self._failing and self.database is None:
             log.info("outbound: lane leases renewed again")
+        if self.database is not None:
+            self.database.recovered()
         self._failing = False
         with self._lock:
             self._live = max(1, live)

@@ -26,6 +26,7 @@ from hub.store.unit_of_work import UnitOfWork
 from tests.fixtures.deliveries import recheck_with
 from tests.fixtures.dispatching import allow, enqueue, state, utc_now
 from tests.fixtures.fake_recipient import Reply, recipients_started
+from tests.fixtures.hub_process import free_port
 
 LEASE = 3.0  # seconds: short, so that a lost lane comes back within the test
 
@@ -210,3 +211,38 @@ def test_two_senders_share_many_destinations_each_delivery_once_in_order(
     assert "deadlock" not in logged
     assert not [r for r in caplog.records
                 if r.levelno >= logging.ERROR and r.name.startswith("hub")]
+
+
+def test_a_database_outage_is_one_warning_in_a_sender_s_log(engine, keyring, caplog):
+    """The renewer and the rounds both meet the outage: one WARNING and one INFO between them."""
+    caplog.set_level(logging.INFO, logger="hub.outbound")
+    away = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    store = {"engine": away}
+    lanes = LaneKeeper(_SwitchingStore(store), utc_now, LEASE)
+    dispatcher = Dispatcher(lambda: UnitOfWork(store["engine"], keyring), senders, utc_now,
+                            max_attempts=3, lanes=lanes)
+    try:
+        lanes.renew()
+        dispatcher.run_due(utc_now(), wait=0.0)
+        lanes.renew()
+        store["engine"] = engine
+        lanes.renew()
+        dispatcher.run_due(utc_now(), wait=0.0)
+    finally:
+        lanes.close()
+        away.dispose()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.name.startswith("hub.outbound") and r.levelno >= logging.INFO]
+    assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+    assert lines[0][1].startswith("database unreachable (while "), lines
+    assert lines[1][1].startswith("database reachable again after 3 failed attempts"), lines
+
+
+class _SwitchingStore:
+    """The real lease statements, on whichever database is in force."""
+
+    def __init__(self, engines: dict) -> None:
+        self._engines = engines
+
+    def __getattr__(self, name: str):
+        return getattr(LaneLeaseStore(self._engines["engine"]), name)

@@ -26,6 +26,19 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Waitable:
+    """How to wait on a consumer together with others, all at once (`FanInConsumer`), rather
+    than giving each a slice of the wait in turn."""
+
+    fd: int  # becomes readable when the broker sent the consumer something
+    held: bool  # it holds deliveries that a `fetch` hands out without waiting
+    # Seconds until the consumer must be serviced (a `fetch` or an `idle`, a zero timeout will
+    # do) to keep its connection alive (heartbeats) or to take in what it already read;
+    # None: no such deadline.
+    due: float | None
+
+
+@dataclass(frozen=True)
 class QueueStats:
     depth: int
     consumers: int
@@ -70,6 +83,11 @@ class Consumer(ABC):
         """Wait `seconds` holding what was fetched, unacknowledged, while the connection stays
         alive (heartbeats). Raises `BrokerError` on connection loss, as `fetch` does."""
         time.sleep(seconds)
+
+    def waitable(self) -> Waitable | None:
+        """What to wait on for this consumer alongside others; None (the default, and a consumer
+        with no socket or a closed one) when the only way to wait on it is its own `fetch`."""
+        return None
 
     @abstractmethod
     def close(self) -> None:

@@ -15,16 +15,23 @@ from collections.abc import Sequence
 
 import pika
 
-from hub.broker.port import Consumer, Delivery
+from hub.broker.port import Consumer, Delivery, Waitable
 from hub.broker.rabbit_consumer import PIKA_ERRORS, text_headers
 from hub.errors import BrokerError
 
 
+def _socket_of(connection: pika.BlockingConnection | None) -> socket.socket | None:
+    """The connection's socket, which pika keeps to itself; None once pika dropped it, or
+    with another kind of transport."""
+    sock = getattr(getattr(getattr(connection, "_impl", None), "_transport", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 def _drop(connection: pika.BlockingConnection) -> None:
     """Shut the connection's socket; the broker sees the consumer go down, as after a crash."""
-    sock = getattr(getattr(getattr(connection, "_impl", None), "_transport", None), "_sock", None)
+    sock = _socket_of(connection)
     try:
-        if isinstance(sock, socket.socket):
+        if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
             sock.close()
             try:
@@ -81,6 +88,23 @@ class RabbitPartitionConsumer(Consumer):
             self._open().process_data_events(time_limit=max(0.0, seconds))
         except PIKA_ERRORS as exc:
             raise BrokerError(f"lost the consumer of the inbound partitions: {exc!r}") from exc
+
+    def waitable(self) -> Waitable | None:
+        """The socket, and pika's next timer as the deadline: a BlockingConnection runs its
+        timers (the heartbeat it sends every half timeout, the check that the broker's came)
+        only inside `process_data_events`, which `fetch` and `idle` call. Input pika already
+        took off the socket makes it due at once, as the socket will not signal it again:
+        frames read during an ack and not yet handed to their channel, or bytes left in an SSL
+        buffer (pika then queues a callback, which its next-timer figure counts as due)."""
+        connection = self._connection
+        sock = _socket_of(connection)
+        next_timer = getattr(getattr(getattr(connection, "_impl", None), "ioloop", None),
+                             "_get_remaining_interval", None)
+        if connection is None or sock is None or next_timer is None or sock.fileno() < 0:
+            return None
+        unread = connection._channels_pending_dispatch or connection._ready_events
+        return Waitable(fd=sock.fileno(), held=bool(self._buffer),
+                        due=0.0 if unread else next_timer())
 
     def ack(self, deliveries: list[Delivery]) -> None:
         held = self._outstanding(deliveries)

@@ -1,0 +1,197 @@
+"""A mapping's rules compiled once into plain functions of the context (segment name → segment).
+
+Mapping a 10-OBX report reads some 150 values; dispatching on each field's type, unpacking its
+accessors and walking its sources at every read cost more than the reads. Here each field
+becomes one function chosen for its type and sources when the mapping is first used, so the
+mapper (hub/mapping/mapper.py) calls one function per field. A reader returns the field's
+first non-empty value, "" when there is none, or raises MappingError naming the field and the
+path, never a value.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hub.errors import MappingError
+from hub.hl7.message import Segment
+from hub.mapping import values as hl7_values
+from hub.mapping.spec import Accessor, EntryRule, FieldRule, Mapping
+from hub.mapping.values import NULL
+
+Context = dict[str, Segment]
+Reader = Callable[[Context], Any]
+TextReader = Callable[[Context], str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledField:
+    """One output field: its name, its reader, and whether it joins every occurrence of its
+    segment (`all`, read by the mapper) or reads no `each` segment (`outside`: the same value
+    for every occurrence of `each` in one context)."""
+
+    name: str
+    read: Reader
+    all: bool
+    outside: bool
+    segment: str          # the segment of its first source (what `all` walks)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledEntry:
+    """An entry rule's readers, beside the rule itself."""
+
+    rule: EntryRule
+    conditions: tuple[tuple[TextReader, frozenset[str], bool], ...]
+    fields: tuple[CompiledField, ...]
+    effective_at: tuple[tuple[TextReader, Accessor], ...]
+    level_source: TextReader | None      # the confidentiality field, when read from the message
+    level_outside: bool                  # that field reads no `each` segment
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMapping:
+    mapping: Mapping
+    patient: tuple[tuple[str, Reader], ...]
+    entries: tuple[CompiledEntry, ...]
+
+
+_COMPILED: dict[int, CompiledMapping] = {}
+
+
+def compiled(mapping: Mapping) -> CompiledMapping:
+    """The mapping's readers, compiled on first use. Kept by the mapping's id (hashing a
+    mapping walks all its tuples), with the mapping, so that the id stays its own."""
+    known = _COMPILED.get(id(mapping))
+    if known is not None and known.mapping is mapping:
+        return known
+    result = CompiledMapping(
+        mapping,
+        tuple((rule.name, field_reader(rule, "patient")) for rule in mapping.patient),
+        tuple(_entry(rule) for rule in mapping.entries))
+    if len(_COMPILED) > 256:  # mappings reloaded many times over: start afresh
+        _COMPILED.clear()
+    _COMPILED[id(mapping)] = result
+    return result
+
+
+def _entry(rule: EntryRule) -> CompiledEntry:
+    each = rule.each
+    fields = tuple(
+        CompiledField(f.name, field_reader(f, rule.kind), f.all,
+                      not f.all and all(a[0] != each for a in f.sources)
+                      and (f.datatype is None or f.datatype[0] != each),
+                      f.sources[0][0])
+        for f in rule.fields)
+    source = rule.confidentiality_source
+    return CompiledEntry(
+        rule,
+        tuple((text_reader(accessor), codes, wanted)
+              for accessor, codes, wanted in rule.conditions),
+        fields,
+        tuple((text_reader(accessor, first_component=True), accessor)
+              for accessor in rule.effective_at),
+        None if source is None else text_reader(source),
+        source is None or source[0] != each)
+
+
+def text_reader(accessor: Accessor, first_component: bool = False) -> TextReader:
+    """The text at an accessor ("" when absent or HL7 null); a whole field reads its first
+    component when `first_component` (a TS field is its time, TS.1)."""
+    name, number, component, subcomponent, repetition = accessor
+    if component is None and first_component:
+        component = 1
+
+    def read(context: Context) -> str:
+        segment = context.get(name)
+        if segment is None:
+            return ""
+        text = segment.value(number, component, subcomponent, repetition)
+        return "" if text == NULL else text
+    return read
+
+
+def field_reader(rule: FieldRule, kind: str) -> Reader:
+    """The first non-empty value of a field's sources, converted to the field's type; "" when
+    every source is empty."""
+    sources = tuple(_source(rule, accessor, kind) for accessor in rule.sources)
+    if len(sources) == 1:
+        return sources[0]
+
+    def read(context: Context) -> Any:
+        for source in sources:
+            value = source(context)
+            if value:
+                return value
+        return ""
+    return read
+
+
+def _source(rule: FieldRule, accessor: Accessor, kind: str) -> Reader:
+    """One source of a field: its converted value, or "" when it is empty."""
+    type_ = rule.type
+    if type_ == "text":
+        return text_reader(accessor)
+    if type_ in ("timestamp", "date"):
+        return _converted(rule, accessor, kind, first_component=True)
+    if type_ == "number":
+        return _converted(rule, accessor, kind, first_component=False)
+    return _structured(rule, accessor)
+
+
+def _converted(rule: FieldRule, accessor: Accessor, kind: str, first_component: bool) -> Reader:
+    type_ = rule.type
+    text_at = text_reader(accessor, first_component)
+    convert: Callable[[str], Any] = {"timestamp": hl7_values.iso_timestamp,
+                                     "date": hl7_values.iso_date}.get(type_, hl7_values.number)
+    noun = {"timestamp": "an HL7 timestamp", "date": "an HL7 date"}.get(type_, "a number")
+    problem = f"{kind}: field \"{rule.name}\": {path_of(accessor)} is not {noun}"
+
+    def read(context: Context) -> Any:
+        text = text_at(context)
+        if not text:
+            return ""
+        value = convert(text)
+        if value is None:
+            raise MappingError(problem)
+        return value or ""
+    return read
+
+
+def _structured(rule: FieldRule, accessor: Accessor) -> Reader:
+    """Values read from the segment itself: xcn, pl, list and varies."""
+    name, number, component, subcomponent, repetition = accessor
+    if rule.type in ("xcn", "pl"):
+        person_or_place = hl7_values.xcn if rule.type == "xcn" else hl7_values.pl
+
+        def read(context: Context) -> Any:
+            segment = context.get(name)
+            return "" if segment is None else person_or_place(segment, number, repetition) or ""
+        return read
+    if rule.type == "list":
+        def read_list(context: Context) -> Any:
+            segment = context.get(name)
+            if segment is None:
+                return ""
+            values = (segment.value(number, component, subcomponent, index)
+                      for index in range(len(segment.repetitions(number))))
+            return [value for value in values if value and value != NULL] or ""
+        return read_list
+    datatype_at = text_reader(rule.datatype) if rule.datatype else None
+
+    def read_varies(context: Context) -> Any:
+        segment = context.get(name)
+        if segment is None:
+            return ""
+        datatype = datatype_at(context) if datatype_at else ""
+        return hl7_values.varies(segment, number, datatype)
+    return read_varies
+
+
+def path_of(accessor: Accessor) -> str:
+    """The accessor as a path ("OBX-14", "PID-3[2].1") for error messages."""
+    segment, number, component, subcomponent, repetition = accessor
+    text = f"{segment}-{number}" + (f"[{repetition + 1}]" if repetition else "")
+    if component is not None:
+        text += f".{component}" + (f".{subcomponent}" if subcomponent is not None else "")
+    return text

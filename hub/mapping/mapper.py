@@ -29,6 +29,7 @@ class Mapped:
 
 
 _NONE = SensitiveCodes()
+_NO_TEXTS: list[str] = []   # what an entry not made for each occurrence of a segment reads
 
 
 def map_message(msg: Message, mapping: Mapping, sensitive: SensitiveCodes = _NONE) -> Mapped:
@@ -60,7 +61,7 @@ def map_message(msg: Message, mapping: Mapping, sensitive: SensitiveCodes = _NON
 def _applies(plan: CompiledEntry, context: Context) -> bool:
     """Whether the entry's `when`/`unless` conditions let it be made from this context."""
     for read, codes, wanted in plan.conditions:
-        if (read(context).strip().upper() in codes) != wanted:
+        if (read(context, _NO_TEXTS).strip().upper() in codes) != wanted:
             return False
     return True
 
@@ -92,7 +93,8 @@ def _each(plan: CompiledEntry, msg: Message, out: list[Entry], sensitive: Sensit
             found += 1
             if not _applies(plan, context):
                 continue
-            entry = _entry(plan, context, msg, sensitive, shared)
+            entry = _entry(plan, context, msg, sensitive, shared,
+                           segment.values(plan.wanted, plan.slot_count))
             if entry is not None:
                 out.append(entry)
         elif shared:
@@ -102,7 +104,9 @@ def _each(plan: CompiledEntry, msg: Message, out: list[Entry], sensitive: Sensit
 
 
 def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: SensitiveCodes,
-           shared: dict[int, Any] | None = None) -> Entry | None:
+           shared: dict[int, Any] | None = None, texts: list[str] = _NO_TEXTS) -> Entry | None:
+    """The entry read from `context`; `texts` is what its fields read from the occurrence of
+    `each` it is made for (compiled.Slots)."""
     rule = plan.rule
     payload: dict[str, Any] = {}
     for n, field_plan in enumerate(plan.fields):
@@ -110,12 +114,13 @@ def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: Sensi
             value = _joined(field_plan, context, msg)
         elif shared is not None and field_plan.outside:
             if n in shared:
-                value = _copy(shared[n])
+                value = shared[n]
             else:
-                value = shared[n] = field_plan.read(context)
+                value = shared[n] = field_plan.read(context, texts)
+            if field_plan.mutable:
                 value = _copy(value)
         else:
-            value = field_plan.read(context)
+            value = field_plan.read(context, texts)
         if value:
             payload[field_plan.name] = value
     for name in rule.require:
@@ -126,7 +131,7 @@ def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: Sensi
         return None
     effective_at = None
     for read, accessor in plan.effective_at:
-        text = read(context)
+        text = read(context, texts)
         if text:
             effective_at = hl7_values.iso_timestamp(text)
             if effective_at is None:
@@ -135,9 +140,10 @@ def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: Sensi
             break
     if shared is not None and plan.level_outside:
         # ORC-28 is the order's: read once for its OBX too (-1 is no field's index)
-        level = shared[-1] if -1 in shared else shared.setdefault(-1, _level(plan, context))
+        level = shared[-1] if -1 in shared else shared.setdefault(-1, _level(plan, context,
+                                                                             texts))
     else:
-        level = _level(plan, context)
+        level = _level(plan, context, texts)
     if sensitive.matches(context):
         level = stricter(level, Confidentiality.RESTRICTED)
     return Entry(rule.kind, payload, level, effective_at)
@@ -152,14 +158,14 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _level(plan: CompiledEntry, context: Context) -> Confidentiality:
+def _level(plan: CompiledEntry, context: Context, texts: list[str]) -> Confidentiality:
     """The sender's confidentiality: the rule's constant, or its field read through its map; an
     empty field gives the default, a code the map does not know the rule's `unknown`
     (restricted unless the mapping says otherwise: fail closed)."""
     rule = plan.rule
     if plan.level_source is None:
         return rule.confidentiality
-    code = plan.level_source(context).strip().upper()
+    code = plan.level_source(context, texts).strip().upper()
     if not code:
         return rule.confidentiality
     for known, level in rule.confidentiality_map:
@@ -179,7 +185,7 @@ def _patient(plan: CompiledMapping, first: Context) -> Patient | None:
 
 def _lenient(read: Reader, context: Context) -> Any:
     try:
-        return read(context)
+        return read(context, _NO_TEXTS)
     except MappingError:
         return ""
 
@@ -190,7 +196,7 @@ def _joined(field_plan: CompiledField, context: Context, msg: Message) -> str:
     name = field_plan.segment
     values = []
     for segment in msg.segments_named(name):
-        value = field_plan.read({**context, name: segment})
+        value = field_plan.read({**context, name: segment}, _NO_TEXTS)
         if value:
             values.append(value)
     return "\n".join(values)

@@ -3,9 +3,10 @@
 Mapping a 10-OBX report reads some 150 values; dispatching on each field's type, unpacking its
 accessors and walking its sources at every read cost more than the reads. Here each field
 becomes one function chosen for its type and sources when the mapping is first used, so the
-mapper (hub/mapping/mapper.py) calls one function per field. A reader returns the field's
-first non-empty value, "" when there is none, or raises MappingError naming the field and the
-path, never a value.
+mapper (hub/mapping/mapper.py) calls one function per field; and what an entry reads of its
+`each` segment (an OBX: OBX-2, OBX-3.1, .2, .3 …) is read in one pass per occurrence (Slots).
+A reader returns the field's first non-empty value, "" when there is none, or raises
+MappingError naming the field and the path, never a value.
 """
 from __future__ import annotations
 
@@ -85,6 +86,8 @@ class CompiledEntry:
 
 @dataclass(frozen=True, slots=True)
 class CompiledMapping:
+    """A mapping's readers: its patient fields by name, and its entries."""
+
     mapping: Mapping
     patient: tuple[tuple[str, Reader], ...]
     entries: tuple[CompiledEntry, ...]
@@ -189,9 +192,13 @@ def _converted(rule: FieldRule, accessor: Accessor, kind: str, slots: Slots,
                first_component: bool) -> Reader:
     type_ = rule.type
     text_at = text_reader(accessor, slots, first_component)
-    convert: Callable[[str], Any] = {"timestamp": hl7_values.iso_timestamp,
-                                     "date": hl7_values.iso_date}.get(type_, hl7_values.number)
-    noun = {"timestamp": "an HL7 timestamp", "date": "an HL7 date"}.get(type_, "a number")
+    convert: Callable[[str], Any]
+    if type_ == "timestamp":
+        convert, noun = hl7_values.iso_timestamp, "an HL7 timestamp"
+    elif type_ == "date":
+        convert, noun = hl7_values.iso_date, "an HL7 date"
+    else:
+        convert, noun = hl7_values.number, "a number"
     problem = f"{kind}: field \"{rule.name}\": {path_of(accessor)} is not {noun}"
 
     def read(context: Context, texts: list[str]) -> Any:

@@ -148,6 +148,49 @@ class Segment:
         return unescape(raw, seps) if seps.escape in raw else raw
 
 
+    def values(self, wanted: Wanted, count: int) -> list[str]:
+        """Many values in one pass, each as `value` reads it: `wanted` lists, per field and
+        0-based repetition, the (slot, component, subcomponent) to read there; the result has
+        `count` slots. Each field is cut once and its components split once, where `value`
+        cuts and splits again for every component (a mapper reads OBX-3.1, .2 and .3)."""
+        out = [""] * count
+        if self.name == "MSH":  # MSH-1 and MSH-2 read as they are: leave them to `value`
+            for field, repetition, reads in wanted:
+                for slot, component, subcomponent in reads:
+                    out[slot] = self.value(field, component, subcomponent, repetition)
+            return out
+        fields = self._fields or self._split()
+        seps = self._seps
+        escape, component_sep = seps.escape, seps.component
+        for field, repetition, reads in wanted:
+            if field < 1:
+                raise ValueError(f"HL7 field numbers start at 1, not {field}")
+            raw = fields[field] if field < len(fields) else ""
+            if raw and (repetition or seps.repetition in raw):
+                reps = raw.split(seps.repetition)
+                raw = reps[repetition] if repetition < len(reps) else ""
+            if not raw:
+                continue
+            components: list[str] | None = None
+            for slot, component, subcomponent in reads:
+                if component is None:
+                    text = raw
+                else:
+                    if components is None:
+                        components = raw.split(component_sep)
+                    if component < 1:
+                        raise ValueError(f"HL7 component numbers start at 1, not {component}")
+                    text = components[component - 1] if component <= len(components) else ""
+                    if subcomponent is not None:
+                        text = _part(text, seps.subcomponent, subcomponent)
+                out[slot] = unescape(text, seps) if escape in text else text
+        return out
+
+
+# Per field and 0-based repetition, the (slot, component, subcomponent) to read: Segment.values.
+Wanted = tuple[tuple[int, int, tuple[tuple[int, int | None, int | None], ...]], ...]
+
+
 def _part(text: str, separator: str, number: int) -> str:
     """The 1-based `number`-th part of text split on separator; "" when absent."""
     if number < 1:

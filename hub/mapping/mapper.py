@@ -1,7 +1,7 @@
 """Applies a compiled mapping to a parsed message: demographics and dossier entries. Hot path.
 
-Pure: no I/O, no hl7apy, nothing kept between calls. Every rule is already a tuple of indexes
-(see `hub.mapping.spec`), so mapping a message is a walk over its segments and direct reads.
+Pure: no I/O, no hl7apy, nothing kept between calls but each mapping's compiled readers
+(`hub.mapping.compiled`), so mapping a message is a walk over its segments and one call per field.
 Errors name the entry kind, the field and the path, never a value: values are patient data.
 """
 from __future__ import annotations
@@ -12,13 +12,12 @@ from typing import Any
 from hub.domain.consent import stricter
 from hub.domain.models import Confidentiality, Entry, Patient
 from hub.errors import MappingError
-from hub.hl7.message import Message, Segment
+from hub.hl7.message import Message
 from hub.mapping import values as hl7_values
-from hub.mapping.values import NULL
+from hub.mapping.compiled import (CompiledEntry, CompiledField, CompiledMapping, Context, Reader,
+                                  compiled, path_of)
 from hub.mapping.sensitive import SensitiveCodes
-from hub.mapping.spec import Accessor, EntryRule, FieldRule, Mapping
-
-Context = dict[str, Segment]
+from hub.mapping.spec import Mapping
 
 
 @dataclass
@@ -30,52 +29,55 @@ class Mapped:
 
 
 _NONE = SensitiveCodes()
+_NO_TEXTS: list[str] = []   # what an entry not made for each occurrence of a segment reads
 
 
 def map_message(msg: Message, mapping: Mapping, sensitive: SensitiveCodes = _NONE) -> Mapped:
     """Map one message with one mapping; raise MappingError naming the field when it cannot.
     An entry read from segments that carry one of the `sensitive` codes is restricted at
     least."""
+    plan = compiled(mapping)
     first: Context = {}
     for segment in msg.segments:
         first.setdefault(segment.name, segment)
-    patient = _patient(mapping, first)
+    patient = _patient(plan, first)
     entries: list[Entry] = []
-    for rule in mapping.entries:
+    for entry_plan in plan.entries:
+        rule = entry_plan.rule
         if rule.each is None:
-            if not _applies(rule, first):
+            if not _applies(entry_plan, first):
                 continue
-            entry = _entry(rule, first, msg, sensitive)
+            entry = _entry(entry_plan, first, msg, sensitive)
             if entry is not None:
                 entries.append(entry)
             elif rule.required:
                 raise MappingError(f"{rule.kind}: every field is empty, and the mapping requires "
                                    f"this entry")
         else:
-            _each(rule, msg, entries, sensitive)
+            _each(entry_plan, msg, entries, sensitive)
     return Mapped(patient, entries)
 
 
-def _applies(rule: EntryRule, context: Context) -> bool:
+def _applies(plan: CompiledEntry, context: Context) -> bool:
     """Whether the entry's `when`/`unless` conditions let it be made from this context."""
-    for accessor, codes, wanted in rule.conditions:
-        if (_read(context, accessor).strip().upper() in codes) != wanted:
+    for read, codes, wanted in plan.conditions:
+        if (read(context, _NO_TEXTS).strip().upper() in codes) != wanted:
             return False
     return True
 
 
-def _each(rule: EntryRule, msg: Message, out: list[Entry], sensitive: SensitiveCodes) -> None:
+def _each(plan: CompiledEntry, msg: Message, out: list[Entry], sensitive: SensitiveCodes) -> None:
     """One entry per occurrence of `rule.each`, reading other segments from the nearest before it.
 
     Segments of `rule.group` (say ORC and OBR) are forgotten whenever a new run of them starts,
     so an order group without an ORC does not borrow the previous group's.
     """
+    rule = plan.rule
     group = rule.group
     context: Context = {}
     # Values of the fields read from other segments only (ORC-12, OBR-4...), kept while the
     # context holds the same ones: ten OBX of one order read their order's fields once.
     shared: dict[int, Any] = {}
-    outside = _outside_each(rule)
     previous_in_group = False
     found = 0
     for segment in msg.segments:
@@ -89,9 +91,10 @@ def _each(rule: EntryRule, msg: Message, out: list[Entry], sensitive: SensitiveC
         context[name] = segment
         if name == rule.each:
             found += 1
-            if not _applies(rule, context):
+            if not _applies(plan, context):
                 continue
-            entry = _entry(rule, context, msg, sensitive, shared, outside)
+            entry = _entry(plan, context, msg, sensitive, shared,
+                           segment.values(plan.wanted, plan.slot_count))
             if entry is not None:
                 out.append(entry)
         elif shared:
@@ -100,43 +103,26 @@ def _each(rule: EntryRule, msg: Message, out: list[Entry], sensitive: SensitiveC
         raise MappingError(f"{rule.kind}: no {rule.each} segment, and the mapping requires one")
 
 
-_OUTSIDE: dict[int, tuple[EntryRule, frozenset[int]]] = {}
-
-
-def _outside_each(rule: EntryRule) -> frozenset[int]:
-    """The indexes of the rule's fields that read no `each` segment (sources and data type):
-    their value is the same for every occurrence of `each` in one context. Kept by the rule's
-    id (hashing a rule walks all its tuples), with the rule, so that the id stays its own."""
-    known = _OUTSIDE.get(id(rule))
-    if known is not None and known[0] is rule:
-        return known[1]
-    outside = frozenset(
-        n for n, f in enumerate(rule.fields)
-        if not f.all and all(a[0] != rule.each for a in f.sources)
-        and (f.datatype is None or f.datatype[0] != rule.each))
-    if len(_OUTSIDE) > 256:  # mappings reloaded many times over: start afresh
-        _OUTSIDE.clear()
-    _OUTSIDE[id(rule)] = (rule, outside)
-    return outside
-
-
-def _entry(rule: EntryRule, context: Context, msg: Message, sensitive: SensitiveCodes,
-           shared: dict[int, Any] | None = None,
-           outside: frozenset[int] = frozenset()) -> Entry | None:
+def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: SensitiveCodes,
+           shared: dict[int, Any] | None = None, texts: list[str] = _NO_TEXTS) -> Entry | None:
+    """The entry read from `context`; `texts` is what its fields read from the occurrence of
+    `each` it is made for (compiled.Slots)."""
+    rule = plan.rule
     payload: dict[str, Any] = {}
-    for n, field_rule in enumerate(rule.fields):
-        if field_rule.all:
-            value = _joined(field_rule, context, msg, rule.kind)
-        elif shared is not None and n in outside:
+    for n, field_plan in enumerate(plan.fields):
+        if field_plan.all:
+            value = _joined(field_plan, context, msg)
+        elif shared is not None and field_plan.outside:
             if n in shared:
-                value = _copy(shared[n])
+                value = shared[n]
             else:
-                value = shared[n] = _field(field_rule, context, rule.kind)
+                value = shared[n] = field_plan.read(context, texts)
+            if field_plan.mutable:
                 value = _copy(value)
         else:
-            value = _field(field_rule, context, rule.kind)
+            value = field_plan.read(context, texts)
         if value:
-            payload[field_rule.name] = value
+            payload[field_plan.name] = value
     for name in rule.require:
         if name not in payload:
             raise MappingError(f"{rule.kind}: field \"{name}\" is empty and the mapping requires "
@@ -144,20 +130,20 @@ def _entry(rule: EntryRule, context: Context, msg: Message, sensitive: Sensitive
     if not payload:
         return None
     effective_at = None
-    for accessor in rule.effective_at:
-        text = _read(context, accessor, first_component=True)
+    for read, accessor in plan.effective_at:
+        text = read(context, texts)
         if text:
             effective_at = hl7_values.iso_timestamp(text)
             if effective_at is None:
-                raise MappingError(f"{rule.kind}: effective_at: {_path(accessor)} is not an HL7 "
-                                   f"timestamp")
+                raise MappingError(f"{rule.kind}: effective_at: {path_of(accessor)} is not an "
+                                   f"HL7 timestamp")
             break
-    source = rule.confidentiality_source
-    if shared is not None and (source is None or source[0] != rule.each):
+    if shared is not None and plan.level_outside:
         # ORC-28 is the order's: read once for its OBX too (-1 is no field's index)
-        level = shared[-1] if -1 in shared else shared.setdefault(-1, _level(rule, context))
+        level = shared[-1] if -1 in shared else shared.setdefault(-1, _level(plan, context,
+                                                                             texts))
     else:
-        level = _level(rule, context)
+        level = _level(plan, context, texts)
     if sensitive.matches(context):
         level = stricter(level, Confidentiality.RESTRICTED)
     return Entry(rule.kind, payload, level, effective_at)
@@ -172,13 +158,14 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _level(rule: EntryRule, context: Context) -> Confidentiality:
+def _level(plan: CompiledEntry, context: Context, texts: list[str]) -> Confidentiality:
     """The sender's confidentiality: the rule's constant, or its field read through its map; an
     empty field gives the default, a code the map does not know the rule's `unknown`
     (restricted unless the mapping says otherwise: fail closed)."""
-    if rule.confidentiality_source is None:
+    rule = plan.rule
+    if plan.level_source is None:
         return rule.confidentiality
-    code = _read(context, rule.confidentiality_source).strip().upper()
+    code = plan.level_source(context, texts).strip().upper()
     if not code:
         return rule.confidentiality
     for known, level in rule.confidentiality_map:
@@ -187,98 +174,29 @@ def _level(rule: EntryRule, context: Context) -> Confidentiality:
     return rule.confidentiality_unknown
 
 
-def _patient(mapping: Mapping, first: Context) -> Patient | None:
+def _patient(plan: CompiledMapping, first: Context) -> Patient | None:
     """Demographics; a value that does not convert (a birth date "DOB") is left out rather than
     holding up the message: the matricule identifies the patient, not these fields."""
-    values = {rule.name: _lenient_field(rule, first) for rule in mapping.patient}
+    values = {name: _lenient(read, first) for name, read in plan.patient}
     if not any(values.values()):
         return None
     return Patient(matricule="", **values)
 
 
-def _lenient_field(rule: FieldRule, context: Context) -> Any:
+def _lenient(read: Reader, context: Context) -> Any:
     try:
-        return _field(rule, context, "patient")
+        return read(context, _NO_TEXTS)
     except MappingError:
         return ""
 
 
-def _read(context: Context, accessor: Accessor, first_component: bool = False) -> str:
-    """The text at an accessor ("" when absent or HL7 null); a whole field reads its first
-    component when `first_component` (a TS field is its time, TS.1)."""
-    segment = context.get(accessor[0])
-    if segment is None:
-        return ""
-    _, number, component, subcomponent, repetition = accessor
-    if component is None and first_component:
-        component = 1
-    text = segment.value(number, component, subcomponent, repetition)
-    return "" if text == NULL else text
-
-
-def _joined(rule: FieldRule, context: Context, msg: Message, kind: str) -> str:
+def _joined(field_plan: CompiledField, context: Context, msg: Message) -> str:
     """A field read from every occurrence of its segment, in message order, joined by a line
     break; each occurrence reads its own other fields (OBX-2 for its OBX-5)."""
-    name = rule.sources[0][0]
+    name = field_plan.segment
     values = []
     for segment in msg.segments_named(name):
-        value = _field(rule, {**context, name: segment}, kind)
+        value = field_plan.read({**context, name: segment}, _NO_TEXTS)
         if value:
             values.append(value)
     return "\n".join(values)
-
-
-def _field(rule: FieldRule, context: Context, kind: str) -> Any:
-    """The first non-empty value of a field's sources, converted to the field's type."""
-    type_ = rule.type
-    for accessor in rule.sources:
-        if type_ == "text":
-            value: Any = _read(context, accessor)
-        elif type_ in ("timestamp", "date"):
-            text = _read(context, accessor, first_component=True)
-            if not text:
-                continue
-            convert = hl7_values.iso_timestamp if type_ == "timestamp" else hl7_values.iso_date
-            value = convert(text)
-            if value is None:
-                raise MappingError(f"{kind}: field \"{rule.name}\": {_path(accessor)} is not an "
-                                   f"HL7 {'timestamp' if type_ == 'timestamp' else 'date'}")
-        elif type_ == "number":
-            text = _read(context, accessor)
-            if not text:
-                continue
-            value = hl7_values.number(text)
-            if value is None:
-                raise MappingError(f"{kind}: field \"{rule.name}\": {_path(accessor)} is not a "
-                                   f"number")
-        else:
-            value = _structured(rule, context, accessor)
-        if value:
-            return value
-    return ""
-
-
-def _structured(rule: FieldRule, context: Context, accessor: Accessor) -> Any:
-    """Values read from the segment itself: xcn, pl, list and varies."""
-    segment = context.get(accessor[0])
-    if segment is None:
-        return ""
-    _, number, component, subcomponent, repetition = accessor
-    if rule.type == "xcn":
-        return hl7_values.xcn(segment, number, repetition)
-    if rule.type == "pl":
-        return hl7_values.pl(segment, number, repetition)
-    if rule.type == "list":
-        values = (segment.value(number, component, subcomponent, index)
-                  for index in range(len(segment.repetitions(number))))
-        return [value for value in values if value and value != NULL]
-    datatype = _read(context, rule.datatype) if rule.datatype else ""
-    return hl7_values.varies(segment, number, datatype)
-
-
-def _path(accessor: Accessor) -> str:
-    segment, number, component, subcomponent, repetition = accessor
-    text = f"{segment}-{number}" + (f"[{repetition + 1}]" if repetition else "")
-    if component is not None:
-        text += f".{component}" + (f".{subcomponent}" if subcomponent is not None else "")
-    return text

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,18 +68,27 @@ class SensitiveCodes:
     def __len__(self) -> int:
         return len({pair for _, pairs in self.by_field for pair in pairs})
 
+    @cached_property
+    def _alias_of(self) -> dict[str, str]:
+        return dict(self.aliases)
+
+    @cached_property
+    def _places(self) -> tuple[tuple[str, int, frozenset[tuple[str, str]], frozenset[str]], ...]:
+        """(segment, field, listed pairs, listed codes) of each place a code is read from: made
+        once, not for each of the entries `matches` is asked about (ten a lab report)."""
+        return tuple((*_FIELDS[where], listed, frozenset(code for _, code in listed))
+                     for where, listed in self.by_field)
+
     def matches(self, context: dict[str, Segment]) -> bool:
         """Whether the segments an entry was read from (its OBX, its order's OBR) carry a
         listed code where the list says to look."""
         if not self.by_field:
             return False
-        aliases = dict(self.aliases)
-        for where, listed in self.by_field:
-            segment_name, number = _FIELDS[where]
+        aliases = self._alias_of
+        for segment_name, number, listed, codes in self._places:
             segment = context.get(segment_name)
             if segment is None:
                 continue
-            codes = {code for _, code in listed}
             for code_at, system_at in _PAIRS:
                 code = segment.value(number, code_at, None, 0).strip().upper()
                 if not code or code not in codes:

@@ -177,3 +177,21 @@ def test_type_and_structure_ignore_spaces_around_msh9_components_as_the_listener
     # looks the mapping up by Message.type, so an unstripped type parked it as unmapped.
     msg = Message.parse(ORU.replace("ORU^R01^ORU_R01", " ORU ^R01 ^ ORU_R01 ", 1))
     assert (msg.type, msg.structure) == ("ORU^R01", "ORU_R01")
+
+
+def test_values_in_one_pass_read_as_value_does():
+    """Segment.values (the mapper's one pass over an OBX) gives what value gives, read by read:
+    repetitions, components, subcomponents, escapes, absent and empty parts, HL7 null, MSH."""
+    msg = Message.parse("MSH|^~\\&|APP^1.2&ISO|FAC|||20261125||ORU^R01^ORU_R01|C1|P|2.5\r"
+                        "OBX|1|CWE|a^b\\T\\c^LN~d^e&f||\"\"|~x^y&z&w|||||F||||20261125093000\r"
+                        "ZZZ\r")
+    reads = [(field, component, subcomponent, repetition)
+             for field in range(1, 16) for repetition in range(3)
+             for component in (None, 1, 2, 3, 5)
+             for subcomponent in ((None,) if component is None else (None, 1, 2, 3))]
+    for segment in msg.segments:
+        wanted: dict[tuple[int, int], list[tuple[int, int | None, int | None]]] = {}
+        for slot, (field, component, subcomponent, repetition) in enumerate(reads):
+            wanted.setdefault((field, repetition), []).append((slot, component, subcomponent))
+        got = segment.values(tuple((f, r, tuple(w)) for (f, r), w in wanted.items()), len(reads))
+        assert got == [segment.value(*read) for read in reads]

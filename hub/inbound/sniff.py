@@ -8,6 +8,7 @@ for an interface analyst and name fields, never values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from hub.domain.identity import identify
 from hub.errors import HL7Error
@@ -58,18 +59,28 @@ class Header:
 
         A key kept in clear and listed everywhere: a control character decoded from a \\Xhh\\
         escape is written as hub.text.inert writes it (losslessly), never kept raw."""
-        return inert(f"{self._hd_name(self.sending_app)}^{self._hd_name(self.sending_facility)}")
+        return _sender(self.sending_app, self.sending_facility, self.field_sep,
+                       self.encoding_chars)
 
     @property
     def type(self) -> str:
         """"CODE^EVENT" (just "CODE" when MSH-9.2 is empty)."""
         return f"{self.message_code}^{self.trigger_event}" if self.trigger_event else self.message_code
 
-    def _hd_name(self, raw: str) -> str:
-        seps = self.separators
-        parts = raw.split(seps.repetition, 1)[0].split(seps.component)
-        name = parts[0] or (parts[1] if len(parts) > 1 else "")
-        return unescape(name, seps)
+
+@lru_cache(maxsize=1024)
+def _sender(app: str, facility: str, field_sep: str, encoding_chars: str) -> str:
+    """`Header.sender`, remembered: the listener reads it three times a message (headers,
+    senders file, metrics) and a hub hears few senders. MSH-3/4 name systems, not patients."""
+    seps = Separators(field_sep, *encoding_chars[:4],
+                      encoding_chars[4] if len(encoding_chars) == 5 else None)
+    return inert(f"{_hd_name(app, seps)}^{_hd_name(facility, seps)}")
+
+
+def _hd_name(raw: str, seps: Separators) -> str:
+    parts = raw.split(seps.repetition, 1)[0].split(seps.component)
+    name = parts[0] or (parts[1] if len(parts) > 1 else "")
+    return unescape(name, seps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -316,6 +316,8 @@ def _check_segments(msg: Message) -> Rejection | None:
     if messages > 1:
         return Rejection("AR", 100, "MSH^2",
                          f"{messages} messages in one frame; send one message per frame")
+    if all(map(_SEGMENT_ID.fullmatch, (segment.name for segment in msg.segments))):
+        return None  # the usual case; the loop below only finds and words the bad line
     seen: dict[str, int] = {}
     previous = ""
     for number, segment in enumerate(msg.segments, 1):

@@ -54,8 +54,7 @@ class Header:
     @property
     def separators(self) -> Separators:
         """The delimiters an answer to this message must use."""
-        enc = self.encoding_chars
-        return Separators(self.field_sep, *enc[:4], enc[4] if len(enc) == 5 else None)
+        return _separators(self.field_sep, self.encoding_chars)
 
     @property
     def sender(self) -> str:
@@ -72,12 +71,17 @@ class Header:
         return f"{self.message_code}^{self.trigger_event}" if self.trigger_event else self.message_code
 
 
+@lru_cache(maxsize=64)  # read by the checks and the ACK of every message; few sets exist
+def _separators(field_sep: str, encoding_chars: str) -> Separators:
+    enc = encoding_chars
+    return Separators(field_sep, *enc[:4], enc[4] if len(enc) == 5 else None)
+
+
 @lru_cache(maxsize=1024)
 def _sender(app: str, facility: str, field_sep: str, encoding_chars: str) -> str:
     """`Header.sender`, remembered: the listener reads it three times a message (headers,
     senders file, metrics) and a hub hears few senders. MSH-3/4 name systems, not patients."""
-    seps = Separators(field_sep, *encoding_chars[:4],
-                      encoding_chars[4] if len(encoding_chars) == 5 else None)
+    seps = _separators(field_sep, encoding_chars)
     return inert(f"{_hd_name(app, seps)}^{_hd_name(facility, seps)}")
 
 

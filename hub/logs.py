@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from hub.text import inert
 
 LIFECYCLE = "hub.lifecycle"
+_LIFECYCLE_LOGGER = logging.getLogger(LIFECYCLE)  # looked up once: getLogger takes a lock
 # Every attribute a bare LogRecord has: whatever else a record carries came in through `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -116,7 +117,7 @@ def lifecycle(subject: str, step: str, /, level: int = logging.INFO, **ids: obje
     """Log one lifecycle step of a message or delivery (`subject`), "message stored", with
     its ids as fields; costs one level check when the lifecycle logger is above `level`.
     `ids` must never hold patient data."""
-    logger = logging.getLogger(LIFECYCLE)
+    logger = _LIFECYCLE_LOGGER
     if logger.isEnabledFor(level):
         ids["step"] = step
         logger.log(level, "%s %s", subject, step, extra=ids)

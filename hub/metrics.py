@@ -33,6 +33,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 # MSH-9 as the label keeps it: a message code and, after ^, a trigger event (HL7 tables 0076
 # and 0003 use 3 letters and 3 letters or digits; sites add Z codes of the same shape).
+_ANSWERED_KEPT = 4096  # (sender, type, code) keys remembered; junk senders past it are looked up
 MESSAGE_TYPE = re.compile(r"[A-Z][A-Z0-9]{2}(\^[A-Z0-9]{3})?")
 
 
@@ -80,6 +81,10 @@ class Metrics:
         self.registry = r = CollectorRegistry()
         self._sender = BoundedLabel(max_label_values)
         self._type = BoundedLabel(max_label_values, shape=MESSAGE_TYPE)
+        # The counter of each (sender, type, code) the listener met: a bounded label maps a value
+        # the same way for good once it has seen it, and labels() costs a lock and checks.
+        self._answered: dict[tuple[str | None, str | None, str], Counter] = {}
+        self._frames: dict[str, Counter] = {}
         self.messages_received = Counter(
             "hub_messages_received", "Frames received and answered, by sender (MSH-3^MSH-4), "
             "type (MSH-9) and ACK code: AA/CA accepted, AR/CR rejected, AE/CE not stored",
@@ -131,10 +136,23 @@ class Metrics:
             "hub_delivery_seconds", "From a delivery being queued (its message stored) to the "
             "recipient's accepting ACK", buckets=LATENCY_BUCKETS, registry=r)
 
+    def frame_answered(self, ack_code: str) -> None:
+        """Count one MLLP frame answered (AA, AE or AR: three counters, looked up once)."""
+        counter = self._frames.get(ack_code)
+        if counter is None:
+            counter = self._frames[ack_code] = self.frames_received.labels(ack_code=ack_code)
+        counter.inc()
+
     def message_answered(self, sender: str | None, message_type: str | None, ack_code: str) -> None:
         """Count one frame the listener answered."""
-        kind = "^".join((message_type or "").split("^")[:2])
-        self.messages_received.labels(self._sender(sender), self._type(kind), ack_code).inc()
+        key = (sender, message_type, ack_code)
+        counter = self._answered.get(key)
+        if counter is None:
+            kind = "^".join((message_type or "").split("^")[:2])
+            counter = self.messages_received.labels(self._sender(sender), self._type(kind), ack_code)
+            if len(self._answered) < _ANSWERED_KEPT:
+                self._answered[key] = counter
+        counter.inc()
 
     def message_filed(self, state: str, reason: str | None, received_at: datetime | None,
                       now: datetime | None = None) -> None:

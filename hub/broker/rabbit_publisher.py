@@ -17,6 +17,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport
 from pika.spec import Basic
 
+from hub.broker.amqp_properties import Properties
 from hub.broker.broker_urls import node_name
 from hub.broker.port import Publisher
 from hub.errors import PublishNotConfirmed
@@ -76,9 +77,7 @@ class _Session:
         self.closed = loop.create_future()
 
     def send(self, queue: str, body: bytes, message_id: str, headers: dict[str, str]) -> asyncio.Future:
-        properties = pika.BasicProperties(
-            content_type=CONTENT_TYPE, delivery_mode=PERSISTENT, message_id=message_id, headers=headers
-        )
+        properties = Properties(CONTENT_TYPE, PERSISTENT, message_id, headers)
         try:
             self.channel.basic_publish("", queue, body, properties, mandatory=True)
         except _PIKA_ERRORS as exc:

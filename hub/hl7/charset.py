@@ -7,6 +7,7 @@ byte offset, never the bytes: they may be patient data.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from hub.errors import HL7Error
 from hub.hl7.constants import BOM
@@ -42,6 +43,7 @@ _ALIASES = {"LATIN1": "8859/1", "LATIN-1": "8859/1", "LATIN9": "8859/15", "LATIN
             "UTF8": "UTF-8", "UNICODE UTF8": "UTF-8"}
 
 
+@lru_cache(maxsize=256)  # every frame asks; a hub hears few names (unknown ones raise, kept out)
 def codec_for(msh18: str) -> str:
     """Return the Python codec for an MSH-18 value (HL7 table 0211, and the usual other names
     of its ISO 8859 parts and of UTF-8).

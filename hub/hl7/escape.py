@@ -6,6 +6,7 @@ repetition, escape, subcomponent, truncation).
 from __future__ import annotations
 
 import binascii
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -119,19 +120,26 @@ def escape(value: str, seps: Separators) -> str:
     A line feed becomes \.br\ and a carriage return \X0D\: either would otherwise end the
     segment.
     """
-    esc = seps.escape
-    pairs = [
-        (esc, f"{esc}E{esc}"),
-        (seps.field, f"{esc}F{esc}"),
-        (seps.component, f"{esc}S{esc}"),
-        (seps.subcomponent, f"{esc}T{esc}"),
-        (seps.repetition, f"{esc}R{esc}"),
-    ]
-    if seps.truncation:
-        pairs.append((seps.truncation, f"{esc}P{esc}"))
-    # Last, so that no other separator can be one of the characters these two insert.
-    pairs += [("\r", f"{esc}X0D{esc}"), ("\n", f"{esc}.br{esc}")]
-    for plain, escaped in pairs:
+    for plain, escaped in _pairs(seps.escape, seps.field, seps.component, seps.subcomponent,
+                                 seps.repetition, seps.truncation):
         if plain in value:
             value = value.replace(plain, escaped)
     return value
+
+
+@lru_cache(maxsize=64)  # every ACK and mapped field asks, with one of a few sets of separators
+def _pairs(esc: str, field: str, component: str, subcomponent: str, repetition: str,
+           truncation: str | None) -> tuple[tuple[str, str], ...]:
+    """What `escape` replaces, in order: the escape character first."""
+    pairs = [
+        (esc, f"{esc}E{esc}"),
+        (field, f"{esc}F{esc}"),
+        (component, f"{esc}S{esc}"),
+        (subcomponent, f"{esc}T{esc}"),
+        (repetition, f"{esc}R{esc}"),
+    ]
+    if truncation:
+        pairs.append((truncation, f"{esc}P{esc}"))
+    # Last, so that no other separator can be one of the characters these two insert.
+    pairs += [("\r", f"{esc}X0D{esc}"), ("\n", f"{esc}.br{esc}")]
+    return tuple(pairs)

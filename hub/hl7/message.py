@@ -10,6 +10,7 @@ the first field after them; in any other segment SEG-1 is the first field after 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from hub.errors import HL7Error
 from hub.hl7.constants import BOM_TEXT
@@ -38,12 +39,17 @@ class Separators:
         encoding = header[4:] if end < 0 else header[4:end]
         if len(encoding) not in (4, 5):
             raise HL7Error("MSH-2: encoding characters must be 4 or 5 characters")
-        delimiters = field + encoding
-        if len(set(delimiters)) != len(delimiters):
-            raise HL7Error("MSH-2: encoding characters must differ from each other and MSH-1")
-        if any(char.isalnum() or char.isspace() for char in delimiters):
-            raise HL7Error("MSH-2: letters, digits and blanks cannot be delimiters")
-        return cls(field, *encoding[:4], encoding[4] if len(encoding) == 5 else None)
+        return _checked_separators(field, encoding)
+
+
+@lru_cache(maxsize=64)  # every message is read with one of a few sets (unusable ones raise)
+def _checked_separators(field: str, encoding: str) -> Separators:
+    delimiters = field + encoding
+    if len(set(delimiters)) != len(delimiters):
+        raise HL7Error("MSH-2: encoding characters must differ from each other and MSH-1")
+    if any(char.isalnum() or char.isspace() for char in delimiters):
+        raise HL7Error("MSH-2: letters, digits and blanks cannot be delimiters")
+    return Separators(field, *encoding[:4], encoding[4] if len(encoding) == 5 else None)
 
 
 class Segment:

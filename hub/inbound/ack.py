@@ -88,7 +88,7 @@ def _msh(
     ours = escape(hub_app, seps), escape(hub_facility, seps)
     encoding = seps.component + seps.repetition + seps.escape + seps.subcomponent
     encoding += seps.truncation or ""
-    timestamp = now.strftime("%Y%m%d%H%M%S") + (now.strftime("%z") if now.tzinfo else "")
+    timestamp = now.strftime("%Y%m%d%H%M%S%z")  # %z is "" for a naive time
     # MSH-9.3 (message structure) exists from v2.3.1, where it is required (ACK whatever the
     # event, even an unknown one: ACK^^ACK); strict v2.3 readers reject it.
     event = header.trigger_event if header is not None else ""

@@ -229,12 +229,12 @@ class Intake:
         header = accepted.sniffed.header
         if (self._policy.honour_accept_ack_conditions and header is not None
                 and not wants_ack(header, accepted.code)):
-            self._metrics.frames_received.labels(ack_code=accepted.code).inc()
+            self._metrics.frame_answered(accepted.code)
             return None
         return self._ack(accepted)
 
     def _ack(self, accepted: Accepted) -> bytes:
-        self._metrics.frames_received.labels(ack_code=accepted.code).inc()
+        self._metrics.frame_answered(accepted.code)
         return build_ack(
             accepted.sniffed.header, accepted.code, error=accepted.rejection,
             control_id=self._new_id()[:20], now=self._clock(), hub_app=self._policy.hub_application,

@@ -164,8 +164,10 @@ class MLLPListener:
             deadline = idle_deadline if frame_deadline is None else frame_deadline
             timeout = max(0.0, deadline - loop.time())
             try:
-                data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: wait_for wraps every read in a task of its own.
+                async with asyncio.timeout(timeout):
+                    data = await reader.read(READ_CHUNK)
+            except TimeoutError:
                 reason = "idle_timeout" if frame_deadline is None else "read_timeout"
                 self._metrics.framing_errors.labels(reason=reason).inc()
                 if skipped and frame_deadline is None:

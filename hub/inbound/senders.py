@@ -181,9 +181,12 @@ class _Claim:
         return cls(header.sender, header.type, header.message_code)
 
 
+@lru_cache(maxsize=REMEMBERED)
 def _peer_key(peer: str) -> str:
     """What a verdict depends on of the peer: the spool, or its IP address without the port
-    (the peer name as given when it is not an address: no entry's addresses admit it)."""
+    (the peer name as given when it is not an address: no entry's addresses admit it).
+    Remembered: a connection's every frame names the same peer, and parsing it costs more
+    than the verdict it keys."""
     if peer.startswith(SPOOL_PREFIX):
         return SPOOL_PREFIX
     address = _address(peer)

@@ -7,7 +7,9 @@ for an interface analyst and name fields, never values.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from hub.domain.identity import identify
 from hub.errors import HL7Error
@@ -23,6 +25,9 @@ from hub.text import inert
 # breaks in their text fields.
 _BINARY = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _PROCESSING_IDS = frozenset({"P", "T", "D"})
+# A segment ID: three ASCII capitals or digits, a capital first (one match, not five str tests,
+# for every segment of every frame).
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +54,7 @@ class Header:
     @property
     def separators(self) -> Separators:
         """The delimiters an answer to this message must use."""
-        enc = self.encoding_chars
-        return Separators(self.field_sep, *enc[:4], enc[4] if len(enc) == 5 else None)
+        return _separators(self.field_sep, self.encoding_chars)
 
     @property
     def sender(self) -> str:
@@ -58,18 +62,33 @@ class Header:
 
         A key kept in clear and listed everywhere: a control character decoded from a \\Xhh\\
         escape is written as hub.text.inert writes it (losslessly), never kept raw."""
-        return inert(f"{self._hd_name(self.sending_app)}^{self._hd_name(self.sending_facility)}")
+        return _sender(self.sending_app, self.sending_facility, self.field_sep,
+                       self.encoding_chars)
 
     @property
     def type(self) -> str:
         """"CODE^EVENT" (just "CODE" when MSH-9.2 is empty)."""
         return f"{self.message_code}^{self.trigger_event}" if self.trigger_event else self.message_code
 
-    def _hd_name(self, raw: str) -> str:
-        seps = self.separators
-        parts = raw.split(seps.repetition, 1)[0].split(seps.component)
-        name = parts[0] or (parts[1] if len(parts) > 1 else "")
-        return unescape(name, seps)
+
+@lru_cache(maxsize=64)  # read by the checks and the ACK of every message; few sets exist
+def _separators(field_sep: str, encoding_chars: str) -> Separators:
+    enc = encoding_chars
+    return Separators(field_sep, *enc[:4], enc[4] if len(enc) == 5 else None)
+
+
+@lru_cache(maxsize=1024)
+def _sender(app: str, facility: str, field_sep: str, encoding_chars: str) -> str:
+    """`Header.sender`, remembered: the listener reads it three times a message (headers,
+    senders file, metrics) and a hub hears few senders. MSH-3/4 name systems, not patients."""
+    seps = _separators(field_sep, encoding_chars)
+    return inert(f"{_hd_name(app, seps)}^{_hd_name(facility, seps)}")
+
+
+def _hd_name(raw: str, seps: Separators) -> str:
+    parts = raw.split(seps.repetition, 1)[0].split(seps.component)
+    name = parts[0] or (parts[1] if len(parts) > 1 else "")
+    return unescape(name, seps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +320,8 @@ def _check_segments(msg: Message) -> Rejection | None:
     if messages > 1:
         return Rejection("AR", 100, "MSH^2",
                          f"{messages} messages in one frame; send one message per frame")
+    if all(map(_SEGMENT_ID.fullmatch, (segment.name for segment in msg.segments))):
+        return None  # the usual case; the loop below only finds and words the bad line
     seen: dict[str, int] = {}
     previous = ""
     for number, segment in enumerate(msg.segments, 1):
@@ -317,8 +338,7 @@ def _check_segments(msg: Message) -> Rejection | None:
 
 
 def _is_segment_id(name: str) -> bool:
-    return len(name) == 3 and name.isascii() and name.isalnum() and name.isupper() \
-        and name[0].isalpha()
+    return _SEGMENT_ID.fullmatch(name) is not None
 
 
 def _check_identity(msg: Message, authorities: frozenset[str]) -> tuple[Rejection | None, str | None]:

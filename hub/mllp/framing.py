@@ -108,6 +108,12 @@ class FrameReader:
                 if frames:
                     return frames
                 raise self._overflow_error()
+            if end >= 0 and not self._buffer:
+                # The whole frame is in this chunk (the usual case): one copy, not three.
+                frames.append(bytes(data[pos:stop]))
+                self._in_frame = False
+                pos = end + 1
+                continue
             self._buffer += data[pos:stop]
             if end < 0:
                 break

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import String, insert
+from sqlalchemy import LargeBinary, String, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -169,13 +169,17 @@ _UNNEST: dict[tuple, tuple[str, list]] = {}
 
 def _unnest_insert(dialect, table, columns: tuple[str, ...], conflict: str) -> tuple[str, list]:
     """The INSERT ... SELECT FROM unnest(...) of `_insert_returning_ids` and the columns' bind
-    processors, made once per table, columns and conflict clause."""
+    processors, made once per table, columns and conflict clause. Ciphertexts go as a binary
+    array (%b): in the text form psycopg escapes every byte of them, which cost 2 ms a batch of
+    50 messages, ten times the binary form; the bytes stored are the same."""
     key = (table.name, columns, conflict)
     made = _UNNEST.get(key)
     if made is None:
         types = [table.c[name].type for name in columns]
         casts = ", ".join(
-            "%s::text[]" if isinstance(type_, String) else f"%s::{type_.compile(dialect=dialect)}[]"
+            "%s::text[]" if isinstance(type_, String)
+            else f"%b::{type_.compile(dialect=dialect)}[]" if isinstance(type_, LargeBinary)
+            else f"%s::{type_.compile(dialect=dialect)}[]"
             for type_ in types)
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts}) "
                f"{conflict} RETURNING id")

@@ -89,7 +89,8 @@ class Repository:
     def _insert_rows(self, doing: str, table, rows: list[dict]) -> None:
         """Insert `rows` (each with the same keys) into `table` in one round trip: a COPY on
         PostgreSQL, where it costs a fraction of an executemany's client CPU and server time,
-        an executemany elsewhere. The values go to the driver as they are, so they must be what
+        an executemany elsewhere. The COPY is binary: the text form escapes every byte of a
+        ciphertext, which cost four times the client CPU (the bytes stored are the same). The values go to the driver as they are, so they must be what
         the column types would bind (timezone-aware datetimes, no Python-side defaults)."""
         if not rows:
             return
@@ -99,12 +100,15 @@ class Repository:
         import psycopg  # the PostgreSQL driver, present wherever a PostgreSQL URL works
 
         columns = list(rows[0])
-        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         try:
             with translated_errors(doing):
                 try:
-                    with self._connection.connection.driver_connection.cursor() as cursor:
+                    driver = self._connection.connection.driver_connection
+                    with driver.cursor() as cursor:
                         with cursor.copy(statement) as copy:
+                            copy.set_types(_copy_types(driver, self._connection.dialect,
+                                                       table, tuple(columns)))
                             for row in rows:
                                 copy.write_row([row[name] for name in columns])
                 except psycopg.Error as exc:  # as SQLAlchemy would have raised it
@@ -162,6 +166,21 @@ class Repository:
             if self._on_failure is not None:
                 self._on_failure()
             raise
+
+
+_COPY_TYPES: dict[tuple, list[int]] = {}
+
+
+def _copy_types(driver, dialect, table, columns: tuple[str, ...]) -> list[int]:
+    """The PostgreSQL type oids of `columns`, that a binary COPY needs, found once per table
+    and columns from the columns' SQL types ("VARCHAR(32)" is a varchar)."""
+    key = (table.name, columns)
+    oids = _COPY_TYPES.get(key)
+    if oids is None:
+        names = [table.c[name].type.compile(dialect=dialect).split("(")[0].lower()
+                 for name in columns]
+        oids = _COPY_TYPES[key] = [driver.adapters.types[name].oid for name in names]
+    return oids
 
 
 _UNNEST: dict[tuple, tuple[str, list]] = {}

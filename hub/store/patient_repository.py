@@ -50,6 +50,7 @@ class PatientRepository(Repository):
         self._memo = memo if memo is not None else TransactionMemo()
         # matricule hash -> patient id; ids never change, so caching within a transaction is safe.
         self._ids: dict[str, str] = {}
+        self._hashes: dict[str, str] = {}  # matricule -> its hash (`_hash`)
         # patient id -> the dossier it was merged into (None when it was not), as last read.
         self._into: dict[str, str | None] = {}
         # Demographics as this transaction last read or wrote them: a worker's batch often holds
@@ -62,7 +63,14 @@ class PatientRepository(Repository):
         return successor(matricule) if self._link_legacy and is_legacy(matricule) else matricule
 
     def _hash(self, matricule: str) -> str:
-        return self._keyring.lookup_hash(self._canonical(matricule), purpose=MATRICULE_PURPOSE)
+        # Kept: a worker's batch asks for each of its patients twice or three times (the
+        # batch's prefetch, each message's dossier, a merge's sides), and a matricule's hash
+        # never changes (one index key; the canonical form is fixed by the settings).
+        matricule_hash = self._hashes.get(matricule)
+        if matricule_hash is None:
+            matricule_hash = self._hashes[matricule] = self._keyring.lookup_hash(
+                self._canonical(matricule), purpose=MATRICULE_PURPOSE)
+        return matricule_hash
 
     def find(self, matricule: str) -> str | None:
         """The id of this matricule's dossier, or None."""

@@ -48,9 +48,9 @@ def decide_all(views: Iterable[EntryView], who: Recipient, state: ConsentState,
     one lab report), and its answer depends on nothing else."""
     decided: dict[EntryView, Decision] = {}
     for view in tuple(views) or _ANY_ENTRY:
-        decision = decided.get(view)
-        if decision is None:
-            decision = decided[view] = decide(view, who, state, at)
+        if view not in decided:
+            decided[view] = decide(view, who, state, at)
+        decision = decided[view]
         if not decision.allowed:
             return decision
     return decision  # the last allow: there is at least one view (_ANY_ENTRY)

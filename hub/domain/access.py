@@ -43,9 +43,14 @@ def consent_state(uow: UnitOfWork, patient_id: str, at: datetime,
 
 def decide_all(views: Iterable[EntryView], who: Recipient, state: ConsentState,
                at: datetime) -> Decision:
-    """Allow only when every entry is allowed; the first denial otherwise."""
+    """Allow only when every entry is allowed; the first denial otherwise. `decide` is asked
+    once per distinct view: a message's entries mostly look alike to consent (ten results of
+    one lab report), and its answer depends on nothing else."""
+    decided: dict[EntryView, Decision] = {}
     for view in tuple(views) or _ANY_ENTRY:
-        decision = decide(view, who, state, at)
+        if view not in decided:
+            decided[view] = decide(view, who, state, at)
+        decision = decided[view]
         if not decision.allowed:
             return decision
     return decision  # the last allow: there is at least one view (_ANY_ENTRY)

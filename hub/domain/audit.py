@@ -118,17 +118,22 @@ class AuditEvent:
     detail: str | None = None
 
 
+# Built once: every event recorded is checked against them.
+_ACTORS = frozenset(a.value for a in Actor)
+_OUTCOMES = frozenset(o.value for o in AuditOutcome)
+
+
 def validate_event(event: AuditEvent) -> None:
     """Refuse (ValueError) an event the log must not hold: an unknown kind of actor, an action
     that is not a lower-case dotted name, an unknown outcome, a reason that is not text or looks
     like a matricule, a naive time, an operator name that is not one. Checked on the way in only, so that a tampered row can still
     be read back and reported."""
-    if event.actor not in {a.value for a in Actor} and not _is_cns_code(event.actor):
+    if event.actor not in _ACTORS and not _is_cns_code(event.actor):
         raise ValueError(f"audit actor must be a CNS code or one of "
                          f"{', '.join(a.value for a in Actor)}, not {event.actor!r}")
     if not ACTION.fullmatch(event.action or ""):
         raise ValueError(f"audit action must be a lower-case dotted name, not {event.action!r}")
-    if event.outcome not in {o.value for o in AuditOutcome}:
+    if event.outcome not in _OUTCOMES:
         raise ValueError(f"audit outcome must be ok, denied or failed, not {event.outcome!r}")
     if not isinstance(event.reason, str):
         raise ValueError("audit reason must be a string")

@@ -54,12 +54,14 @@ def canonical_time(at: datetime) -> str:
 
 def _netstring(text: str) -> bytes:
     data = text.encode("utf-8")
-    return str(len(data)).encode("ascii") + b":" + data + b","
+    return b"%d:%b," % (len(data), data)
 
 
 def _field(value: object) -> bytes:
     if value is None:
         return NULL
+    if type(value) is str:  # most fields (ids, codes, hashes): no further check to make
+        return _netstring(value)
     if isinstance(value, bool):  # a bool is an int to Python, never a value of this log
         raise TypeError("audit field cannot be a boolean")
     if isinstance(value, int):

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from hub.domain.audit import MATRICULE_LIKE, Actor, AuditAction, AuditEvent, FilingDetail
 from hub.domain.closure import merge_parked_reason
 from hub.domain.consent import EntryView, stricter
-from hub.domain.models import Entry, MessageRecord, MessageState
+from hub.domain.models import Confidentiality, Entry, MessageRecord, MessageState
 from hub.domain.professional import validate_cns_code
 from hub.errors import InvalidCnsCode, StoreConflict
 from hub.domain.ports import UnitOfWork
@@ -169,8 +169,13 @@ def _settle_patient(uow: UnitOfWork, item: _Filed, routing: RoutedBatch) -> None
         # The stricter of the source's level and the patient's default; the outcome's own
         # entries stay as mapped, so a batch rolled back is filed again from them (an entry
         # already at that level is not copied: nothing changes it after mapping).
+        # The level for each source level is worked out once: a message's entries mostly
+        # share one.
         default = state.default_level
-        item.entries = [entry if (level := stricter(entry.confidentiality, default))
+        levels: dict[str, Confidentiality] = {}
+        item.entries = [entry if (level := levels.get(entry.confidentiality)
+                                  or levels.setdefault(entry.confidentiality,
+                                                       stricter(entry.confidentiality, default)))
                         is entry.confidentiality else replace(entry, confidentiality=level)
                         for entry in outcome.entries]
 

@@ -65,17 +65,17 @@ class AuditRepository(Repository):
             return []
         seq, previous = self._lock_and_read_tail()
         now = utc_now()
-        recorded = []
-        for event in events:
+        recorded, rows = [], []
+        for event in events:  # each row hashed as a mapping: one event built per row, not two
             seq += 1
-            event = replace(event, seq=seq, id=event.id or new_id(), at=event.at or now,
-                            actor=str(event.actor), action=str(event.action),
-                            outcome=AuditOutcome(event.outcome), prev_hash=previous, hash=None)
-            event = replace(event, hash=event_hash(event))
-            recorded.append(event)
-            previous = event.hash
-        self._execute("recording audit events", insert(audit_events),
-                      [{name: getattr(e, name) for name in _COLUMNS} for e in recorded])
+            row = {name: getattr(event, name) for name in _COLUMNS}
+            row.update(seq=seq, id=event.id or new_id(), at=event.at or now,
+                       actor=str(event.actor), action=str(event.action),
+                       outcome=AuditOutcome(event.outcome), prev_hash=previous)
+            row["hash"] = previous = event_hash(row)
+            rows.append(row)
+            recorded.append(AuditEvent(**row))
+        self._execute("recording audit events", insert(audit_events), rows)
         self._tail = (self._connection.get_transaction(), seq, previous)
         return recorded
 

@@ -15,6 +15,7 @@ from hub.domain.consent import ConsentState, Grant, GrantLevel, ReferentDeclarat
 from hub.domain.models import Confidentiality
 from hub.errors import UnknownMatricule
 from hub.store.memo import TransactionMemo
+from hub.store.one_of import PerDialect
 from hub.store.repository import Repository, chunks
 from hub.store.tables import consent_grants, new_id, patients, referent_declarations, utc_now
 
@@ -24,17 +25,18 @@ from hub.store.tables import consent_grants, new_id, patients, referent_declarat
 # every message batch), and building three selects and their cache keys per call cost more
 # than running them (the sender's profile). Enum members by dict, not Enum(value), per row.
 _g, _r = consent_grants.c, referent_declarations.c
-_DOSSIERS = select(patients.c.id, patients.c.closed, patients.c.referent_blocked,
-                   patients.c.default_level).where(
-    patients.c.id.in_(bindparam("ids", expanding=True)))
-_GRANTS = (select(_g.patient_id, _g.cns_code, _g.level, _g.granted_at, _g.until, _g.revoked_at)
-           .where(_g.patient_id.in_(bindparam("ids", expanding=True)))
-           .order_by(_g.granted_at, _g.id))
-_REFERENTS = (select(_r.patient_id, _r.cns_code, _r.since, _r.until)
-              .where(_r.patient_id.in_(bindparam("ids", expanding=True)),
-                     _r.since <= bindparam("at"),
-                     or_(_r.until.is_(None), _r.until > bindparam("at")))
-              .order_by(_r.since.desc(), _r.id))
+_DOSSIERS = PerDialect(lambda one_of: select(
+    patients.c.id, patients.c.closed, patients.c.referent_blocked,
+    patients.c.default_level).where(one_of(patients.c.id, "ids")))
+_GRANTS = PerDialect(lambda one_of: (
+    select(_g.patient_id, _g.cns_code, _g.level, _g.granted_at, _g.until, _g.revoked_at)
+    .where(one_of(_g.patient_id, "ids"))
+    .order_by(_g.granted_at, _g.id)))
+_REFERENTS = PerDialect(lambda one_of: (
+    select(_r.patient_id, _r.cns_code, _r.since, _r.until)
+    .where(one_of(_r.patient_id, "ids"), _r.since <= bindparam("at"),
+           or_(_r.until.is_(None), _r.until > bindparam("at")))
+    .order_by(_r.since.desc(), _r.id)))
 _GRANT_LEVELS = {level.value: level for level in GrantLevel}
 _LEVELS = {level.value: level for level in Confidentiality}
 
@@ -182,19 +184,20 @@ class ConsentRepository(Repository):
         flags: dict[str, tuple[bool, bool, Confidentiality]] = {}
         grants: dict[str, list[Grant]] = {pid: [] for pid in wanted}
         referents: dict[str, ReferentDeclaration] = {}
+        dialect = self._connection.dialect.name
         for chunk in chunks(wanted):
             ids = {"ids": list(chunk)}
             for id, closed, blocked, level in self._execute("reading dossiers' consent",
-                                                            _DOSSIERS, ids):
+                                                            _DOSSIERS[dialect], ids):
                 flags[id] = (bool(closed), bool(blocked),
                              _LEVELS.get(level) or Confidentiality(level or Confidentiality.NORMAL))
             for patient_id, cns_code, level, granted_at, until, revoked_at in self._execute(
-                    "reading grants", _GRANTS, ids):
+                    "reading grants", _GRANTS[dialect], ids):
                 grants[patient_id].append(Grant(cns_code, _GRANT_LEVELS.get(level)
                                                 or GrantLevel(level), granted_at, until,
                                                 revoked_at))
             for patient_id, cns_code, since, until in self._execute(
-                    "reading référents", _REFERENTS, {**ids, "at": at}):
+                    "reading référents", _REFERENTS[dialect], {**ids, "at": at}):
                 referents.setdefault(patient_id, ReferentDeclaration(cns_code, since, until))
         missing = [pid for pid in wanted if pid not in flags]
         if missing:

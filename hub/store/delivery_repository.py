@@ -17,12 +17,19 @@ from hub.domain.delivery import Delivery, DeliveryState
 from hub.errors import StoreConflict, StoreError
 from hub.store.delivery_queue import CLEAR_COLUMNS, PENDING, DeliveryQueue, delivery_from_row
 from hub.store.entry_repository import entry_views
+from hub.store.one_of import PerDialect
 from hub.store.repository import chunks
 from hub.store.tables import deliveries, new_id, utc_now
 
 TABLE = "deliveries"
 ERROR_LENGTH = 500
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# The last sequence of each of a batch's queues, built once (hub.store.one_of).
+_LAST_SEQUENCES = PerDialect(lambda one_of: (
+    select(deliveries.c.patient_id, deliveries.c.destination, func.max(deliveries.c.sequence))
+    .where(one_of(deliveries.c.patient_id, "patient_ids"),
+           one_of(deliveries.c.destination, "destinations"))
+    .group_by(deliveries.c.patient_id, deliveries.c.destination)))
 # Built once: the sender reads a batch's bytes for every batch (see entry_repository._VIEWS).
 _PAYLOADS = select(deliveries.c.id, deliveries.c.payload_key_id, deliveries.c.payload_ct
                    ).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
@@ -90,14 +97,11 @@ class DeliveryRepository(DeliveryQueue):
         # The patients' queues to the batch's few destinations, read through the unique index.
         found: dict[tuple[str, str], int] = {}
         destinations = sorted({destination for _, destination in queues})
+        query = _LAST_SEQUENCES[self._connection.dialect.name]
         for chunk in chunks(sorted({patient_id for patient_id, _ in queues})):
-            query = (select(deliveries.c.patient_id, deliveries.c.destination,
-                            func.max(deliveries.c.sequence))
-                     .where(deliveries.c.patient_id.in_(chunk),
-                            deliveries.c.destination.in_(destinations))
-                     .group_by(deliveries.c.patient_id, deliveries.c.destination))
-            for patient_id, destination, sequence in self._execute("numbering deliveries",
-                                                                   query):
+            for patient_id, destination, sequence in self._execute(
+                    "numbering deliveries", query,
+                    {"patient_ids": list(chunk), "destinations": destinations}):
                 if (patient_id, destination) in queues:
                     found[(patient_id, destination)] = sequence
         return found

@@ -9,11 +9,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.models import MessageRecord, MessageState
 from hub.errors import RawCopyPurged, StoreError
+from hub.store.one_of import PerDialect
 from hub.store.repository import Repository, chunks
 from hub.store.tables import PURGED_KEY_ID, STORED_WITH_CONTROL_ID, messages, utc_now
 
 TABLE = "messages"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# The batch reads of the resend check, built once (hub.store.one_of): every worker batch
+# makes them.
+_EXISTING = PerDialect(lambda one_of: select(messages.c.id).where(one_of(messages.c.id, "ids")))
+
+
+def _first(kept):
+    return PerDialect(lambda one_of: (
+        select(messages.c.id, messages.c.sender, messages.c.control_id, messages.c.content_hash)
+        .where(one_of(messages.c.control_id, "control_ids"), kept)
+        .order_by(messages.c.received_at, messages.c.id)))
+
+
+_FIRST = _first(messages.c.state != MessageState.REJECTED.value)
+_FIRST_STORED = _first(messages.c.state == MessageState.STORED.value)
 CONTENT_PURPOSE = "message-content"
 
 _RECORD_COLUMNS = (
@@ -103,9 +118,10 @@ class MessageRepository(Repository):
         """Those of `ids` that are stored."""
         wanted: Sequence[str] = list(dict.fromkeys(ids))
         found: set[str] = set()
+        query = _EXISTING[self._connection.dialect.name]
         for chunk in chunks(wanted):
-            query = select(messages.c.id).where(messages.c.id.in_(chunk))
-            found.update(self._execute("looking up message ids", query).scalars())
+            found.update(self._execute("looking up message ids", query,
+                                       {"ids": list(chunk)}).scalars())
         return found
 
     def get(self, id: str) -> MessageRecord | None:
@@ -149,18 +165,12 @@ class MessageRepository(Repository):
         with each: {(sender, control_id): (id, content hash)}; pairs with none are left out.
         `stored_only` looks only at messages in state stored (what a replay must not double)."""
         wanted = set(keys)
-        if stored_only:
-            kept = messages.c.state == MessageState.STORED.value
-        else:
-            kept = messages.c.state != MessageState.REJECTED.value
+        query = (_FIRST_STORED if stored_only else _FIRST)[self._connection.dialect.name]
         found: dict[tuple[str, str], tuple[str, str]] = {}
         control_ids = sorted({control_id for _, control_id in wanted})
         for chunk in chunks(control_ids):
-            query = (select(messages.c.id, messages.c.sender, messages.c.control_id,
-                            messages.c.content_hash)
-                     .where(messages.c.control_id.in_(chunk), kept)
-                     .order_by(messages.c.received_at, messages.c.id))
-            for row in self._execute("looking for resends", query):
+            for row in self._execute("looking for resends", query,
+                                     {"control_ids": list(chunk)}):
                 key = (row.sender, row.control_id)
                 if key in wanted and key not in found:
                     found[key] = (row.id, row.content_hash)

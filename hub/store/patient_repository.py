@@ -22,12 +22,19 @@ from hub.domain.matricule import is_legacy, successor
 from hub.domain.models import Merge, Patient
 from hub.errors import StoreError, UnknownMatricule
 from hub.store.memo import TransactionMemo
+from hub.store.one_of import PerDialect
 from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
 from hub.store.tables import entries, new_id, patients, utc_now
 
 TABLE = "patients"
 MATRICULE_PURPOSE = "matricule"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# The batch reads of dossiers, built once (hub.store.one_of): every worker batch makes them.
+_FIND = PerDialect(lambda one_of: select(
+    patients.c.matricule_hash, patients.c.id, patients.c.merged_into).where(
+    one_of(patients.c.matricule_hash, "hashes")))
+_DEMOGRAPHICS = PerDialect(lambda one_of: select(
+    patients.c.id, patients.c.key_id, patients.c.data_ct).where(one_of(patients.c.id, "ids")))
 _PATIENT_FIELDS = tuple(f.name for f in fields(Patient))
 
 
@@ -43,6 +50,7 @@ class PatientRepository(Repository):
         self._memo = memo if memo is not None else TransactionMemo()
         # matricule hash -> patient id; ids never change, so caching within a transaction is safe.
         self._ids: dict[str, str] = {}
+        self._hashes: dict[str, str] = {}  # matricule -> its hash (`_hash`)
         # patient id -> the dossier it was merged into (None when it was not), as last read.
         self._into: dict[str, str | None] = {}
         # Demographics as this transaction last read or wrote them: a worker's batch often holds
@@ -55,7 +63,14 @@ class PatientRepository(Repository):
         return successor(matricule) if self._link_legacy and is_legacy(matricule) else matricule
 
     def _hash(self, matricule: str) -> str:
-        return self._keyring.lookup_hash(self._canonical(matricule), purpose=MATRICULE_PURPOSE)
+        # Kept: a worker's batch asks for each of its patients twice or three times (the
+        # batch's prefetch, each message's dossier, a merge's sides), and a matricule's hash
+        # never changes (one index key; the canonical form is fixed by the settings).
+        matricule_hash = self._hashes.get(matricule)
+        if matricule_hash is None:
+            matricule_hash = self._hashes[matricule] = self._keyring.lookup_hash(
+                self._canonical(matricule), purpose=MATRICULE_PURPOSE)
+        return matricule_hash
 
     def find(self, matricule: str) -> str | None:
         """The id of this matricule's dossier, or None."""
@@ -151,10 +166,10 @@ class PatientRepository(Repository):
     def _find_many(self, hashes: set[str]) -> dict[str, str]:
         found = {h: self._ids[h] for h in hashes if h in self._ids}
         wanted = [h for h in hashes if h not in found]
+        query = _FIND[self._connection.dialect.name]
         for chunk in chunks(wanted):
-            query = select(patients.c.matricule_hash, patients.c.id,
-                           patients.c.merged_into).where(patients.c.matricule_hash.in_(chunk))
-            for matricule_hash, patient_id, into in self._execute("finding dossiers", query):
+            for matricule_hash, patient_id, into in self._execute("finding dossiers", query,
+                                                                  {"hashes": list(chunk)}):
                 found[matricule_hash] = patient_id
                 self._ids[matricule_hash] = patient_id
                 self._into[patient_id] = into
@@ -179,10 +194,9 @@ class PatientRepository(Repository):
         """Read the demographics of many dossiers at once, for `save_demographics` to compare
         with instead of reading each row again."""
         wanted = [pid for pid in dict.fromkeys(patient_ids) if pid not in self._demographics]
+        query = _DEMOGRAPHICS[self._connection.dialect.name]
         for chunk in chunks(wanted):
-            query = select(patients.c.id, patients.c.key_id, patients.c.data_ct).where(
-                patients.c.id.in_(chunk))
-            for row in self._execute("reading dossiers", query):
+            for row in self._execute("reading dossiers", query, {"ids": list(chunk)}):
                 self._demographics[row.id] = self._decrypt(row)
 
     def save_demographics(self, patient_id: str, patient: Patient) -> None:

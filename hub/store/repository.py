@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import String, insert
+from sqlalchemy import LargeBinary, String, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -89,7 +89,8 @@ class Repository:
     def _insert_rows(self, doing: str, table, rows: list[dict]) -> None:
         """Insert `rows` (each with the same keys) into `table` in one round trip: a COPY on
         PostgreSQL, where it costs a fraction of an executemany's client CPU and server time,
-        an executemany elsewhere. The values go to the driver as they are, so they must be what
+        an executemany elsewhere. The COPY is binary: the text form escapes every byte of a
+        ciphertext, which cost four times the client CPU (the bytes stored are the same). The values go to the driver as they are, so they must be what
         the column types would bind (timezone-aware datetimes, no Python-side defaults)."""
         if not rows:
             return
@@ -99,12 +100,15 @@ class Repository:
         import psycopg  # the PostgreSQL driver, present wherever a PostgreSQL URL works
 
         columns = list(rows[0])
-        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         try:
             with translated_errors(doing):
                 try:
-                    with self._connection.connection.driver_connection.cursor() as cursor:
+                    driver = self._connection.connection.driver_connection
+                    with driver.cursor() as cursor:
                         with cursor.copy(statement) as copy:
+                            copy.set_types(_copy_types(driver, self._connection.dialect,
+                                                       table, tuple(columns)))
                             for row in rows:
                                 copy.write_row([row[name] for name in columns])
                 except psycopg.Error as exc:  # as SQLAlchemy would have raised it
@@ -164,18 +168,37 @@ class Repository:
             raise
 
 
+_COPY_TYPES: dict[tuple, list[int]] = {}
+
+
+def _copy_types(driver, dialect, table, columns: tuple[str, ...]) -> list[int]:
+    """The PostgreSQL type oids of `columns`, that a binary COPY needs, found once per table
+    and columns from the columns' SQL types ("VARCHAR(32)" is a varchar)."""
+    key = (table.name, columns)
+    oids = _COPY_TYPES.get(key)
+    if oids is None:
+        names = [table.c[name].type.compile(dialect=dialect).split("(")[0].lower()
+                 for name in columns]
+        oids = _COPY_TYPES[key] = [driver.adapters.types[name].oid for name in names]
+    return oids
+
+
 _UNNEST: dict[tuple, tuple[str, list]] = {}
 
 
 def _unnest_insert(dialect, table, columns: tuple[str, ...], conflict: str) -> tuple[str, list]:
     """The INSERT ... SELECT FROM unnest(...) of `_insert_returning_ids` and the columns' bind
-    processors, made once per table, columns and conflict clause."""
+    processors, made once per table, columns and conflict clause. Ciphertexts go as a binary
+    array (%b): in the text form psycopg escapes every byte of them, which cost 2 ms a batch of
+    50 messages, ten times the binary form; the bytes stored are the same."""
     key = (table.name, columns, conflict)
     made = _UNNEST.get(key)
     if made is None:
         types = [table.c[name].type for name in columns]
         casts = ", ".join(
-            "%s::text[]" if isinstance(type_, String) else f"%s::{type_.compile(dialect=dialect)}[]"
+            "%s::text[]" if isinstance(type_, String)
+            else f"%b::{type_.compile(dialect=dialect)}[]" if isinstance(type_, LargeBinary)
+            else f"%s::{type_.compile(dialect=dialect)}[]"
             for type_ in types)
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts}) "
                f"{conflict} RETURNING id")

@@ -163,7 +163,8 @@ def main() -> None:
             DispatchLoop._round = profiles.wrap(DispatchLoop._round)  # type: ignore[method-assign]
             Dispatcher._drain = profiles.wrap(Dispatcher._drain)  # type: ignore[method-assign]
         dispatcher = hub.dispatcher()
-        loop = DispatchLoop(dispatcher, hub.clock, interval=hub.settings.outbound.interval)
+        loop = DispatchLoop(dispatcher, hub.clock, interval=hub.settings.outbound.interval,
+                            signals=hub.due_signals())
         loop.start()
         try:
             one_run(url, key_file, recipient, "warm", argparse.Namespace(

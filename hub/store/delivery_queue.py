@@ -17,7 +17,7 @@ due until its `retry_at`: the whole destination backs off, not one message.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from itertools import takewhile
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from hub.domain.delivery import Delivery, DeliveryState
+from hub.store.due_signals import announcement
 from hub.store.repository import Repository
 from hub.store.tables import deliveries, unreachable_destinations, utc_now
 
@@ -195,6 +196,13 @@ class DeliveryQueue(Repository):
                 continue  # the queue moved since its head was read
             runs.append(list(takewhile(lambda d: d.next_attempt_at <= now, queue)))
         return runs
+
+    def announce(self, destinations: Iterable[str]) -> None:
+        """Tell the senders listening on PostgreSQL that deliveries to `destinations` may be
+        due, once this transaction commits (hub/store/due_signals.py); nothing on SQLite."""
+        if self._connection.dialect.name == "postgresql":
+            for destination in sorted(set(destinations)):
+                self._execute("announcing due deliveries", announcement(destination))
 
     def release(self, claimed: Collection[Delivery]) -> None:
         """Give back claimed deliveries that were not attempted: due again as they were

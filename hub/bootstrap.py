@@ -30,6 +30,7 @@ from hub.mapping.sensitive import load_sensitive_codes
 from hub.routing.outcome import RoutingPolicy
 from hub.routing.routes import Routes, load_routes
 from hub.settings import Settings
+from hub.store.due_signals import DueListener
 from hub.store.engine import make_engine
 from hub.store.job_store import JobStore
 from hub.store.keyring import Keyring
@@ -189,6 +190,11 @@ class Hub:
             referent_by_default=self.settings.consent.referent_access_by_default,
             lanes=LaneKeeper(LaneLeaseStore(self.engine), self.clock, o.lane_lease),
         )
+
+    def due_signals(self) -> DueListener | None:
+        """On PostgreSQL, what tells the sender of deliveries filed by any hub process (hub/
+        store/due_signals.py); None on SQLite, whose sender polls."""
+        return DueListener(self.engine) if self.engine.dialect.name == "postgresql" else None
 
     def destination_sender(self, key: str) -> DestinationSender:
         """The sender for destination `key` (`host:port`), over TLS when the registry's

@@ -186,7 +186,8 @@ def _outbound(hub: Hub) -> tuple[DispatchLoop, Dispatcher]:
     """The dispatcher of due deliveries (its outcomes counted in the metrics) and the loop that
     runs it when woken and at least every `outbound.interval` seconds; not started yet."""
     dispatcher = hub.dispatcher(observe=_counter(hub.metrics))
-    return DispatchLoop(dispatcher, hub.clock, interval=hub.settings.outbound.interval), dispatcher
+    return DispatchLoop(dispatcher, hub.clock, interval=hub.settings.outbound.interval,
+                        signals=hub.due_signals()), dispatcher
 
 
 def _start_outbound(hub: Hub, loop: DispatchLoop) -> None:

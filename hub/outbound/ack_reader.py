@@ -72,6 +72,10 @@ def _unreadable(why: str) -> AckResult:
 
 
 def _text(payload: bytes) -> str:
+    if payload.isascii():
+        # What decode() gives for bytes that are all ASCII, whatever MSH-18 names (every set
+        # it knows reads them alike), without reading the header first: ACKs mostly are.
+        return payload.decode("ascii")
     try:
         return decode(payload)[0]
     except HL7Error:

@@ -56,13 +56,16 @@ class _Lane:
     def busy(self) -> bool:
         return self.job is not None and not self.job.done()
 
-    def call_when_free(self, callback: Callable[[], None]) -> None:
+    def call_when_free(self, callback: Callable[[], None]) -> bool:
         """Call `callback()` when the current job ends (at once if it just did); once per job,
-        however many rounds ask."""
+        however many ask. False when there is no job."""
         job = self.job
-        if job is not None and job is not self._watched:
+        if job is None:
+            return False
+        if job is not self._watched:
             self._watched = job
             job.add_done_callback(lambda _job: callback())
+        return True
 
     def put(self, outcomes: list[Outcome]) -> None:
         """Keep a recorded batch's outcomes for the next round's report."""
@@ -176,6 +179,14 @@ class Dispatcher:
                 futures_wait(started, timeout=self._wait if wait is None else wait)
             self._harvest(report)
             return report
+
+    def after_drain(self, destination: str, callback: Callable[[], None]) -> bool:
+        """Whether `destination`'s lane is draining (or has not been harvested since), a drain
+        that takes what is due for it batch after batch; if so, `callback()` is called (in the
+        lane's thread, or at once) when it ends, since what came after its last batch waits for
+        a round. Safe from any thread."""
+        lane = self._lanes.get(destination)
+        return lane is not None and lane.call_when_free(callback)
 
     def close(self) -> None:
         """Let running lanes finish their current send, then close every connection and give

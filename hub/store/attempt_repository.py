@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from hub.domain.delivery import DeliveryAttempt
 from hub.store.repository import Repository, chunks
@@ -21,15 +21,14 @@ class AttemptRepository(Repository):
     """Delivery attempts of one unit of work."""
 
     def add_many(self, attempts: Iterable[DeliveryAttempt]) -> None:
-        """Record attempts in one statement (executemany); `at` defaults to now."""
+        """Record attempts in one round trip (a COPY on PostgreSQL); `at` defaults to now."""
         now = utc_now()
         rows = [{"id": new_id(), "delivery_id": a.delivery_id, "number": a.number,
                  "at": a.at or now, "outcome": a.outcome, "code": a.code,
                  "ack_code": a.ack_code,
                  "error": a.error[:ERROR_LENGTH] if a.error is not None else None}
                 for a in attempts]
-        if rows:
-            self._execute("recording delivery attempts", insert(delivery_attempts), rows)
+        self._insert_rows("recording delivery attempts", delivery_attempts, rows)
 
     def for_deliveries(self, delivery_ids: Collection[str]) -> dict[str, list[DeliveryAttempt]]:
         """The attempts of each delivery, oldest first; deliveries with none are left out."""

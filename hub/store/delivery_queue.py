@@ -17,7 +17,7 @@ due until its `retry_at`: the whole destination backs off, not one message.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from itertools import takewhile
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from hub.domain.delivery import Delivery, DeliveryState
+from hub.store.due_signals import announcement
 from hub.store.repository import Repository
 from hub.store.tables import deliveries, unreachable_destinations, utc_now
 
@@ -45,8 +46,8 @@ _NOT_HELD = ~exists().where(_ahead.c.destination == deliveries.c.destination,
                             _ahead.c.sequence < deliveries.c.sequence)
 
 
-def _not_backing_off(now: datetime):
-    """The delivery's destination is not waiting out a failed connection attempt."""
+def _not_backing_off(now):
+    """The delivery's destination is not waiting out a failed connection attempt at `now`."""
     down = unreachable_destinations
     return ~exists().where(down.c.destination == deliveries.c.destination,
                            down.c.retry_at > now)
@@ -63,9 +64,9 @@ def delivery_from_row(row) -> Delivery:
     return Delivery(**values)
 
 
-def _queue_heads(destination: str | None = None):
+def _queue_heads(by_destination: bool = False):
     """Each pending queue's head joined back to its row: the lowest pending sequence of every
-    patient+destination (of `destination` when given).
+    patient+destination (`by_destination`: of the one bound as "destination").
 
     The grouping reads the pending rows once, in the order of the partial index on pending
     deliveries, so its cost follows the pending backlog rather than its square.
@@ -73,12 +74,50 @@ def _queue_heads(destination: str | None = None):
     lowest = (select(deliveries.c.destination, deliveries.c.patient_id,
                      func.min(deliveries.c.sequence).label("sequence"))
               .where(_IS_PENDING))
-    if destination is not None:
-        lowest = lowest.where(deliveries.c.destination == destination)
+    if by_destination:
+        lowest = lowest.where(deliveries.c.destination == bindparam("destination"))
     heads = lowest.group_by(deliveries.c.destination, deliveries.c.patient_id).subquery("heads")
     return deliveries.join(heads, and_(deliveries.c.destination == heads.c.destination,
                                        deliveries.c.patient_id == heads.c.patient_id,
                                        deliveries.c.sequence == heads.c.sequence))
+
+
+# A dispatcher asks these for every batch and every round: built once, their values bound by
+# name ("now", "limit", "destination"), since building and keying them anew cost more CPU
+# than reading the rows.
+_NOW = bindparam("now", type_=deliveries.c.next_attempt_at.type)
+
+
+@functools.lru_cache(maxsize=2)
+def _due_query(by_destination: bool):
+    return (select(*CLEAR_COLUMNS).select_from(_queue_heads(by_destination))
+            .where(_IS_PENDING, deliveries.c.next_attempt_at <= _NOW, _NOT_HELD,
+                   _not_backing_off(_NOW))
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.sequence, deliveries.c.id)
+            .limit(bindparam("limit")))
+
+
+_DUE_DESTINATIONS = (select(deliveries.c.destination).select_from(_queue_heads())
+                     .where(_IS_PENDING, deliveries.c.next_attempt_at <= _NOW, _NOT_HELD,
+                            _not_backing_off(_NOW))
+                     .distinct().order_by(deliveries.c.destination))
+
+
+@functools.lru_cache(maxsize=2)
+def _claim_statement(skip_locked: bool):
+    """claim_batch's update of the ids bound as "wanted" that are still pending and due at
+    "now", to "until" (and "updated_at" "changed"); `skip_locked` on PostgreSQL."""
+    target = (select(deliveries.c.id)
+              .where(deliveries.c.id.in_(bindparam("wanted", expanding=True)),
+                     deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= _NOW)
+              .order_by(deliveries.c.id))
+    if skip_locked:
+        target = target.with_for_update(skip_locked=True)
+    return (update(deliveries)
+            .where(deliveries.c.id.in_(target.scalar_subquery()))
+            .values(next_attempt_at=bindparam("until", type_=deliveries.c.next_attempt_at.type),
+                    updated_at=bindparam("changed", type_=deliveries.c.updated_at.type))
+            .returning(deliveries.c.id))
 
 
 @functools.lru_cache(maxsize=256)
@@ -102,12 +141,12 @@ class DeliveryQueue(Repository):
         """Pending deliveries whose time has come and that head their patient+destination
         queue (no parked one ahead of them), the longest waiting first, of destinations not
         backing off; only those for `destination` when it is given."""
-        query = (select(*CLEAR_COLUMNS).select_from(_queue_heads(destination))
-                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now, _NOT_HELD,
-                        _not_backing_off(now))
-                 .order_by(deliveries.c.next_attempt_at, deliveries.c.sequence, deliveries.c.id)
-                 .limit(limit))
-        return [delivery_from_row(row) for row in self._execute("finding due deliveries", query)]
+        values = {"now": now, "limit": limit}
+        if destination is not None:
+            values["destination"] = destination
+        rows = self._execute("finding due deliveries", _due_query(destination is not None),
+                             values)
+        return [delivery_from_row(row) for row in rows]
 
     def due_destinations(self, now: datetime) -> list[str]:
         """The destinations that have at least one delivery `due`, in key order.
@@ -115,11 +154,8 @@ class DeliveryQueue(Repository):
         A dispatcher asks this first and then each destination for its own due deliveries, so
         that a destination with a long backlog cannot crowd the others out of one `limit`.
         """
-        query = (select(deliveries.c.destination).select_from(_queue_heads())
-                 .where(_IS_PENDING, deliveries.c.next_attempt_at <= now, _NOT_HELD,
-                        _not_backing_off(now))
-                 .distinct().order_by(deliveries.c.destination))
-        return list(self._execute("finding due destinations", query).scalars())
+        return list(self._execute("finding due destinations", _DUE_DESTINATIONS,
+                                  {"now": now}).scalars())
 
     def claim(self, id: str, now: datetime, until: datetime) -> bool:
         """Take a due delivery for an attempt: push its next attempt to `until` (a lease).
@@ -156,17 +192,9 @@ class DeliveryQueue(Repository):
         # is skipped, not waited for: a claim never waits on another claim, so two senders
         # claiming overlapping sets cannot deadlock (tests/integration/test_lane_leases.py). A
         # skipped row ends its run as one claimed first by someone else does.
-        target = (select(deliveries.c.id)
-                  .where(deliveries.c.id.in_(wanted), deliveries.c.state == PENDING,
-                         deliveries.c.next_attempt_at <= now)
-                  .order_by(deliveries.c.id))
-        if self._connection.dialect.name == "postgresql":
-            target = target.with_for_update(skip_locked=True)
-        statement = (update(deliveries)
-                     .where(deliveries.c.id.in_(target.scalar_subquery()))
-                     .values(next_attempt_at=until, updated_at=utc_now())
-                     .returning(deliveries.c.id))
-        claimed = set(self._execute("claiming deliveries", statement).scalars())
+        statement = _claim_statement(self._connection.dialect.name == "postgresql")
+        claimed = set(self._execute("claiming deliveries", statement, {
+            "wanted": wanted, "now": now, "until": until, "changed": utc_now()}).scalars())
         batch, stray = [], []
         for run in runs:
             taken = list(takewhile(lambda d: d.id in claimed, run))
@@ -195,6 +223,13 @@ class DeliveryQueue(Repository):
                 continue  # the queue moved since its head was read
             runs.append(list(takewhile(lambda d: d.next_attempt_at <= now, queue)))
         return runs
+
+    def announce(self, destinations: Iterable[str]) -> None:
+        """Tell the senders listening on PostgreSQL that deliveries to `destinations` may be
+        due, once this transaction commits (hub/store/due_signals.py); nothing on SQLite."""
+        if self._connection.dialect.name == "postgresql":
+            for destination in sorted(set(destinations)):
+                self._execute("announcing due deliveries", announcement(destination))
 
     def release(self, claimed: Collection[Delivery]) -> None:
         """Give back claimed deliveries that were not attempted: due again as they were

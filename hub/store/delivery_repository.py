@@ -91,7 +91,9 @@ class DeliveryRepository(DeliveryQueue):
         inserted = self._insert_returning_ids(
             "adding deliveries", deliveries, rows,
             "ON CONFLICT (message_id, recipient) DO NOTHING", statement)
-        return [delivery for delivery in added if delivery.id in inserted]
+        added = [delivery for delivery in added if delivery.id in inserted]
+        self.announce(d.destination for d in added)
+        return added
 
     def _last_sequences(self, queues: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         # The patients' queues to the batch's few destinations, read through the unique index.
@@ -171,7 +173,11 @@ class DeliveryRepository(DeliveryQueue):
                      .values(state=PENDING, attempts=0, message_failures=0,
                              next_attempt_at=now or utc_now(), ack_code=None,
                              updated_at=utc_now()))
-        return self._execute("replaying a delivery", statement).rowcount == 1
+        statement = statement.returning(deliveries.c.destination)
+        destination = self._execute("replaying a delivery", statement).scalar_one_or_none()
+        if destination is not None:
+            self.announce([destination])
+        return destination is not None
 
     def replay_many(self, ids: Collection[str], now: datetime | None = None) -> list[str]:
         """`replay` for several deliveries, all due at the same `now` and put back queue by

@@ -186,8 +186,11 @@ def _outbound(hub: Hub) -> tuple[DispatchLoop, Dispatcher]:
     """The dispatcher of due deliveries (its outcomes counted in the metrics) and the loop that
     runs it when woken and at least every `outbound.interval` seconds; not started yet."""
     dispatcher = hub.dispatcher(observe=_counter(hub.metrics))
+    signals = hub.due_signals()
+    if signals is not None:
+        signals.outage = dispatcher.database
     return DispatchLoop(dispatcher, hub.clock, interval=hub.settings.outbound.interval,
-                        signals=hub.due_signals()), dispatcher
+                        signals=signals), dispatcher
 
 
 def _start_outbound(hub: Hub, loop: DispatchLoop) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 
+from hub.logs import OutageLog
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "hub_deliveries_due"
@@ -44,6 +46,9 @@ class DueListener:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._listening = False
+        # The sender's database outage log, when it has one: an outage is then one WARNING and
+        # one INFO in its log, whoever meets it first (hub/logs.py).
+        self.outage: OutageLog | None = None
 
     @property
     def listening(self) -> bool:
@@ -81,8 +86,10 @@ class DueListener:
                 connection.autocommit = True
                 connection.execute(f"LISTEN {CHANNEL}")
                 self._listening = True
-                if failing:
+                if failing and self.outage is None:
                     log.info("outbound: listening for filed deliveries again")
+                if failing and self.outage is not None:
+                    self.outage.recovered()
                 failing = False
                 on_listen()
                 while not self._stopping.is_set():
@@ -96,7 +103,9 @@ class DueListener:
                 raw.invalidate()  # autocommit and LISTEN: not for the pool
 
     def _lost(self, exc: Exception, failing: bool) -> bool:
-        if not failing:
+        if self.outage is not None:
+            self.outage.failed(f"while listening for filed deliveries: {type(exc).__name__}")
+        elif not failing:
             log.warning("outbound: cannot listen for filed deliveries (%s); the sender polls "
                         "until it can", type(exc).__name__)
         return True

@@ -1,8 +1,10 @@
 """A sender on PostgreSQL hears of deliveries that another process files (NOTIFY at the filing
 commit, hub/store/due_signals.py): it sends them at once, not at its next interval round, and
 without polling while it waits."""
+import logging
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -10,10 +12,14 @@ import pytest
 
 from hub.bootstrap import Hub
 from hub.domain.professional import Destination, Professional
+from hub.logs import OutageLog
 from hub.outbound.dispatch_loop import DispatchLoop
 from hub.settings import load_settings
+from hub.store.due_signals import DueListener
+from hub.store.engine import make_engine
 from tests.fixtures.databases import fresh_database
 from tests.fixtures.fake_recipient import recipients_started
+from tests.fixtures.hub_process import free_port
 
 DOCTOR = "123456-78"
 INTERVAL = 60.0  # the loop's own round would come this late
@@ -128,3 +134,27 @@ def test_sqlite_has_no_signals_and_postgres_announces_only_after_commit(pg_hub, 
     finally:
         signals.stop()
     assert not signals.listening
+
+
+def test_a_listener_that_cannot_reach_the_database_adds_to_the_sender_s_one_outage(caplog):
+    """The listener, the rounds and the lane renewer all meet an outage: one WARNING and one
+    INFO in the sender's log between them, not a pair each."""
+    caplog.set_level(logging.INFO, logger="hub")
+    away = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    outage = OutageLog(logging.getLogger("hub.outbound.dispatcher"), "database")
+    listener = DueListener(away)
+    listener.outage = outage
+    listened = threading.Event()
+    listener.start(lambda destination: None, listened.set)
+    try:
+        deadline = time.monotonic() + 30
+        while outage.attempts < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outage.attempts >= 2 and not listened.is_set()
+    finally:
+        listener.stop()
+        away.dispose()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.name.startswith("hub") and r.levelno >= logging.INFO]
+    assert lines == [("WARNING", "database unreachable (while listening for filed deliveries: "
+                                 "OperationalError); retrying")], lines

@@ -3,8 +3,8 @@
 The mapper is a hot path that gets rewritten for speed (issue 16); a rewrite must not change
 one entry, value, error or order. Each message's outcome (state, reason, patient, entries with
 their payloads in order, candidates, actions) is reduced to a SHA-256 kept in
-mapping_digests.json. The corpus is read in place ($HUB_CORPUS, else ../shared/corpus): its
-part is skipped only when the corpus is absent. When a mapping changes on purpose, regenerate:
+mapping_digests.json. The corpus is read in place ($HUB_CORPUS, else ../shared/corpus), one
+test per file; without it those tests have no parameters, as every corpus test here. When a mapping changes on purpose, regenerate:
 
     .venv/bin/python -m tests.unit.test_mapping_digests
 """
@@ -26,7 +26,7 @@ from hub.mapping.sensitive import load_sensitive_codes
 from hub.routing.outcome import RoutingPolicy, decide
 from hub.routing.routes import load_routes
 from tests.fixtures import messages as m
-from tests.fixtures.corpus import corpus_files, corpus_root
+from tests.fixtures.corpus import corpus_files
 
 REPO = Path(__file__).resolve().parents[2]
 DIGESTS = Path(__file__).with_name("mapping_digests.json")
@@ -128,12 +128,20 @@ def test_fixture_outcomes_unchanged(pinned):
     assert found == {name: pinned.get(name) for name in found}
 
 
-def test_corpus_outcomes_unchanged(pinned):
-    if not (corpus_root() / "index.tsv").is_file():
-        pytest.skip("the shared corpus is absent")
-    found = _digests(_corpus_messages())
-    changed = sorted(name for name, value in found.items() if pinned.get(name) != value)
-    assert not changed, f"{len(changed)} outcomes changed, first: {changed[:5]}"
+@pytest.fixture(scope="module")
+def setting() -> tuple[MappingSet, RoutingPolicy]:
+    return _setting()
+
+
+# One test per corpus file; without the corpus there are no parameters (tests/fixtures/corpus.py).
+@pytest.mark.parametrize("file", corpus_files(), ids=lambda file: file.name)
+def test_corpus_outcomes_unchanged(file, pinned, setting):
+    mappings, policy = setting
+    prefix = f"corpus/{file.name}#"
+    found = {f"{prefix}{n}": digest(raw, mappings, policy)
+             for n, raw in enumerate(split_messages(file.path.read_bytes())[0])}
+    # Every message pinned for the file, and no other: one lost or gained by the split fails too.
+    assert found == {name: value for name, value in pinned.items() if name.startswith(prefix)}
 
 
 if __name__ == "__main__":

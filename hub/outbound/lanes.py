@@ -53,7 +53,7 @@ class LaneKeeper:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failing = False
+        self._warned = False  # a renewal failure of its own was logged
         # The dispatcher's outage log, once it takes these lanes: a database outage is one
         # WARNING and one INFO in a sender's log, whoever meets it first.
         self.database: OutageLog | None = None
@@ -81,25 +81,20 @@ class LaneKeeper:
             now = self._clock()
             live = self.store.beat(self.owner, now, self.lease)
             held = self.store.renew(self.owner, now, self.lease)
-        except DatabaseUnavailable as exc:  # the sender's one outage, not a line of its own
-            self._failing = True
-            if self.database is not None:
-                self.database.failed(str(exc).removeprefix("database unreachable "))
-                return
-            log.warning("outbound: cannot renew lane leases (%s); lanes stop before they run "
-                        "out", exc)
-            return
         except HubError as exc:
-            if not self._failing:
+            if isinstance(exc, DatabaseUnavailable) and self.database is not None:
+                # The sender's one outage: counted there, not a line of its own.
+                self.database.failed(str(exc).removeprefix("database unreachable "))
+            elif not self._warned:
                 log.warning("outbound: cannot renew lane leases (%s); lanes stop before "
                             "they run out", exc)
-            self._failing = True
+                self._warned = True
             return
-        if self._failing and self.database is None:
+        if self._warned:
             log.info("outbound: lane leases renewed again")
         if self.database is not None:
             self.database.recovered()
-        self._failing = False
+        self._warned = False
         with self._lock:
             self._live = max(1, live)
             for destination in list(self._held):

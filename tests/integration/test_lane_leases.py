@@ -238,6 +238,25 @@ def test_a_database_outage_is_one_warning_in_a_sender_s_log(engine, keyring, cap
     assert lines[1][1].startswith("database reachable again after 3 failed attempts"), lines
 
 
+
+def test_a_lane_keeper_on_its_own_warns_once_per_outage(engine, caplog):
+    """Without a dispatcher's outage log the renewer keeps its own pair of lines."""
+    caplog.set_level(logging.INFO, logger="hub.outbound")
+    away = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    store = {"engine": away}
+    lanes = LaneKeeper(_SwitchingStore(store), utc_now, LEASE)
+    try:
+        lanes.renew()
+        lanes.renew()
+        store["engine"] = engine
+        lanes.renew()
+    finally:
+        lanes.close()
+        away.dispose()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "hub.outbound.lanes"]
+    assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+    assert lines[1][1] == "outbound: lane leases renewed again"
+
 class _SwitchingStore:
     """The real lease statements, on whichever database is in force."""
 

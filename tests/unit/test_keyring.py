@@ -6,6 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
 
 from hub.errors import ConfigError, DecryptionError
 from hub.store.keyring import Keyring
@@ -185,3 +187,17 @@ def test_commands_starting_side_by_side_on_a_fresh_install_share_one_key(tmp_pat
     on_disk = Keyring.load(path)
     assert all(on_disk.decrypt(blob, table="t", row_id="r", key_id=kid) == b"row"
                for kid, blob in sealed)
+
+
+def test_the_keyed_hash_is_hmac_sha256_of_purpose_nul_value_by_an_independent_library(tmp_path):
+    """Stored lookup hashes and partition keys must never change bytes (a row written before
+    would no longer be found): checked against the `cryptography` package's HMAC, not against
+    the standard library the keyring uses."""
+    index_key = bytes(range(32))
+    keyring = Keyring(tmp_path / "k.json", {"k1": bytes(32)}, "k1", index_key)
+    for value, purpose in (("some value", "patient"), (b"\xc3\x8b\x00x", "partition"),
+                           ("", "x")):
+        reference = HMAC(index_key, hashes.SHA256())
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        reference.update(purpose.encode("utf-8") + b"\0" + data)
+        assert keyring.lookup_hash(value, purpose=purpose) == reference.finalize().hex()

@@ -20,6 +20,7 @@ from pika.spec import Basic
 from hub.broker.amqp_properties import Properties
 from hub.broker.broker_urls import node_name
 from hub.broker.port import Publisher
+from hub.broker.publish_frames import direct_publishes
 from hub.errors import PublishNotConfirmed
 from hub.logs import OutageLog
 
@@ -274,6 +275,7 @@ class RabbitPublisher(Publisher):
             connection.channel(on_open_callback=on_channel_open)
 
         def on_channel_open(channel: pika.channel.Channel) -> None:
+            direct_publishes(channel)
             session.channel = channel
             channel.add_on_close_callback(on_channel_closed)
             channel.add_on_return_callback(session.on_return)

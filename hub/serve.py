@@ -3,7 +3,9 @@ one hub process, or one role of them."""
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -94,7 +96,7 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None,
     jobs = _start_jobs(hub) if role in SCHEDULER_ROLES else None
     try:
         if role in ("all", "listener"):
-            asyncio.run(_run_listener(hub, stop))
+            _profiled(lambda: asyncio.run(_run_listener(hub, stop)))
         else:
             _wait_for_signal(stop)
     finally:
@@ -109,6 +111,20 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None,
         health.close()
         hub.close()
         log.info("hub stopped")
+
+
+def _profiled(run: Callable[[], None]) -> None:
+    """Run the listener's loop, under cProfile when HUB_PROFILE names a file for its stats
+    (a developer's hook for profiling it under bench/ingest.py load; never set in service)."""
+    path = os.environ.get("HUB_PROFILE")
+    if not path:
+        run()
+        return
+    profile = cProfile.Profile()
+    try:
+        profile.runcall(run)
+    finally:
+        profile.dump_stats(path)
 
 
 async def _run_listener(hub: Hub, stop: threading.Event) -> None:

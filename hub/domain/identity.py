@@ -49,11 +49,11 @@ def _locate_in(segment: Segment, field: int, authorities: frozenset[str]) -> lis
     wanted = {authority.casefold() for authority in authorities}
     found = []
     for index in range(len(segment.repetitions(field))):
-        identifier = segment.value(field, 1, repetition=index)
+        # CX-1, CX-5 and CX-4.1 in one cut of the repetition (the listener reads it per message)
+        identifier, type_code, authority = segment.values(
+            ((field, index, ((0, 1, None), (1, 5, None), (2, 4, 1))),), 3)
         if not identifier.strip():
             continue  # an empty CX-1 identifies no one, whatever its type says
-        type_code = segment.value(field, 5, repetition=index)
-        authority = segment.value(field, 4, 1, repetition=index)
         if type_code.strip().upper() == "NN" or (authority and authority.casefold() in wanted):
             found.append((index, identifier))
     return found

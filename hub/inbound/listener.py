@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass
 
 from hub.inbound.admission import Admission, PeerLog
+from hub.inbound.answer_order import OrderedAnswers
 from hub.inbound.intake import Intake
 from hub.inbound.senders import Certificate
 from hub.metrics import Metrics
-from hub.mllp.framing import FrameReader, Oversize, wrap
+from hub.mllp.framing import FrameReader, Oversize
 from hub.mllp.tls import CLOSED, handshake_failure
 
 log = logging.getLogger(__name__)
@@ -105,18 +106,16 @@ class MLLPListener:
         self._handlers.add(asyncio.current_task())
         self._readers.add(reader)
         self._writers.add(writer)
-        answers: asyncio.Queue[asyncio.Task | None] = asyncio.Queue(self._limits.max_in_flight)
-        answering: asyncio.Task | None = None
+        answers: OrderedAnswers | None = None
         try:
             if self._ssl is not None and not await self._handshake(writer, peer, address):
                 return
             certificate = client_certificate(writer)  # verified by the handshake just made
-            answering = asyncio.create_task(self._write_answers(answers, writer))
+            answers = OrderedAnswers(writer, self._metrics, self._limits.max_in_flight)
             await self._read_frames(reader, peer, answers, certificate)
         finally:
-            if answering is not None:
-                await answers.put(None)
-                await answering
+            if answers is not None:
+                await answers.finish()
             self._admission.release(address)
             self._metrics.connections.dec()
             self._handlers.discard(asyncio.current_task())
@@ -124,7 +123,7 @@ class MLLPListener:
             self._writers.discard(writer)
             writer.close()
             try:
-                if answering is not None:  # after a failed handshake, asyncio has closed it
+                if answers is not None:  # after a failed handshake, asyncio has closed it
                     await writer.wait_closed()
             except (ConnectionError, ssl.SSLError):
                 pass
@@ -150,7 +149,7 @@ class MLLPListener:
             return False
 
     async def _read_frames(
-        self, reader: asyncio.StreamReader, peer: str, answers: asyncio.Queue,
+        self, reader: asyncio.StreamReader, peer: str, answers: OrderedAnswers,
         certificate: Certificate | None = None,
     ) -> None:
         frames = FrameReader(self._limits.max_frame, keep_head=OVERSIZE_HEAD)
@@ -203,27 +202,7 @@ class MLLPListener:
                     handling = self._intake.handle(payload, peer, certificate)
                 task = asyncio.create_task(handling)
                 task.arrived = arrived  # type: ignore[attr-defined]
-                await answers.put(task)
-
-    async def _write_answers(self, answers: asyncio.Queue, writer: asyncio.StreamWriter) -> None:
-        broken = False
-        while (task := await answers.get()) is not None:
-            try:
-                ack = await task
-            except Exception:  # a bug, not bad input: answer nothing, so the sender resends
-                log.exception("frame handling failed; closing the connection")
-                broken = True
-                writer.close()
-                continue
-            if ack is None or broken:
-                continue
-            try:
-                # One write per ACK: common clients read an ACK with a single receive.
-                writer.write(wrap(ack))
-                await writer.drain()
-                self._metrics.ack_latency.observe(time.perf_counter() - task.arrived)
-            except (ConnectionError, ssl.SSLError):
-                broken = True
+                await answers.add(task)
 
 
 class _HeldUntilTLS(asyncio.StreamReaderProtocol):

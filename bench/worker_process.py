@@ -13,6 +13,10 @@ checkouts (e.g. the commit before a change, extracted with `git archive`) the ru
 between them, so each comparison is made back to back on a shared, noisy machine.
 
     .venv/bin/python bench/worker_process.py [--messages 3000] [--runs 3] [--code DIR ...]
+        [--py-spy PATH-TO-PY-SPY --profile FILE]
+
+--py-spy records where the worker spends the measured interval (py-spy, installed apart: it is
+a tool, not a dependency) into FILE.N (collapsed stacks) for run N.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import argparse
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +53,7 @@ def filed(engine) -> int:
 
 
 def process_run(env: HubEnv, engine, code: Path, parts, messages: int, senders: int,
-                tag: str) -> tuple[float, float]:
+                tag: str, spy: list[str] | None = None) -> tuple[float, float]:
     """(worker CPU µs per message, seconds to file them) for a fresh worker running `code`."""
     topology = Topology(env.namespace)
     broker = RabbitBroker(env.env["HUB_BROKER_URL"], topology)
@@ -62,6 +67,9 @@ def process_run(env: HubEnv, engine, code: Path, parts, messages: int, senders: 
         worker.send_signal(signal.SIGSTOP)
         try:
             _, latencies = mllp_for(env.mllp_port, parts, senders, 3600.0, tag, limit=messages)
+            recorder = subprocess.Popen([*spy, "--pid", str(worker.pid)]) if spy else None
+            if recorder:
+                time.sleep(1.0)  # py-spy attached
             cpu = tree_cpu([worker.pid])
             start = time.perf_counter()
         finally:
@@ -72,6 +80,9 @@ def process_run(env: HubEnv, engine, code: Path, parts, messages: int, senders: 
             raise RuntimeError(f"not filed in {FILE_TIMEOUT:.0f} s\n{env.logs()[-2000:]}")
         seconds = time.perf_counter() - start
         used = tree_cpu([worker.pid]) - cpu
+        if recorder:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
         return used / sent * 1e6, seconds
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -88,6 +99,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=8, help="synthetic patients cycled over")
     parser.add_argument("--code", type=Path, action="append",
                         help="checkout whose hub the worker runs (repeatable; default: this one)")
+    parser.add_argument("--py-spy", help="path of a py-spy executable, to profile each run")
+    parser.add_argument("--profile", default="worker.stacks", help="py-spy's output: FILE.N")
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
     parser.add_argument("--pg-url", default=os.environ.get("HUB_TEST_PG_URL", DEFAULT_PG_URL))
     args = parser.parse_args()
@@ -105,8 +118,11 @@ def main() -> None:
             env.start("listener")
             for run in range(args.runs):
                 for n, code in enumerate(codes):
+                    spy = [args.py_spy, "record", "--nonblocking", "--format", "raw", "--rate", "250",
+                           "--output",
+                           f"{args.profile}.{run}{n}"] if args.py_spy else None
                     us, seconds = process_run(env, engine, code, parts, args.messages,
-                                              args.senders, f"P{run_id}{run}{n}-")
+                                              args.senders, f"P{run_id}{run}{n}-", spy)
                     results[code].append(us)
                     print(f"run {run + 1} {code}: worker {us:.0f} µs/msg, filed in "
                           f"{seconds:.1f} s", flush=True)

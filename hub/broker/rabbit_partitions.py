@@ -55,6 +55,9 @@ class RabbitPartitionConsumer(Consumer):
         # Our delivery tag -> (channel, the channel's own tag): tags are per channel in AMQP.
         self._unacked: dict[int, tuple[object, int]] = {}
         self._tags = itertools.count(1)
+        # Each channel's unacked channel tags, oldest first (a channel numbers its deliveries
+        # in order): whether a batch holds a channel's oldest ones is a look at the first few.
+        self._pending: dict[object, dict[int, None]] = {}
         self._connection: pika.BlockingConnection | None = None
         try:
             self._connection = pika.BlockingConnection(nodes)  # the next node when one is down
@@ -107,10 +110,22 @@ class RabbitPartitionConsumer(Consumer):
                         due=0.0 if unread else next_timer())
 
     def ack(self, deliveries: list[Delivery]) -> None:
+        """One `multiple` ack per channel when the batch holds the channel's oldest unacked
+        deliveries (the usual case: a batch is fetched in arrival order), else one per delivery."""
         held = self._outstanding(deliveries)
+        by_channel: dict[object, list[int]] = {}
+        for _, (channel, channel_tag) in held:
+            by_channel.setdefault(channel, []).append(channel_tag)
         try:
-            for tag, (channel, channel_tag) in held:
-                channel.basic_ack(channel_tag)  # type: ignore[attr-defined]
+            for channel, channel_tags in by_channel.items():
+                pending = self._pending[channel]
+                if set(itertools.islice(pending, len(channel_tags))) == set(channel_tags):
+                    channel.basic_ack(max(channel_tags), multiple=True)  # type: ignore[attr-defined]
+                else:
+                    for channel_tag in channel_tags:
+                        channel.basic_ack(channel_tag)  # type: ignore[attr-defined]
+                for channel_tag in channel_tags:
+                    del pending[channel_tag]
         except PIKA_ERRORS as exc:
             raise BrokerError(f"could not ack on the inbound partitions: {exc!r}") from exc
         for tag, _ in held:
@@ -123,6 +138,7 @@ class RabbitPartitionConsumer(Consumer):
         except PIKA_ERRORS as exc:
             raise BrokerError(f"could not reject on {delivery.queue}: {exc!r}") from exc
         self._unacked.pop(tag, None)
+        self._pending[channel].pop(channel_tag, None)
 
     def close(self) -> None:
         """End the connection the way a crash does, never with AMQP close: measured on RabbitMQ
@@ -134,6 +150,7 @@ class RabbitPartitionConsumer(Consumer):
         connection, self._connection = self._connection, None
         self._buffer.clear()
         self._unacked.clear()
+        self._pending.clear()
         if connection is not None and connection.is_open:
             _drop(connection)
 
@@ -153,6 +170,7 @@ class RabbitPartitionConsumer(Consumer):
         def on_message(_channel, method, properties, body: bytes) -> None:
             tag = next(self._tags)
             self._unacked[tag] = (channel, method.delivery_tag)
+            self._pending.setdefault(channel, {})[method.delivery_tag] = None
             self._buffer.append(Delivery(
                 tag=tag, body=body, message_id=properties.message_id or "",
                 headers=text_headers(properties.headers), redelivered=bool(method.redelivered),

@@ -85,7 +85,7 @@ class RoutingWorker:
             self._consumers = (inbound, dead)
             try:
                 while not stop.is_set():
-                    self.work_once(inbound, self._decide)
+                    self.work_once(inbound, self._decide, wait=self._idle_wait())
                     self.work_once(dead, self._decide_dead, wait=0.0)
                     self._rebalance(inbound)
             except BrokerError as exc:
@@ -126,6 +126,17 @@ class RoutingWorker:
                 dead.close()
         finally:
             inbound.close()
+
+    def _idle_wait(self) -> float:
+        """How long the inbound fetch of `run` may wait for a first delivery: a fetch returns
+        as soon as one arrives, so a longer wait delays no batch; it only lets an idle worker
+        sleep (heartbeats still go out: the consumers wait no longer than pika's next timer).
+        At most `IDLE_SLICE`, so that a stop and the dead-letter queue are seen soon enough,
+        and no longer than the next look at the partition leases."""
+        wait = IDLE_SLICE
+        if self._balancer is not None:
+            wait = min(wait, self._next_look - time.monotonic())
+        return max(self._batch_wait, wait)
 
     def _open_inbound(self) -> Consumer:
         """Every inbound partition: single-active-consumer queues, so this worker is handed a

@@ -49,7 +49,12 @@ def canonical_time(at: datetime) -> str:
     """A timestamp as the encoding writes it: UTC, microseconds, a `Z`."""
     if at.tzinfo is None:
         raise ValueError("audit time must be timezone-aware")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = at.astimezone(UTC)
+    if at.year < 1000:  # strftime's %Y does not pad such a year: keep its exact text
+        return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The same text as strftime at a fifth of its cost: every filing's event is hashed.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (
+        at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond)
 
 
 def _netstring(text: str) -> bytes:
@@ -84,7 +89,17 @@ def canonical_bytes(event: AuditEvent | Mapping[str, object]) -> bytes:
     the event names an operator, 3 when it carries a detail. A mapping without an "operator" key
     is a version 1 row."""
     values = _values(event)
-    fields = b"".join(_field(values[name]) for name in HASHED_FIELDS)
+    # Strings (most fields) are written out here rather than through `_field`: every filing's
+    # event is hashed, and the calls were half the cost of the encoding.
+    parts = []
+    for name in HASHED_FIELDS:
+        value = values[name]
+        if type(value) is str:
+            data = value.encode("utf-8")
+            parts.append(b"%d:%b," % (len(data), data))
+        else:
+            parts.append(_field(value))
+    fields = b"".join(parts)
     operator, detail = values.get("operator"), values.get("detail")
     if detail is not None:
         return _netstring(FORMAT_TAG_V3) + fields + _field(operator) + _field(detail)

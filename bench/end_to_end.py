@@ -22,6 +22,7 @@ they are made again. Medians, after a warm-up, because the machine is shared and
 
     .venv/bin/python bench/end_to_end.py [--workers 1,2] [--seconds 10] [--runs 3]
         [--senders 8] [--patients 8] [--worker-threads N] [--outbound-interval S]
+        [--connections N]
     .venv/bin/python bench/end_to_end.py --one-process --runs 3      # hub serve --role all
 """
 from __future__ import annotations
@@ -178,6 +179,8 @@ def main() -> None:
     parser.add_argument("--worker-threads", type=int, help="HUB_WORKER__THREADS (default: config)")
     parser.add_argument("--outbound-interval", type=float,
                         help="HUB_OUTBOUND__INTERVAL seconds (default: config)")
+    parser.add_argument("--connections", type=int,
+                        help="HUB_OUTBOUND__CONNECTIONS to the recipient (default: config)")
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
     parser.add_argument("--pg-url", default=os.environ.get("HUB_TEST_PG_URL", DEFAULT_PG_URL))
     args = parser.parse_args()
@@ -190,6 +193,8 @@ def main() -> None:
         extra["HUB_WORKER__THREADS"] = str(args.worker_threads)
     if args.outbound_interval is not None:
         extra["HUB_OUTBOUND__INTERVAL"] = str(args.outbound_interval)
+    if args.connections is not None:
+        extra["HUB_OUTBOUND__CONNECTIONS"] = str(args.connections)
     parts = bodies(args.patients)
     size = len(b"X".join(parts[0])) - 3
     print(f"message: ORU^R01 10 OBX, {size} bytes; {args.senders} senders for {args.seconds:g} s "

@@ -189,6 +189,7 @@ class Hub:
             lease=o.lease, journal=journal_outcome, observe=observe,
             referent_by_default=self.settings.consent.referent_access_by_default,
             lanes=LaneKeeper(LaneLeaseStore(self.engine), self.clock, o.lane_lease),
+            connections=o.connections,
         )
 
     def due_signals(self) -> DueListener | None:

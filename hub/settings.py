@@ -24,6 +24,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from hub.domain.delivery import MAX_CONNECTIONS
 from hub.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +112,10 @@ class OutboundSettings(BaseModel):
     # destination's lane without renewing (renewed every third of it); a crashed sender's
     # lanes are taken over after it.
     lane_lease: float = Field(default=30.0, gt=0)
+    # Connections (lanes) per destination, each a disjoint share of the patients, so a
+    # patient's deliveries keep their order (hub/domain/delivery.Lane); 1 suits a recipient that
+    # takes one connection only.
+    connections: int = Field(default=1, ge=1, le=MAX_CONNECTIONS)
 
 
 class StatusSettings(BaseModel):

@@ -77,3 +77,49 @@ class DeliveryAttempt:
     ack_code: str | None = None
     error: str | None = None
     at: datetime | None = None
+
+
+# The characters a patient id may end with: ids are uuid4 hex (hub/store/tables.new_id), whose
+# last digit is random, so lanes split patients evenly by it.
+_HEX_DIGITS = "0123456789abcdef"
+MAX_CONNECTIONS = len(_HEX_DIGITS)
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Lane `index` of the `count` lanes of one destination (`[outbound] connections`, each
+    its own connection): the patients whose id ends with a hex digit d with int(d, 16) % count
+    == index, and the last lane also every patient whose id ends otherwise. Every patient is in
+    exactly one lane, so a patient's queue keeps its order while the lanes send side by side."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_CONNECTIONS or not 0 <= self.index < self.count:
+            raise ValueError(f"no lane {self.index} of {self.count}")
+
+    def endings(self, index: int | None = None) -> list[str]:
+        """The id endings of lane `index` (default this one's), in both cases."""
+        index = self.index if index is None else index
+        digits = [d for n, d in enumerate(_HEX_DIGITS) if n % self.count == index]
+        return digits + [d.upper() for d in digits if d.isalpha()]
+
+    def holds(self, patient_id: str) -> bool:
+        """Whether `patient_id`'s queues are this lane's (the store says it in SQL)."""
+        if self.index < self.count - 1:
+            return patient_id[-1:] in self.endings()
+        return not any(patient_id[-1:] in self.endings(n) for n in range(self.count - 1))
+
+    def name(self, destination: str) -> str:
+        """The lane's name (its thread and lease): the destination's own when it is the only
+        one, else `host:port#index`."""
+        return destination if self.count == 1 else f"{destination}#{self.index}"
+
+
+ONE_LANE = Lane()
+
+
+def lanes_of(count: int) -> list[Lane]:
+    """The `count` lanes of a destination."""
+    return [Lane(index, count) for index in range(count)]

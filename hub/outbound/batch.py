@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from hub.domain.access import delivery_decision
-from hub.domain.delivery import Delivery, DeliveryAttempt, DeliveryState
+from hub.domain.delivery import ONE_LANE, Delivery, DeliveryAttempt, DeliveryState, Lane
 from hub.domain.ports import UnitOfWork, UnitOfWorkFactory
 from hub.errors import DatabaseUnavailable
 from hub.logs import OutageLog, lifecycle
@@ -105,15 +105,16 @@ class BatchRunner:
         self._database = database
 
     def drain(self, sender: DestinationSender, destination: str, now: datetime,
-              emit: Emit, keep: Callable[[], bool] | None = None) -> None:
+              emit: Emit, keep: Callable[[], bool] | None = None, lane: Lane = ONE_LANE) -> None:
         """Send batches until nothing more is due, a `no-answer` or stop; `emit(outcomes)`
         after each recorded batch. Each batch asks the clock afresh (never before `now`), so
         deliveries queued meanwhile go out in this same drain. `keep()`, when given, is asked
-        before each batch: false ends the drain (the lane's lease is no longer held)."""
+        before each batch: false ends the drain (the lane's lease is no longer held). Only
+        `lane`'s patients are taken (one of the destination's connections)."""
         retried: set[str] = set()
         while not self._stopping.is_set() and (keep is None or keep()):
             outcomes, go_on = self.run(sender, destination, max(now, self._clock()), retried,
-                                       emit)
+                                       emit, lane)
             emit(outcomes)
             # A retry may come due again within this drain; it waits for a later round.
             retried.update(o.delivery.id for o in outcomes if o.state is DeliveryState.PENDING)
@@ -121,7 +122,7 @@ class BatchRunner:
                 return
 
     def run(self, sender: DestinationSender, destination: str, now: datetime, retried: set[str],
-            emit: Emit | None = None) -> tuple[list[Outcome], bool]:
+            emit: Emit | None = None, lane: Lane = ONE_LANE) -> tuple[list[Outcome], bool]:
         """One batch; its recorded outcomes and whether to go on with another. `emit`, when
         given, receives the outcome of a late ACK awaited aside once it is recorded."""
         p = self._policy
@@ -130,7 +131,7 @@ class BatchRunner:
             with self._uow_factory() as uow:
                 lease_end = max(now, self._clock()) + p.lease
                 batch = uow.deliveries.claim_batch(destination, now, lease_end, p.batch,
-                                                   skip=retried)
+                                                   skip=retried, lane=lane)
                 if not batch:
                     return [], False
                 at, denials = self._clock(), {}

@@ -1,7 +1,9 @@
-"""Send the deliveries that are due, each destination on a lane of its own.
+"""Send the deliveries that are due, each destination on a lane of its own, or on several.
 
 A lane is one worker thread per destination (`host:port`) with that destination's persistent
-connection. `run_due` only looks up which destinations have work and hands it to their idle
+connection; with `connections` N > 1 a destination has N lanes, each with its own thread and
+connection and a disjoint share of the patients (hub.domain.delivery.Lane), so one patient's
+deliveries still go out one at a time and in order while the lanes send side by side. `run_due` only looks up which destinations have work and hands it to their idle
 lanes; a lane still busy with a slow or dead recipient is skipped, so it can never hold up
 another destination, nor the next `run_due`. Blocking sockets with bounded timeouts keep each
 lane simple (one exchange at a time, which a persistent MLLP connection needs anyway); a thread
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from hub.domain.ports import UnitOfWorkFactory
+from hub.domain.delivery import Lane, lanes_of
 from hub.errors import DatabaseUnavailable, HubError
 from hub.logs import OutageLog
 from hub.outbound.backoff import next_attempt
@@ -40,12 +43,13 @@ def unreachable_reason(exc: DatabaseUnavailable) -> str:
 
 
 class _Lane:
-    """One destination's worker thread, sender, current job and the outcomes it recorded that
-    no round has reported yet."""
+    """One lane's worker thread, sender, current job and the outcomes it recorded that no
+    round has reported yet."""
 
-    def __init__(self, destination: str) -> None:
+    def __init__(self, name: str, destination: str, lane: Lane) -> None:
+        self.name, self.destination, self.lane = name, destination, lane
         self.executor = ThreadPoolExecutor(max_workers=1,
-                                           thread_name_prefix=f"outbound {destination}")
+                                           thread_name_prefix=f"outbound {name}")
         self.sender: DestinationSender | None = None
         self.job: Future | None = None
         self._watched: Future | None = None  # the job whose end `call_when_free` awaits
@@ -96,10 +100,10 @@ class Dispatcher:
     late ACK awaited aside, in that connection's thread). `backoff(attempts, now)` spaces the
     retries of one delivery; `unreachable_backoff(failures, now)` (default: `backoff`) those of
     a destination that refused or timed out `failures` connection attempts in a row.
-    `lanes`, when given, owns each destination's lane under a lease shared with the other
-    senders on the database (hub.outbound.lanes): a round drains only the destinations whose
-    lease this dispatcher holds, and a lane stops when it no longer does. Without it this
-    dispatcher assumes it is the only sender.
+    `lanes`, when given, owns each lane under a lease shared with the other senders on the
+    database (hub.outbound.lanes): a round drains only the lanes whose lease this dispatcher
+    holds, and a lane stops when it no longer does. Without it this dispatcher assumes it is
+    the only sender. `connections` is the number of lanes (connections) per destination.
     """
 
     def __init__(self, uow_factory: UnitOfWorkFactory,
@@ -111,8 +115,9 @@ class Dispatcher:
                  observe: Observe | None = None,
                  unreachable_backoff: Backoff | None = None,
                  referent_by_default: bool = True,
-                 lanes: LaneKeeper | None = None) -> None:
+                 lanes: LaneKeeper | None = None, connections: int = 1) -> None:
         self.uow_factory = uow_factory
+        self.connections = connections
         self.lanes = lanes
         self.stopping = threading.Event()
         self._senders = senders
@@ -159,34 +164,38 @@ class Dispatcher:
                 log.error("outbound: cannot read due deliveries: %s", exc)
                 return report
             self.database.recovered()
+            names = {lane.name(d): (d, lane) for d in destinations
+                     for lane in lanes_of(self.connections)}
+            chosen = list(names)
             if self.lanes is not None:
                 self.lanes.start()  # at once the first time: a heartbeat before choosing
-                destinations = self.lanes.choose(destinations, self._busy)
+                chosen = self.lanes.choose(chosen, self._busy)
             started = []
-            for destination in destinations:
-                lane = self._lanes.get(destination)
+            for name in chosen:
+                lane = self._lanes.get(name)
                 if lane is None:
-                    lane = self._lanes[destination] = _Lane(destination)
+                    lane = self._lanes[name] = _Lane(name, *names[name])
                 if lane.busy:
-                    report.busy.append(destination)
+                    report.busy.append(name)
                     if on_free is not None:
                         lane.call_when_free(on_free)
                     continue
-                lane.job = lane.executor.submit(self._drain, lane, destination, now)
+                lane.job = lane.executor.submit(self._drain, lane, now)
                 started.append(lane.job)
-                report.started.append(destination)
+                report.started.append(name)
             if started:
                 futures_wait(started, timeout=self._wait if wait is None else wait)
             self._harvest(report)
             return report
 
     def after_drain(self, destination: str, callback: Callable[[], None]) -> bool:
-        """Whether `destination`'s lane is draining (or has not been harvested since), a drain
-        that takes what is due for it batch after batch; if so, `callback()` is called (in the
-        lane's thread, or at once) when it ends, since what came after its last batch waits for
-        a round. Safe from any thread."""
-        lane = self._lanes.get(destination)
-        return lane is not None and lane.call_when_free(callback)
+        """Whether every lane of `destination` is draining (or has not been harvested since), a
+        drain that takes what is due for it batch after batch; if so, `callback()` is called
+        (in the lanes' threads, or at once) when each ends, since what came after its last
+        batch waits for a round. Safe from any thread."""
+        lanes = [self._lanes.get(lane.name(destination)) for lane in lanes_of(self.connections)]
+        return all(lane is not None and lane.job is not None for lane in lanes) and all(
+            [lane is not None and lane.call_when_free(callback) for lane in lanes])
 
     def close(self) -> None:
         """Let running lanes finish their current send, then close every connection and give
@@ -201,30 +210,29 @@ class Dispatcher:
         if self.lanes is not None:
             self.lanes.close()
 
-    def _busy(self, destination: str) -> bool:
-        lane = self._lanes.get(destination)
+    def _busy(self, name: str) -> bool:
+        lane = self._lanes.get(name)
         return lane is not None and lane.busy
 
     def _harvest(self, report: DispatchReport) -> None:
-        for destination, lane in self._lanes.items():
+        for name, lane in self._lanes.items():
             report.outcomes.extend(lane.take())
             if lane.job is None or not lane.job.done():
                 continue
             job, lane.job = lane.job, None
             error = job.exception()
             if error is not None:
-                log.error("outbound lane %s failed: %r", destination, error)
+                log.error("outbound lane %s failed: %r", name, error)
             report.outcomes.extend(lane.take())
 
-    def _drain(self, lane: _Lane, destination: str, now: datetime) -> None:
-        """Send what is due for one destination until nothing more is, in this lane's thread
-        (hub.outbound.batch); outcomes are handed to the next round as each batch is recorded.
-        """
+    def _drain(self, lane: _Lane, now: datetime) -> None:
+        """Send what is due for one lane until nothing more is, in its thread (hub.outbound.
+        batch); outcomes are handed to the next round as each batch is recorded."""
         if lane.sender is None:
-            lane.sender = self._senders(destination)
-        keep = None if self.lanes is None else partial(self.lanes.holds, destination)
-        self._runner.drain(lane.sender, destination, now, partial(self._recorded, lane),
-                           keep=keep)
+            lane.sender = self._senders(lane.destination)
+        keep = None if self.lanes is None else partial(self.lanes.holds, lane.name)
+        self._runner.drain(lane.sender, lane.destination, now, partial(self._recorded, lane),
+                           keep=keep, lane=lane.lane)
 
     def _recorded(self, lane: _Lane, outcomes: list[Outcome]) -> None:
         lane.put(outcomes)

@@ -13,6 +13,11 @@ and the rest follow in order. Delivered and denied deliveries have left their qu
 
 A destination whose last connection attempt failed (`unreachable_destinations`) has nothing
 due until its `retry_at`: the whole destination backs off, not one message.
+
+A destination may be sent to over several connections at once (`[outbound] connections`), each
+a lane of its own that takes a disjoint share of the patients (hub.domain.delivery.Lane): a
+patient's queue is always in exactly one lane, so its order holds while the lanes send side by
+side.
 """
 from __future__ import annotations
 
@@ -22,10 +27,11 @@ from datetime import datetime
 from itertools import takewhile
 
 from sqlalchemy import (
-    and_, bindparam, delete, exists, func, insert, literal_column, select, union_all, update,
+    and_, bindparam, delete, exists, func, insert, literal_column, not_, select, union_all,
+    update,
 )
 
-from hub.domain.delivery import Delivery, DeliveryState
+from hub.domain.delivery import MAX_CONNECTIONS, ONE_LANE, Delivery, DeliveryState, Lane
 from hub.store.due_signals import announcement
 from hub.store.repository import Repository
 from hub.store.tables import deliveries, unreachable_destinations, utc_now
@@ -64,9 +70,18 @@ def delivery_from_row(row) -> Delivery:
     return Delivery(**values)
 
 
-def _queue_heads(by_destination: bool = False):
+def _lane_condition(lane: Lane):
+    """The SQL condition on `deliveries.patient_id` of `lane`'s patients (Lane's rule)."""
+    ending = func.substr(deliveries.c.patient_id, func.length(deliveries.c.patient_id), 1)
+    if lane.index == lane.count - 1:
+        return not_(ending.in_([e for n in range(lane.count - 1) for e in lane.endings(n)]))
+    return ending.in_(lane.endings())
+
+
+def _queue_heads(by_destination: bool = False, lane: Lane = ONE_LANE):
     """Each pending queue's head joined back to its row: the lowest pending sequence of every
-    patient+destination (`by_destination`: of the one bound as "destination").
+    patient+destination (`by_destination`: of the one bound as "destination"), of `lane`'s
+    patients.
 
     The grouping reads the pending rows once, in the order of the partial index on pending
     deliveries, so its cost follows the pending backlog rather than its square.
@@ -74,6 +89,8 @@ def _queue_heads(by_destination: bool = False):
     lowest = (select(deliveries.c.destination, deliveries.c.patient_id,
                      func.min(deliveries.c.sequence).label("sequence"))
               .where(_IS_PENDING))
+    if lane.count > 1:
+        lowest = lowest.where(_lane_condition(lane))
     if by_destination:
         lowest = lowest.where(deliveries.c.destination == bindparam("destination"))
     heads = lowest.group_by(deliveries.c.destination, deliveries.c.patient_id).subquery("heads")
@@ -88,9 +105,9 @@ def _queue_heads(by_destination: bool = False):
 _NOW = bindparam("now", type_=deliveries.c.next_attempt_at.type)
 
 
-@functools.lru_cache(maxsize=2)
-def _due_query(by_destination: bool):
-    return (select(*CLEAR_COLUMNS).select_from(_queue_heads(by_destination))
+@functools.lru_cache(maxsize=2 * MAX_CONNECTIONS ** 2)
+def _due_query(by_destination: bool, lane: Lane = ONE_LANE):
+    return (select(*CLEAR_COLUMNS).select_from(_queue_heads(by_destination, lane))
             .where(_IS_PENDING, deliveries.c.next_attempt_at <= _NOW, _NOT_HELD,
                    _not_backing_off(_NOW))
             .order_by(deliveries.c.next_attempt_at, deliveries.c.sequence, deliveries.c.id)
@@ -137,15 +154,16 @@ def _runs_query(queues: int):
 class DeliveryQueue(Repository):
     """The queue side of the deliveries table: what is due, claiming, releasing."""
 
-    def due(self, now: datetime, limit: int, *, destination: str | None = None) -> list[Delivery]:
+    def due(self, now: datetime, limit: int, *, destination: str | None = None,
+            lane: Lane = ONE_LANE) -> list[Delivery]:
         """Pending deliveries whose time has come and that head their patient+destination
         queue (no parked one ahead of them), the longest waiting first, of destinations not
-        backing off; only those for `destination` when it is given."""
+        backing off; only those for `destination` when it is given, of `lane`'s patients."""
         values = {"now": now, "limit": limit}
         if destination is not None:
             values["destination"] = destination
-        rows = self._execute("finding due deliveries", _due_query(destination is not None),
-                             values)
+        rows = self._execute("finding due deliveries",
+                             _due_query(destination is not None, lane), values)
         return [delivery_from_row(row) for row in rows]
 
     def due_destinations(self, now: datetime) -> list[str]:
@@ -170,9 +188,10 @@ class DeliveryQueue(Repository):
         return self._execute("claiming a delivery", statement).rowcount == 1
 
     def claim_batch(self, destination: str, now: datetime, until: datetime, limit: int, *,
-                    skip: Collection[str] = ()) -> list[Delivery]:
+                    skip: Collection[str] = (), lane: Lane = ONE_LANE) -> list[Delivery]:
         """Claim up to `limit` deliveries to `destination` for one batch of sends, as `claim`
-        does each (lease until `until`), and return them in the order they are to be sent.
+        does each (lease until `until`), and return them in the order they are to be sent;
+        only deliveries of `lane`'s patients.
 
         The queues whose head is due are taken longest waiting first (but not those whose
         head is in `skip`), each with the deliveries right behind its head that are due too,
@@ -180,8 +199,8 @@ class DeliveryQueue(Repository):
         first delivery that is not due or that someone else claimed first, so no delivery is
         ever claimed while one ahead of it in its queue is pending and not claimed with it.
         """
-        heads = [h for h in self.due(now, limit + len(skip), destination=destination)
-                 if h.id not in skip][:limit]
+        heads = [h for h in self.due(now, limit + len(skip), destination=destination,
+                                     lane=lane) if h.id not in skip][:limit]
         if not heads:
             return []
         per_queue = max(1, limit // len(heads))

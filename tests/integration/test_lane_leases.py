@@ -141,13 +141,15 @@ def test_a_claim_never_waits_for_rows_another_claim_holds(database_url, engine, 
         other.dispose()
 
 
+@pytest.mark.parametrize("connections", [1, 3])
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_two_senders_share_many_destinations_each_delivery_once_in_order(
-        database_url, engine, keyring, recipients, monkeypatch, caplog):
+        database_url, engine, keyring, recipients, monkeypatch, caplog, connections):
     """Six destinations, 8 patients each with 8 messages, two dispatchers on engines of their
     own: the first starts alone and takes every lane; once the second starts, the first gives
     lanes back to its fair share and the second sends too. Every message arrives exactly once,
-    each patient's in its queue's order, and no database error (a deadlock) is logged."""
+    each patient's in its queue's order, and no database error (a deadlock) is logged. With
+    several `connections`, each destination's lanes are leased apart."""
     caplog.set_level(logging.INFO)
     recheck_with(monkeypatch, allow)
     uow_factory = lambda: UnitOfWork(engine, keyring)  # noqa: E731
@@ -168,7 +170,7 @@ def test_two_senders_share_many_destinations_each_delivery_once_in_order(
             with lock:
                 sent[k] += sum(o.state.value == "delivered" for o in outcomes)
         dispatcher = Dispatcher(lambda own=own: UnitOfWork(own, keyring), senders, utc_now, 5,
-                                batch=10, observe=observe,
+                                batch=10, observe=observe, connections=connections,
                                 lanes=LaneKeeper(LaneLeaseStore(own), utc_now, LEASE))
         dispatchers.append(dispatcher)
         loops.append(DispatchLoop(dispatcher, utc_now, interval=0.1))
@@ -181,7 +183,8 @@ def test_two_senders_share_many_destinations_each_delivery_once_in_order(
     store = LaneLeaseStore(engine)
     try:
         loops[0].start()
-        assert wait_until(lambda: len(store.holders(utc_now())) == 6, timeout=30)
+        assert wait_until(lambda: len(store.holders(utc_now())) == 6 * connections,
+                          timeout=30)
         loops[1].start()
 
         def finished():

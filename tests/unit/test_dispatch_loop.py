@@ -165,7 +165,7 @@ class _Deliveries:
     def due_destinations(self, now):
         return ["127.0.0.1:1"]
 
-    def claim_batch(self, destination, now, lease_end, batch, skip=()):
+    def claim_batch(self, destination, now, lease_end, batch, skip=(), lane=None):
         self._claiming.set()
         assert self._gate.wait(DEADLINE)
         return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 
 from hub.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome, VerifyResult, validate_event
 from hub.domain.audit_chain import HASHED_FIELDS, OPTIONAL_FIELDS, check_chain, event_hash
@@ -75,7 +75,12 @@ class AuditRepository(Repository):
             row["hash"] = previous = event_hash(row)
             rows.append(row)
             recorded.append(AuditEvent(**row))
-        self._execute("recording audit events", insert(audit_events), rows)
+        # One COPY (an executemany elsewhere): the rows as hashed, bound as the columns bind them.
+        bind_at = audit_events.c.at.type.process_bind_param
+        dialect = self._connection.dialect
+        self._insert_rows("recording audit events", audit_events,
+                          [{**row, "at": bind_at(row["at"], dialect),
+                            "outcome": str(row["outcome"])} for row in rows])
         self._tail = (self._connection.get_transaction(), seq, previous)
         return recorded
 

@@ -18,8 +18,10 @@ AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def statements(engine):
-    """Counts the statements sent, by the table they read or write."""
+def statements(engine, monkeypatch):
+    """Counts the statements sent, by the table they read or write; "audit inserts" are the
+    INSERTs into audit_events and, on PostgreSQL, the COPYs into it (which psycopg runs beside
+    SQLAlchemy's events)."""
     seen: Counter = Counter()
 
     def count(conn, cursor, statement, parameters, context, executemany):
@@ -29,6 +31,16 @@ def statements(engine):
         if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
             seen["audit inserts"] += 1
 
+    if engine.dialect.name == "postgresql":
+        import psycopg
+        real_copy = psycopg.Cursor.copy
+
+        def copy(cursor, statement, *args, **kwargs):
+            if str(statement).lstrip().upper().startswith("COPY AUDIT_EVENTS"):
+                seen["audit inserts"] += 1
+            return real_copy(cursor, statement, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "copy", copy)
     event.listen(engine, "before_cursor_execute", count)
     yield seen
     event.remove(engine, "before_cursor_execute", count)

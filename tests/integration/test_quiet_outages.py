@@ -120,10 +120,13 @@ def test_an_unexpected_sampling_error_keeps_its_traceback(caplog):
         calls.append(1)
         raise KeyError("bug")
 
-    Sampler(ring, collect, stop).start()
+    sampler = Sampler(ring, collect, stop)
+    sampler.start()
     deadline = time.monotonic() + 30
     while len(calls) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     stop.set()
+    # A call is counted before its warning is logged: the thread's end orders them.
+    assert sampler.join(30)
     warnings = [r for r in _lines(caplog, "hub.dashboard.samples") if r.levelno == logging.WARNING]
     assert len(warnings) >= 3 and all(r.exc_info and r.exc_info[0] is KeyError for r in warnings)

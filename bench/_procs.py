@@ -50,6 +50,35 @@ def tree_cpu(pids: list[int]) -> float:
     return total
 
 
+def server_pids(database_url: str) -> dict[str, list[int]]:
+    """The local servers the hub leans on, as whole servers (other users' work included, so
+    read them on a quiet machine): PostgreSQL's postmaster (the parent of a backend of ours)
+    and RabbitMQ's Erlang VM (beam.smp). A server not on this machine is left out."""
+    from sqlalchemy import create_engine, text
+
+    found: dict[str, list[int]] = {}
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        got = _stat(backend)
+        if got is not None:
+            found["postgres"] = [got[0]]
+    finally:
+        engine.dispose()
+    beams = [int(e) for e in os.listdir("/proc") if e.isdigit() and _comm(int(e)) == "beam.smp"]
+    if beams:
+        found["rabbitmq"] = beams
+    return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 class CpuMeter:
     """CPU seconds used by each role's processes between `start()` and `stop()`."""
 

@@ -13,7 +13,10 @@ the hub's CPU) send for `--seconds`; the run ends when the recipient has receive
 message sent. Printed per run and as medians: ACK msg/s, p50/p99, delivered/s (messages ÷
 seconds from the first send until the recipient got the last), and per role the CPU µs per
 message: user+system time (/proc/PID/stat, the role's processes and their children) from the
-first send until the last delivery, ÷ messages. The baseline, measured in each run with the
+first send until the last delivery, ÷ messages; beside them the fake recipient's and, as whole
+servers, PostgreSQL's and RabbitMQ's (anyone else's work on them included: read them on a quiet
+machine), and their sum, which says how many messages a second the cores allow at best (the
+senders, in this process, are left out). The baseline, measured in each run with the
 same senders for as long, is the ingest-only rate of another `hub serve --role listener`
 (MLLP → confirmed publish → ACK, what bench/ingest.py measures): nothing behind the listener
 goes faster, so delivered/s ÷ ingest msg/s is the share of the intake the pipeline sustains.
@@ -45,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench._procs import CpuMeter, mllp_for, summarise, templates  # noqa: E402
+from bench._procs import CpuMeter, mllp_for, server_pids, summarise, templates  # noqa: E402
 from hub.broker.rabbitmq import RabbitBroker  # noqa: E402
 from hub.broker.topology import Topology  # noqa: E402
 from hub.registry.csv_import import HEADER  # noqa: E402
@@ -99,6 +102,7 @@ class Recipient:
         self._process = ctx.Process(target=_recipient, args=(ports, self.count, self._stop))
         self._process.start()
         self.port = ports.get(timeout=30)
+        self.pid = self._process.pid
 
     def received(self) -> int:
         return self.count.value
@@ -220,6 +224,8 @@ def main() -> None:
                 roles["listener"] = [env.start("listener").pid]
                 roles["worker"] = []
                 roles["sender"] = [env.start("sender").pid]
+            roles["recipient"] = [recipient.pid]
+            roles.update(server_pids(database_url))
             base_meter = CpuMeter({"listener": [baseline.start("listener").pid]})
             results = []
             for workers in counts:
@@ -270,6 +276,9 @@ def report(results: list[tuple[int, list[dict], list[tuple]]], one_process: bool
               f"{e2e['deliv/s']:>11.0f}  {e2e['deliv/s'] / base[0]:>5.2f}  {cpu}")
         print(f"{'ingest-only':<11}  {base[0]:>9.0f}  {base[1]:>6.2f}  {base[2]:>6.2f}  "
               f"{'':>11}  {'':>5}  listener {base[3]:.0f}")
+        spent = sum(v for k, v in e2e.items() if k.endswith(" µs"))
+        print(f"{'':<11}  all of it {spent:.0f} µs a message: {os.cpu_count()} cores allow at "
+              f"most {os.cpu_count() * 1e6 / spent:.0f} delivered/s")
         rate_ok, p99_ok = e2e["deliv/s"] >= 1000, e2e["p99"] < 20
         goals = {"listener": 150, "worker": 300, "sender": 150}
         cpu_verdict = ", ".join(f"{role} <= {goal} {'met' if e2e[role + ' µs'] <= goal else 'MISSED'}"

@@ -20,6 +20,7 @@ from hub.store.engine import make_engine
 from tests.fixtures.databases import fresh_database
 from tests.fixtures.fake_recipient import recipients_started
 from tests.fixtures.hub_process import free_port
+from tests.fixtures.polling import wait_for
 
 DOCTOR = "123456-78"
 INTERVAL = 60.0  # the loop's own round would come this late
@@ -67,15 +68,6 @@ def file_elsewhere(hub: Hub, port: int, n: int) -> None:
                    timeout=60)
 
 
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 @pytest.mark.postgres
 def test_a_delivery_filed_by_another_process_is_sent_long_before_the_interval(pg_hub):
     with recipients_started() as start:
@@ -91,7 +83,7 @@ def test_a_delivery_filed_by_another_process_is_sent_long_before_the_interval(pg
         loop = DispatchLoop(dispatcher, pg_hub.clock, interval=INTERVAL, signals=signals)
         loop.start()
         try:
-            assert wait_until(lambda: signals.listening, 10.0)
+            assert wait_for(lambda: signals.listening, 10.0)
             time.sleep(0.5)  # the loop's first round is over: the next would be INTERVAL away
             for n in (1, 2):  # the second after the lane drained the first
                 filed = time.monotonic()
@@ -117,13 +109,13 @@ def test_sqlite_has_no_signals_and_postgres_announces_only_after_commit(pg_hub, 
     signals = pg_hub.due_signals()
     signals.start(heard.append, lambda: None)
     try:
-        assert wait_until(lambda: signals.listening, 10.0)
+        assert wait_for(lambda: signals.listening, 10.0)
         with pg_hub.unit_of_work() as uow:
             uow.deliveries.announce(["127.0.0.1:2575", "127.0.0.1:2575"])
             time.sleep(0.3)
             assert heard == []  # not before the commit
             uow.commit()
-        assert wait_until(lambda: heard, 5.0)
+        assert wait_for(lambda: heard, 5.0)
         time.sleep(0.2)
         assert heard == ["127.0.0.1:2575"]
         with pg_hub.unit_of_work() as uow:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -27,6 +26,7 @@ from tests.fixtures.deliveries import recheck_with
 from tests.fixtures.dispatching import allow, enqueue, state, utc_now
 from tests.fixtures.fake_recipient import Reply, recipients_started
 from tests.fixtures.hub_process import free_port
+from tests.fixtures.polling import wait_for
 
 LEASE = 3.0  # seconds: short, so that a lost lane comes back within the test
 
@@ -40,15 +40,6 @@ def recipients():
 def senders(key):
     host, port = parse_destination_key(key)
     return DestinationSender(host, port, timeout=5.0)
-
-
-def wait_until(predicate, timeout=60.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 def test_a_lane_lease_is_one_senders_until_it_runs_out_or_is_given_back(engine):
@@ -95,7 +86,7 @@ def test_a_destination_held_by_another_sender_is_not_sent_to(engine, uow_factory
         assert all(state(uow_factory, d).state.value == "pending" for d in queued)
         assert store.release(destination, "another sender")
         delivered = []  # a lane refused is asked for again within a second
-        assert wait_until(lambda: delivered.append(
+        assert wait_for(lambda: delivered.append(
             dispatcher.run_due(utc_now(), wait=10).delivered) or sum(delivered) == 3, timeout=30)
         assert len(recipient.received) == 3
         assert [h.owner for h in store.holders(utc_now())] == [dispatcher.lanes.owner]
@@ -183,8 +174,7 @@ def test_two_senders_share_many_destinations_each_delivery_once_in_order(
     store = LaneLeaseStore(engine)
     try:
         loops[0].start()
-        assert wait_until(lambda: len(store.holders(utc_now())) == 6 * connections,
-                          timeout=30)
+        assert wait_for(lambda: len(store.holders(utc_now())) == 6 * connections, timeout=30)
         loops[1].start()
 
         def finished():
@@ -193,7 +183,7 @@ def test_two_senders_share_many_destinations_each_delivery_once_in_order(
                     if holder.owner == d.lanes.owner:
                         owners[k].add(holder.destination)
             return delivered() == total
-        assert wait_until(finished, timeout=120), f"{delivered()} of {total} delivered"
+        assert wait_for(finished, timeout=120), f"{delivered()} of {total} delivered"
     finally:
         for loop in loops:
             loop.stop()
@@ -239,7 +229,6 @@ def test_a_database_outage_is_one_warning_in_a_sender_s_log(engine, keyring, cap
     assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
     assert lines[0][1].startswith("database unreachable (while "), lines
     assert lines[1][1].startswith("database reachable again after 3 failed attempts"), lines
-
 
 
 def test_a_lane_keeper_on_its_own_warns_once_per_outage(engine, caplog):

@@ -17,19 +17,11 @@ from hub.routing.outcome import RoutingPolicy
 from hub.routing.worker import RoutingWorker
 from hub.settings import REPO_ROOT
 from tests.fixtures.messages import encoded, oru_r01, patient
+from tests.fixtures.polling import wait_for
 from tests.fixtures.rabbit import Unreachable, rabbit_broker
 from tests.fixtures.routing import states
 
 pytestmark = pytest.mark.rabbitmq
-
-
-def _wait(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture
@@ -57,7 +49,7 @@ def test_an_idle_worker_sleeps_yet_takes_a_message_at_once_and_stops_promptly(uo
     thread.start()
     try:
         queues = (*topology.inbound_queues, topology.dead)
-        assert _wait(lambda: all(broker.queue_stats()[q].consumers == 1 for q in queues))
+        assert wait_for(lambda: all(broker.queue_stats()[q].consumers == 1 for q in queues), 30)
         serviced[0] = 0
         time.sleep(2.0)
         # Polled every batch_wait (0.02 s), inbound and dead-letter: ~200 looks in 2 s.
@@ -66,7 +58,7 @@ def test_an_idle_worker_sleeps_yet_takes_a_message_at_once_and_stops_promptly(uo
         sent = time.monotonic()
         broker.publish_blocking(topology.inbound, encoded(oru_r01(patient(1), "IDLE-1")),
                                 message_id=uuid.uuid4().hex, headers={})
-        assert _wait(lambda: states(uow_factory).get("stored", 0) == 1, timeout=10)
+        assert wait_for(lambda: states(uow_factory).get("stored", 0) == 1, timeout=10)
         assert time.monotonic() - sent < 2.0  # the sleep ends with the delivery, not later
     finally:
         asked = time.monotonic()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -31,18 +30,10 @@ from tests.fixtures.hub_process import free_port
 from tests.fixtures.messages import encoded, oru_r01, patient
 from tests.fixtures.tcp_proxy import TcpProxy
 from tests.fixtures.routing import TOPOLOGY, receive, states
+from tests.fixtures.polling import wait_for
 
 AMQP_URL = os.environ.get("HUB_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 WORKER_LOG = "hub.routing.worker"
-
-
-def _wait(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _worker(broker, topology, uow_factory) -> RoutingWorker:
@@ -74,7 +65,7 @@ def test_a_database_outage_holds_the_batch_and_parks_nothing(engine, keyring, uo
     thread.start()
     try:
         # Well past the queue's delivery limit in filing attempts.
-        assert _wait(lambda: worker.database.attempts >= DELIVERY_LIMIT + 7), worker.database.attempts
+        assert wait_for(lambda: worker.database.attempts >= DELIVERY_LIMIT + 7, 60), worker.database.attempts
         assert states(uow_factory) == {}
         attempts = worker.database.attempts
         back.set()
@@ -117,15 +108,15 @@ def test_a_broker_outage_is_one_warning_and_one_info_and_the_worker_goes_on(
     try:
         # Both consumers up before the cut: a cut while the second one is still connecting is
         # an outage found at its start ("cannot consume"), not the lost connection tested here.
-        assert _wait(lambda: all(broker.queue_stats()[queue].consumers == 1
-                                 for queue in (topology.inbound, topology.dead)))
+        assert wait_for(lambda: all(broker.queue_stats()[queue].consumers == 1
+                                    for queue in (topology.inbound, topology.dead)), 60)
         proxy.cut()
-        assert _wait(lambda: worker.broker.attempts >= 20), worker.broker.attempts
+        assert wait_for(lambda: worker.broker.attempts >= 20, 60), worker.broker.attempts
         proxy.restore()
-        assert _wait(lambda: not worker.broker.down)
+        assert wait_for(lambda: not worker.broker.down, 60)
         direct.publish_blocking(topology.inbound, encoded(oru_r01(patient(1), "AFTER-1")),
                                 message_id=uuid.uuid4().hex, headers={})
-        assert _wait(lambda: states(uow_factory).get("stored", 0) == 1), states(uow_factory)
+        assert wait_for(lambda: states(uow_factory).get("stored", 0) == 1, 60), states(uow_factory)
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -106,7 +107,7 @@ def _postgres_engine(url) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection, _record):
+    def _configure_lists(dbapi_connection: Any, _record: object) -> None:
         # A list parameter (the `= ANY(:ids)` arrays of hub.store.one_of: a worker's batch
         # reads about 400 ids through them) goes in psycopg's binary form, not the text form,
         # which quoted and escaped each element in Python at ten times the cost. The statements

@@ -19,7 +19,7 @@ from hub.store.delivery_queue import CLEAR_COLUMNS, PENDING, DeliveryQueue, deli
 from hub.store.entry_repository import entry_views
 from hub.store.one_of import PerDialect
 from hub.store.repository import chunks
-from hub.store.tables import deliveries, new_id, utc_now
+from hub.store.tables import deliveries, new_ids, utc_now
 
 TABLE = "deliveries"
 ERROR_LENGTH = 500
@@ -66,12 +66,12 @@ class DeliveryRepository(DeliveryQueue):
             return []
         last = self._last_sequences({(i["patient_id"], i["destination"]) for i in items})
         rows, added = [], []
-        for item in items:
+        ids = new_ids(len(items))
+        key_id, ciphertexts = self._keyring.encrypt_many(
+            [bytes(item["payload"]) for item in items], table=TABLE, row_ids=ids)
+        for item, delivery_id, ciphertext in zip(items, ids, ciphertexts):
             queue = (item["patient_id"], item["destination"])
             last[queue] = last.get(queue, 0) + 1
-            delivery_id = new_id()
-            key_id, ciphertext = self._keyring.encrypt(bytes(item["payload"]), table=TABLE,
-                                                       row_id=delivery_id)
             row = {
                 "id": delivery_id, "message_id": item["message_id"],
                 "entry_id": item.get("entry_id"), "patient_id": item["patient_id"],

@@ -10,7 +10,7 @@ from hub.domain.consent import EntryView
 from hub.domain.models import Confidentiality, Entry, StoredEntry
 from hub.errors import StoreError
 from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
-from hub.store.tables import entries, entry_hidden_from, new_id, patients, utc_now
+from hub.store.tables import entries, entry_hidden_from, new_ids, patients, utc_now
 
 TABLE = "entries"
 _TICK = timedelta(microseconds=1)
@@ -61,22 +61,20 @@ class EntryRepository(Repository):
     def add_many(self, items: Iterable[tuple[str, str, int, Entry]]) -> list[str]:
         """Store (patient_id, message_id, seq, entry) tuples in one statement; return their ids
         in the same order."""
-        rows = [self._row(patient_id, message_id, seq, entry)
-                for patient_id, message_id, seq, entry in items]
-        self._insert_rows("adding entries", entries, rows)
-        return [row["id"] for row in rows]
-
-    def _row(self, patient_id: str, message_id: str, seq: int, entry: Entry) -> dict:
-        entry_id = new_id()
-        document = {"payload": entry.payload, "effective_at": entry.effective_at}
-        key_id, ciphertext = self._keyring.encrypt(to_json_bytes(document), table=TABLE,
-                                                   row_id=entry_id)
-        return {
+        items = list(items)
+        ids = new_ids(len(items))
+        key_id, ciphertexts = self._keyring.encrypt_many(
+            [to_json_bytes({"payload": entry.payload, "effective_at": entry.effective_at})
+             for _, _, _, entry in items], table=TABLE, row_ids=ids)
+        rows = [{
             "id": entry_id, "patient_id": patient_id, "message_id": message_id, "seq": seq,
             "kind": entry.kind, "confidentiality": Confidentiality(entry.confidentiality).value,
             "hidden": False, "created_at": self._next_created_at(),
             "key_id": key_id, "payload_ct": ciphertext,
-        }
+        } for entry_id, ciphertext, (patient_id, message_id, seq, entry)
+            in zip(ids, ciphertexts, items)]
+        self._insert_rows("adding entries", entries, rows)
+        return ids
 
     def _next_created_at(self) -> datetime:
         # Strictly increasing within a unit of work, so reading back by (created_at, seq) gives

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -167,10 +168,26 @@ class Keyring:
     def encrypt(self, plaintext: bytes, *, table: str, row_id: str) -> tuple[str, bytes]:
         """Encrypt under the current key; return (key_id, nonce || ciphertext)."""
         key_id = self._current
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = os.urandom(NONCE_BYTES)  # what secrets.token_bytes returns, without its two calls
         sealed = self._aead(self._keys[key_id]).encrypt(nonce, plaintext,
                                                         _aad(table, row_id, key_id))
         return key_id, nonce + sealed
+
+    def encrypt_many(self, plaintexts: Sequence[bytes], *, table: str,
+                     row_ids: Sequence[str]) -> tuple[str, list[bytes]]:
+        """`encrypt` for many rows of one table: (key_id, [nonce || ciphertext, ...]) in the
+        order of `plaintexts`, each bound to its row id. Each value still gets its own random
+        nonce; they are read from the system's randomness in one call, not one call each (a
+        filed message's ten entries made ten)."""
+        key_id = self._current
+        seal = self._aead(self._keys[key_id]).encrypt
+        nonces = os.urandom(NONCE_BYTES * len(plaintexts))
+        blobs = []
+        for start, plaintext, row_id in zip(range(0, len(nonces), NONCE_BYTES), plaintexts,
+                                            row_ids, strict=True):
+            nonce = nonces[start:start + NONCE_BYTES]
+            blobs.append(nonce + seal(nonce, plaintext, _aad(table, row_id, key_id)))
+        return key_id, blobs
 
     def decrypt(self, blob: bytes, *, table: str, row_id: str, key_id: str) -> bytes:
         """Decrypt a value written by `encrypt` for this table and row; DecryptionError if not."""

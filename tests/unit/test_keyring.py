@@ -33,6 +33,34 @@ def test_two_encryptions_of_one_value_differ(keyring):
     assert first[:12] != second[:12]
 
 
+def test_encrypt_many_seals_each_value_for_its_row_with_its_own_nonce(keyring):
+    values = [b"same", b"same", b"Weydert-\xc3\x8bmeline", b""]
+    rows = ["r1", "r2", "r3", "r4"]
+    key_id, blobs = keyring.encrypt_many(values, table="entries", row_ids=rows)
+    assert key_id == "k1" and len(blobs) == 4
+    assert [keyring.decrypt(blob, table="entries", row_id=row, key_id=key_id)
+            for blob, row in zip(blobs, rows)] == values
+    assert len({blob[:12] for blob in blobs}) == 4  # a fresh nonce per value
+    assert blobs[0] != blobs[1]
+    with pytest.raises(DecryptionError):  # bound to its own row, not its neighbour's
+        keyring.decrypt(blobs[0], table="entries", row_id="r2", key_id=key_id)
+    with pytest.raises(DecryptionError):
+        keyring.decrypt(blobs[0], table="deliveries", row_id="r1", key_id=key_id)
+
+
+def test_encrypt_many_uses_the_current_key(keyring):
+    new_key = keyring.add_key()
+    key_id, [blob] = keyring.encrypt_many([b"secret"], table="t", row_ids=["r"])
+    assert key_id == new_key
+    assert keyring.decrypt(blob, table="t", row_id="r", key_id=new_key) == b"secret"
+    assert keyring.encrypt_many([], table="t", row_ids=[]) == (new_key, [])
+
+
+def test_encrypt_many_refuses_a_row_id_missing(keyring):
+    with pytest.raises(ValueError):
+        keyring.encrypt_many([b"a", b"b"], table="t", row_ids=["r1"])
+
+
 @pytest.mark.parametrize("change", [
     {"row_id": "other-row"},
     {"table": "entries"},

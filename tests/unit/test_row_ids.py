@@ -1,24 +1,34 @@
-"""Row ids: hub.store.tables.new_id builds uuid4 hex without a UUID object (it is on the worker's
-hot path); what it gives must still be what uuid.uuid4().hex gives."""
+"""Row ids: hub.store.tables.new_id builds uuid4 hex without a UUID object, and new_ids a batch of
+them from one read of randomness (both on the worker's hot path); what they give must still be
+what uuid.uuid4().hex gives."""
 from __future__ import annotations
 
 import uuid
 
-from hub.store.tables import new_id
+import pytest
+
+from hub.store.tables import new_id, new_ids
 
 
-def test_new_ids_are_uuid4_hex_and_distinct():
-    ids = [new_id() for _ in range(5000)]
+MAKERS = {"one by one": lambda count: [new_id() for _ in range(count)],
+          "in a batch": new_ids, "in small batches": lambda count: [
+              id for _ in range(count // 5) for id in new_ids(5)]}
+
+
+@pytest.mark.parametrize("make", MAKERS.values(), ids=MAKERS)
+def test_new_ids_are_uuid4_hex_and_distinct(make):
+    ids = make(5000)
     assert len(set(ids)) == len(ids)
     for value in ids:
         parsed = uuid.UUID(value)
         assert (parsed.hex, parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)
 
 
-def test_the_random_bits_vary_everywhere_but_version_and_variant():
+@pytest.mark.parametrize("make", MAKERS.values(), ids=MAKERS)
+def test_the_random_bits_vary_everywhere_but_version_and_variant(make):
     # Every hex digit but the version's (index 12) and the variant's (index 16, 8 to b)
     # takes several values over a few hundred ids: nothing else is fixed.
-    ids = [new_id() for _ in range(500)]
+    ids = make(500)
     for index in range(32):
         digits = {value[index] for value in ids}
         if index == 12:
@@ -27,3 +37,7 @@ def test_the_random_bits_vary_everywhere_but_version_and_variant():
             assert digits <= set("89ab") and len(digits) > 1
         else:
             assert len(digits) > 8
+
+
+def test_a_batch_of_none_is_empty():
+    assert new_ids(0) == []

@@ -1,10 +1,11 @@
-"""Row ids: hub.store.tables.new_id builds uuid4 hex without a UUID object (it is on the worker's
-hot path); what it gives must still be what uuid.uuid4().hex gives."""
+"""Row ids and the listener's message ids: hub.ids.new_id builds uuid4 hex without a UUID object
+(it is on the worker's and the listener's hot paths); what it gives must still be what
+uuid.uuid4().hex gives."""
 from __future__ import annotations
 
 import uuid
 
-from hub.store.tables import new_id
+from hub.ids import new_id
 
 
 def test_new_ids_are_uuid4_hex_and_distinct():

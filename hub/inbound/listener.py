@@ -200,7 +200,7 @@ class MLLPListener:
                                                             self._limits.max_frame, peer)
                 else:
                     handling = self._intake.handle(payload, peer, certificate)
-                task = asyncio.create_task(handling)
+                task = loop.create_task(handling)
                 task.arrived = arrived  # type: ignore[attr-defined]
                 await answers.add(task)
 

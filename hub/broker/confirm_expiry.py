@@ -20,7 +20,7 @@ def unconfirmed(queue: str, timeout: float) -> str:
     return f"no confirm for a publish to {queue} within {timeout} s"
 
 
-def _expire(confirm: asyncio.Future, queue: str, timeout: float) -> None:
+def _expire(confirm: asyncio.Future[None], queue: str, timeout: float) -> None:
     if not confirm.done():
         confirm.set_exception(PublishNotConfirmed(unconfirmed(queue, timeout)))
 
@@ -30,10 +30,10 @@ class ConfirmExpiry:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._waiting: deque[tuple[float, asyncio.Future, str, float]] = deque()
+        self._waiting: deque[tuple[float, asyncio.Future[None], str, float]] = deque()
         self._timer: asyncio.TimerHandle | None = None
 
-    def watch(self, confirm: asyncio.Future, queue: str, timeout: float) -> None:
+    def watch(self, confirm: asyncio.Future[None], queue: str, timeout: float) -> None:
         """Fail `confirm` if it is not settled within `timeout` seconds from now."""
         deadline = self._loop.time() + timeout
         waiting = self._waiting

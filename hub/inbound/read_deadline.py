@@ -13,12 +13,13 @@ timer moves it. A read that outlives its deadline raises TimeoutError, as under
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 
 class ReadDeadline:
     """Reads of `task` (the connection's read loop), each bounded by a loop-time deadline."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
         self._loop = loop
         self._task = task
         self._deadline = 0.0

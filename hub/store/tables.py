@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from hub.ids import new_id  # noqa: F401 - the store's row ids, imported from here
+from hub import ids
 
 # Named constraints let alembic's batch mode rebuild SQLite tables without losing them.
 NAMING_CONVENTION = {
@@ -32,6 +32,10 @@ KEY_ID_LENGTH = 64
 PURGED_KEY_ID = "purged"
 # The rows `uq_messages_stored_sender_control_id` covers: resends are told by sender and MSH-10.
 STORED_WITH_CONTROL_ID = "state = 'stored' AND control_id <> ''"
+
+
+# The store's row ids (uuid4 hex), made where the listener's message ids are made.
+new_id = ids.new_id
 
 
 def utc_now() -> datetime:

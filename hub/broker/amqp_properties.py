@@ -19,11 +19,17 @@ _FLAGS = struct.pack(">H", spec.BasicProperties.FLAG_CONTENT_TYPE | spec.BasicPr
                      | spec.BasicProperties.FLAG_DELIVERY_MODE
                      | spec.BasicProperties.FLAG_MESSAGE_ID)
 _TEXT = b"S"  # AMQP table value type: long string
+_LONG = struct.Struct(">I").pack
 
 
 @lru_cache(maxsize=64)  # header names and content types: a handful of constants
 def _short_string(text: str) -> bytes:
     return _short(text.encode("utf-8"))
+
+
+@lru_cache(maxsize=64)  # the few header names, each with the type of its text value after it
+def _text_entry(name: str) -> bytes:
+    return _short_string(name) + _TEXT
 
 
 def _short(data: bytes) -> bytes:
@@ -44,15 +50,12 @@ class Properties(spec.BasicProperties):
         headers = self.headers
         if headers is None:
             return super().encode()
-        pieces = [_FLAGS, _short_string(self.content_type), b""]
-        size = 0
+        table: list[bytes] = []
         for key, value in headers.items():
             if type(value) is not str or type(key) is not str:
                 return super().encode()  # a value of another type: pika's own encoder
             data = value.encode("utf-8")
-            name = _short_string(key)
-            pieces += (name, _TEXT, struct.pack(">I", len(data)), data)
-            size += len(name) + 5 + len(data)
-        pieces[2] = struct.pack(">I", size)
-        pieces += (struct.pack("B", self.delivery_mode), _short(self.message_id.encode("utf-8")))
-        return pieces
+            table += (_text_entry(key), _LONG(len(data)), data)
+        entries = b"".join(table)
+        return [_FLAGS, _short_string(self.content_type), _LONG(len(entries)), entries,
+                struct.pack("B", self.delivery_mode), _short(self.message_id.encode("utf-8"))]

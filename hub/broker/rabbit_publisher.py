@@ -19,6 +19,7 @@ from pika.spec import Basic
 
 from hub.broker.amqp_properties import Properties
 from hub.broker.broker_urls import node_name
+from hub.broker.confirm_expiry import ConfirmExpiry, unconfirmed
 from hub.broker.port import Publisher
 from hub.broker.publish_frames import direct_publishes
 from hub.errors import PublishNotConfirmed
@@ -153,15 +154,6 @@ class _Session:
             entry[0].set_exception(PublishNotConfirmed(f"RabbitMQ nacked a publish to {entry[1]}"))
 
 
-def _unconfirmed(queue: str, timeout: float) -> str:
-    return f"no confirm for a publish to {queue} within {timeout} s"
-
-
-def _expire(confirm: asyncio.Future, queue: str, timeout: float) -> None:
-    if not confirm.done():
-        confirm.set_exception(PublishNotConfirmed(_unconfirmed(queue, timeout)))
-
-
 class RabbitPublisher(Publisher):
     """Publishes persistent, mandatory messages to the default exchange of one RabbitMQ node or
     of a cluster (`nodes`, at least one).
@@ -177,6 +169,7 @@ class RabbitPublisher(Publisher):
         self._nodes = list(nodes)
         self._next_node = 0  # where the next opening starts
         self._loop = asyncio.get_running_loop()
+        self._expiry = ConfirmExpiry(self._loop)
         self._session: _Session | None = None
         self._opening: asyncio.Task | None = None
         self._backoff = 0.0
@@ -194,22 +187,23 @@ class RabbitPublisher(Publisher):
     ) -> None:
         session = self._session
         if session is not None and session.alive:
-            # The usual case, a channel ready: one timer on the confirm alone, where
-            # asyncio.timeout's context (its own timer, rescheduling and cancellation of the
-            # task) cost the listener 5 % of its CPU (profile under bench/ingest.py).
+            # The usual case, a channel ready: the confirm watched by the publisher's one
+            # expiry timer, where asyncio.timeout's context (its own timer, rescheduling and
+            # cancellation of the task) cost the listener 5 % of its CPU, and a timer of its
+            # own a few per cent more (profiles under bench/ingest.py).
             confirm = session.send(queue, body, message_id, headers)
-            expiry = self._loop.call_later(timeout, _expire, confirm, queue, timeout)
+            self._expiry.watch(confirm, queue, timeout)
             try:
                 await confirm
             finally:
-                expiry.cancel()
+                self._expiry.settled()
             return
         try:
             async with asyncio.timeout(timeout):
                 session = await self._ready_session()
                 await session.send(queue, body, message_id, headers)
         except TimeoutError:
-            raise PublishNotConfirmed(_unconfirmed(queue, timeout)) from None
+            raise PublishNotConfirmed(unconfirmed(queue, timeout)) from None
 
     async def close(self) -> None:
         self._closing = True

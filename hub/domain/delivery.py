@@ -79,7 +79,7 @@ class DeliveryAttempt:
     at: datetime | None = None
 
 
-# The characters a patient id may end with: ids are uuid4 hex (hub/store/tables.new_id), whose
+# The characters a patient id may end with: ids are uuid4 hex (hub/ids.py new_id), whose
 # last digit is random, so lanes split patients evenly by it.
 _HEX_DIGITS = "0123456789abcdef"
 MAX_CONNECTIONS = len(_HEX_DIGITS)

@@ -93,8 +93,18 @@ def decode(raw: bytes, fallback: str = "utf-8") -> tuple[str, str]:
     are all ASCII. A leading UTF-8 byte order mark is dropped. Raises HL7Error naming MSH-18 and
     the offset of the first bad byte, or "MSH-18: unsupported character set".
     """
-    skipped = len(BOM) if raw.startswith(BOM) else 0
     msh18, repetition = _msh18_fields(raw)
+    return decode_declared(raw, msh18, repetition, fallback)
+
+
+def decode_declared(raw: bytes, msh18: str, repetition: str,
+                    fallback: str = "utf-8") -> tuple[str, str]:
+    """`decode` for a caller that read the header already: `msh18` is MSH-18 as sent (all
+    repetitions) and `repetition` the message's repetition separator. The listener's sniff
+    splits MSH once for its checks and this."""
+    if not msh18.isascii():
+        raise HL7Error("MSH-18: unsupported character set")
+    skipped = len(BOM) if raw.startswith(BOM) else 0
     # HL7 2.5 2.15.9.18: the first repetition is the message's character set; the others are
     # alternates that only escape sequences switch to, and this hub does not switch.
     msh18 = msh18.split(repetition, 1)[0]

@@ -6,7 +6,8 @@ applications swapped, MSH-11/12/18 echoed, MSA-2 = the message's MSH-10.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import lru_cache
 
 from hub.hl7.charset import encode
 from hub.hl7.escape import escape
@@ -85,30 +86,63 @@ def _msh(
     header: Header | None, seps: Separators, version: str, control_id: str, now: datetime,
     hub_app: str, hub_facility: str,
 ) -> str:
+    timestamp = _timestamp(now)
+    if header is None:
+        ours = escape(hub_app, seps), escape(hub_facility, seps)
+        fields = ["MSH", _encoding(seps), *ours, "", "", timestamp, "",
+                  _message_type(seps, version, ""), escape(control_id, seps), "P", version]
+        return _join(fields, seps)
+    before, between, after = _msh_around(
+        header.field_sep, header.encoding_chars, header.receiving_app, header.receiving_facility,
+        header.sending_app, header.sending_facility, header.trigger_event, header.processing_id,
+        version, header.charset, hub_app, hub_facility)
+    return before + timestamp + between + escape(control_id, seps) + after
+
+
+@lru_cache(maxsize=256)
+def _msh_around(
+    field_sep: str, encoding_chars: str, receiving_app: str, receiving_facility: str,
+    sending_app: str, sending_facility: str, event: str, processing_id: str, version: str,
+    charset: str, hub_app: str, hub_facility: str,
+) -> tuple[str, str, str]:
+    """An answer's MSH around its MSH-7 (timestamp) and MSH-10 (control id), the two fields
+    that differ from one ACK to the next: remembered, as a hub answers few kinds of header
+    (these fields name systems, never patients). MSH-11 and -12 are never empty, so the
+    trailing empty fields trimmed are all after them."""
+    seps = Separators(field_sep, *encoding_chars[:4],
+                      encoding_chars[4] if len(encoding_chars) == 5 else None)
     ours = escape(hub_app, seps), escape(hub_facility, seps)
+    fields = ["MSH", _encoding(seps), receiving_app or ours[0], receiving_facility or ours[1],
+              sending_app, sending_facility]
+    after = [processing_id or "P", version, "", "", "", "", "", charset]
+    while not after[-1]:
+        after.pop()
+    sep = seps.field
+    return (sep.join(fields) + sep, sep + sep + _message_type(seps, version, event) + sep,
+            sep + sep.join(after))
+
+
+def _timestamp(now: datetime) -> str:
+    """MSH-7: `now.strftime("%Y%m%d%H%M%S%z")` (%z is "" for a naive time), which costs half
+    of an ACK; written out for UTC, the time every answer is stamped with. (strftime's %Y does
+    not pad a year before 1000: such a year, like any other zone, is left to strftime.)"""
+    if now.year < 1000 or now.tzinfo is not timezone.utc:
+        return now.strftime("%Y%m%d%H%M%S%z")
+    return "%04d%02d%02d%02d%02d%02d+0000" % (
+        now.year, now.month, now.day, now.hour, now.minute, now.second)
+
+
+def _encoding(seps: Separators) -> str:
     encoding = seps.component + seps.repetition + seps.escape + seps.subcomponent
-    encoding += seps.truncation or ""
-    timestamp = now.strftime("%Y%m%d%H%M%S%z")  # %z is "" for a naive time
+    return encoding + (seps.truncation or "")
+
+
+def _message_type(seps: Separators, version: str, event: str) -> str:
     # MSH-9.3 (message structure) exists from v2.3.1, where it is required (ACK whatever the
     # event, even an unknown one: ACK^^ACK); strict v2.3 readers reject it.
-    event = header.trigger_event if header is not None else ""
     if _version_tuple(version) >= (2, 3, 1):
-        message_type = seps.component.join(("ACK", event, "ACK"))
-    else:
-        message_type = seps.component.join(("ACK", event)) if event else "ACK"
-    if header is None:
-        fields = ["MSH", encoding, *ours, "", "", timestamp, "", message_type,
-                  escape(control_id, seps), "P", version]
-        return _join(fields, seps)
-    fields = [
-        "MSH", encoding,
-        header.receiving_app or ours[0], header.receiving_facility or ours[1],
-        header.sending_app, header.sending_facility,
-        timestamp, "", message_type, escape(control_id, seps),
-        header.processing_id or "P", version,
-        "", "", "", "", "", header.charset,
-    ]
-    return _join(fields, seps)
+        return seps.component.join(("ACK", event, "ACK"))
+    return seps.component.join(("ACK", event)) if event else "ACK"
 
 
 def _err(error: Rejection, seps: Separators, version: str) -> str:

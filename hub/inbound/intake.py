@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from hub.broker.headers import (
 )
 from hub.broker.port import Publisher
 from hub.errors import PublishNotConfirmed
+from hub.ids import new_id as _new_id
 from hub.inbound.ack import build_ack, wants_ack
 from hub.inbound.batch import BatchProblem, is_batch, read_batch
 from hub.inbound.batch_ack import batch_answer, rejection_header
@@ -95,10 +95,6 @@ def judged(payload: bytes, policy: IntakePolicy, peer: str | None,
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
 
 
 class Intake:

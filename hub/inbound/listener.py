@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from hub.inbound.admission import Admission, PeerLog
 from hub.inbound.answer_order import OrderedAnswers
 from hub.inbound.intake import Intake
+from hub.inbound.read_deadline import ReadDeadline
 from hub.inbound.senders import Certificate
 from hub.metrics import Metrics
 from hub.mllp.framing import FrameReader, Oversize
@@ -159,50 +160,52 @@ class MLLPListener:
         # frames) do not put off the idle deadline, so trickled junk cannot hold a connection.
         idle_deadline = loop.time() + self._limits.idle_timeout
         skipped = 0  # bytes outside a frame since the last frame activity
-        while True:
-            deadline = idle_deadline if frame_deadline is None else frame_deadline
-            timeout = max(0.0, deadline - loop.time())
-            try:
-                # asyncio.timeout, not wait_for: wait_for wraps every read in a task of its own.
-                async with asyncio.timeout(timeout):
-                    data = await reader.read(READ_CHUNK)
-            except TimeoutError:
-                reason = "idle_timeout" if frame_deadline is None else "read_timeout"
-                self._metrics.framing_errors.labels(reason=reason).inc()
-                if skipped and frame_deadline is None:
-                    log.info("closing connection from %s: %s (%d bytes outside a frame since "
-                             "its last frame)", peer, reason, skipped)
+        # One timer for the connection's reads, not one a read (hub/inbound/read_deadline.py).
+        reads = ReadDeadline(loop, asyncio.current_task())
+        try:
+            while True:
+                deadline = idle_deadline if frame_deadline is None else frame_deadline
+                try:
+                    data = await reads.read(reader, READ_CHUNK, deadline)
+                except TimeoutError:
+                    reason = "idle_timeout" if frame_deadline is None else "read_timeout"
+                    self._metrics.framing_errors.labels(reason=reason).inc()
+                    if skipped and frame_deadline is None:
+                        log.info("closing connection from %s: %s (%d bytes outside a frame since "
+                                 "its last frame)", peer, reason, skipped)
+                    else:
+                        log.info("closing connection from %s: %s", peer, reason)
+                    return
+                except (ConnectionError, ssl.SSLError) as exc:
+                    log.info("connection from %s lost: %s", peer, type(exc).__name__)
+                    return
+                if not data:
+                    return
+                payloads = frames.feed(data)  # a frame past the cap comes out as an Oversize
+                now = loop.time()
+                if payloads or frames.in_frame:
+                    idle_deadline, skipped = now + self._limits.idle_timeout, 0
                 else:
-                    log.info("closing connection from %s: %s", peer, reason)
-                return
-            except (ConnectionError, ssl.SSLError) as exc:
-                log.info("connection from %s lost: %s", peer, type(exc).__name__)
-                return
-            if not data:
-                return
-            payloads = frames.feed(data)  # a frame past the cap comes out as an Oversize
-            now = loop.time()
-            if payloads or frames.in_frame:
-                idle_deadline, skipped = now + self._limits.idle_timeout, 0
-            else:
-                skipped += len(data)
-            if not frames.in_frame:
-                frame_deadline = None
-            elif frame_deadline is None or payloads:
-                frame_deadline = now + self._limits.read_timeout
-            arrived = time.perf_counter()
-            for payload in payloads:
-                if isinstance(payload, Oversize):
-                    self._metrics.framing_errors.labels(reason="frame_too_large").inc()
-                    log.warning("frame of %d bytes from %s refused (mllp.max_frame %d)",
-                                payload.size, peer, self._limits.max_frame)
-                    handling = self._intake.refuse_oversize(payload.head, payload.size,
-                                                            self._limits.max_frame, peer)
-                else:
-                    handling = self._intake.handle(payload, peer, certificate)
-                task = asyncio.create_task(handling)
-                task.arrived = arrived  # type: ignore[attr-defined]
-                await answers.add(task)
+                    skipped += len(data)
+                if not frames.in_frame:
+                    frame_deadline = None
+                elif frame_deadline is None or payloads:
+                    frame_deadline = now + self._limits.read_timeout
+                arrived = time.perf_counter()
+                for payload in payloads:
+                    if isinstance(payload, Oversize):
+                        self._metrics.framing_errors.labels(reason="frame_too_large").inc()
+                        log.warning("frame of %d bytes from %s refused (mllp.max_frame %d)",
+                                    payload.size, peer, self._limits.max_frame)
+                        handling = self._intake.refuse_oversize(payload.head, payload.size,
+                                                                self._limits.max_frame, peer)
+                    else:
+                        handling = self._intake.handle(payload, peer, certificate)
+                    task = loop.create_task(handling)
+                    task.arrived = arrived  # type: ignore[attr-defined]
+                    await answers.add(task)
+        finally:
+            reads.close()
 
 
 class _HeldUntilTLS(asyncio.StreamReaderProtocol):

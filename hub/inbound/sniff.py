@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from hub.domain.identity import identify
 from hub.errors import HL7Error
-from hub.hl7.charset import decode
+from hub.hl7.charset import decode_declared
 from hub.hl7.constants import BATCH_HEADERS, without_bom
 from hub.hl7.escape import unescape
 from hub.hl7.header import DEFAULT_ENCODING, split_fields
@@ -163,7 +163,9 @@ def _sniff(
         field = "2" if loose is not None or _usable_field_sep(latin_line) else "1"
         return _reject(header, 102, f"MSH^1^{field}", _delimiter_text(str(error)))
     try:
-        text, codec = decode(body, fallback)
+        # MSH-18 from the line read above: `decode` would find and split MSH again.
+        msh18 = split_fields(latin_line, seps.field, 19)[18]
+        text, codec = decode_declared(body, msh18, seps.repetition, fallback)
     except HL7Error as error:
         # Latin-1 maps bytes one to one, so mirrored fields go back exactly as they came.
         header = _read_header(latin_line, seps, "latin-1")

@@ -6,7 +6,6 @@ name its row before the row is inserted.
 """
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -14,6 +13,8 @@ from sqlalchemy import (
     LargeBinary, MetaData, String, Table, Text, false, text,
 )
 from sqlalchemy.types import TypeDecorator
+
+from hub import ids
 
 # Named constraints let alembic's batch mode rebuild SQLite tables without losing them.
 NAMING_CONVENTION = {
@@ -33,28 +34,8 @@ PURGED_KEY_ID = "purged"
 STORED_WITH_CONTROL_ID = "state = 'stored' AND control_id <> ''"
 
 
-# uuid4's version (4) and variant (RFC 4122) bits, set as uuid.UUID(..., version=4) sets them.
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
-
-
-def new_id() -> str:
-    """A fresh row id (uuid4, 32 hex characters): uuid.uuid4().hex without building a UUID
-    object, a third of its cost; a stored message takes a dozen ids."""
-    return "%032x" % ((int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR) | _UUID4_SET)
-
-
-# The hex digit holding uuid4's variant bits (10xx), by the random digit they replace bits of:
-# its low two bits stay.
-_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def new_ids(count: int) -> list[str]:
-    """`count` fresh row ids, each as `new_id` makes one (the same bits set), from one read of
-    the system's randomness: a batch's entries and deliveries take hundreds."""
-    digits = os.urandom(16 * count).hex()
-    return [f"{digits[i:i + 12]}4{digits[i + 13:i + 16]}{_VARIANT_DIGIT[digits[i + 16]]}"
-            f"{digits[i + 17:i + 32]}" for i in range(0, 32 * count, 32)]
+# The store's row ids (uuid4 hex), made where the listener's message ids are made.
+new_id, new_ids = ids.new_id, ids.new_ids
 
 
 def utc_now() -> datetime:

@@ -1,4 +1,5 @@
-"""The listener's publish frames are, byte for byte, the frames pika's basic_publish writes."""
+"""The listener's publish frames are, byte for byte, the frames pika's basic_publish writes, and
+counted as pika counts them."""
 import pika.callback
 import pika.channel
 import pika.connection
@@ -15,13 +16,20 @@ class _Recording:
     _send_method = pika.connection.Connection._send_method
     _send_message = pika.connection.Connection._send_message
 
+    _output_marshaled_frames = pika.connection.Connection._output_marshaled_frames
+
     def __init__(self, body_max_length: int) -> None:
         self._body_max_length = body_max_length
         self.callbacks = pika.callback.CallbackManager()  # what pika's Channel registers with
-        self.frames: list[bytes] = []
+        self.writes: list[bytes] = []  # what went to the transport, write by write
+        self.bytes_sent = self.frames_sent = 0
 
-    def _output_marshaled_frames(self, frames) -> None:
-        self.frames.extend(frames)
+    def _adapter_emit_data(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    @property
+    def frames(self) -> bytes:
+        return b"".join(self.writes)
 
 
 def _open_channel(body_max_length: int, number: int) -> pika.channel.Channel:
@@ -39,7 +47,9 @@ def test_same_frames_as_pika(body, number):
     publish(ours, "hub.inbound.3", body, properties)
     theirs.basic_publish("", "hub.inbound.3", body, properties, mandatory=True)
     assert ours.connection.frames == theirs.connection.frames
-    assert len(ours.connection.frames) == 2 + -(-len(body) // 4088)
+    assert ours.connection.frames_sent == theirs.connection.frames_sent == 2 + -(-len(body) // 4088)
+    assert ours.connection.bytes_sent == theirs.connection.bytes_sent
+    assert len(ours.connection.writes) == 1  # the frames of a publish leave in one write
 
 
 def test_a_closed_channel_refuses_as_pika_does():
@@ -47,7 +57,7 @@ def test_a_closed_channel_refuses_as_pika_does():
     channel._set_state(pika.channel.Channel.CLOSED)
     with pytest.raises(pika.exceptions.ChannelWrongStateError):
         publish(channel, "q", b"x", Properties("application/hl7-v2", 2, "id", {}))
-    assert channel.connection.frames == []
+    assert channel.connection.frames == b""
 
 
 def test_the_publisher_channel_writes_them_and_leaves_other_publishes_to_pika():

@@ -1,13 +1,13 @@
-"""Row ids: hub.store.tables.new_id builds uuid4 hex without a UUID object, and new_ids a batch of
-them from one read of randomness (both on the worker's hot path); what they give must still be
-what uuid.uuid4().hex gives."""
+"""Row ids and the listener's message ids: hub.ids.new_id builds uuid4 hex without a UUID object
+(it is on the worker's and the listener's hot paths), and new_ids a batch of them from one read
+of randomness; what they give must still be what uuid.uuid4().hex gives."""
 from __future__ import annotations
 
 import uuid
 
 import pytest
 
-from hub.store.tables import new_id, new_ids
+from hub.ids import new_id, new_ids
 
 
 MAKERS = {"one by one": lambda count: [new_id() for _ in range(count)],

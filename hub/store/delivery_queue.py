@@ -165,7 +165,7 @@ class DeliveryQueue(Repository):
         if destination is not None:
             values["destination"] = destination
         rows = self._execute("finding due deliveries",
-                             _due_query(destination is not None, lane), values)
+                             _due_query(destination is not None, lane), values).fetchall()
         return [delivery_from_row(row) for row in rows]
 
     def due_destinations(self, now: datetime) -> list[str]:
@@ -233,7 +233,7 @@ class DeliveryQueue(Repository):
                   **{f"patient_{n}": head.patient_id for n, head in enumerate(heads)}}
         by_patient: dict[str, list[Delivery]] = {}
         for row in self._execute("finding a batch of deliveries", _runs_query(len(heads)),
-                                 values):
+                                 values).fetchall():  # at once: a row at a time cost more
             by_patient.setdefault(row.patient_id, []).append(delivery_from_row(row))
         for run in by_patient.values():
             run.sort(key=lambda d: d.sequence)

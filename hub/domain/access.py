@@ -45,12 +45,18 @@ def decide_all(views: Iterable[EntryView], who: Recipient, state: ConsentState,
                at: datetime) -> Decision:
     """Allow only when every entry is allowed; the first denial otherwise. `decide` is asked
     once per distinct view: a message's entries mostly look alike to consent (ten results of
-    one lab report), and its answer depends on nothing else."""
+    one lab report), and its answer depends on nothing else. An entry given the same view
+    object as the entry before it is passed over at once (the store shares them)."""
     decided: dict[EntryView, Decision] = {}
+    last = None
     for view in tuple(views) or _ANY_ENTRY:
-        if view not in decided:
-            decided[view] = decide(view, who, state, at)
-        decision = decided[view]
+        if view is last:  # the very view of the entry before, which was allowed
+            continue
+        last = view
+        found = decided.get(view)
+        if found is None:
+            found = decided[view] = decide(view, who, state, at)
+        decision = found
         if not decision.allowed:
             return decision
     return decision  # the last allow: there is at least one view (_ANY_ENTRY)

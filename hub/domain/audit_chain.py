@@ -97,6 +97,8 @@ def canonical_bytes(event: AuditEvent | Mapping[str, object]) -> bytes:
         if type(value) is str:
             data = value.encode("utf-8")
             parts.append(b"%d:%b," % (len(data), data))
+        elif value is None:
+            parts.append(NULL)
         else:
             parts.append(_field(value))
     fields = b"".join(parts)

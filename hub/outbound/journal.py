@@ -19,6 +19,7 @@ from hub.outbound.ack_reader import REJECTED
 from hub.outbound.report import Outcome
 
 _ERR3 = re.compile(r"ERR-3 ([A-Za-z0-9]{1,8})\)")
+_CODE = re.compile(r"[A-Za-z-]{1,12}")
 
 
 def delivery_event(delivery: Delivery, outcome: Outcome) -> AuditEvent | None:
@@ -59,7 +60,7 @@ def journal_outcome(uow: UnitOfWork, delivery: Delivery, outcome: Outcome) -> No
 def _code(code: str) -> str:
     # ACK codes and the dispatcher's pseudo codes are short words; anything else is not ours
     # to repeat.
-    return code if re.fullmatch(r"[A-Za-z-]{1,12}", code or "") else "unrecognised answer"
+    return code if _CODE.fullmatch(code or "") else "unrecognised answer"
 
 
 def _actor(recipient: str) -> str:

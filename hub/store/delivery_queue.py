@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from hub.domain.delivery import MAX_CONNECTIONS, ONE_LANE, Delivery, DeliveryState, Lane
 from hub.store.due_signals import announcement
+from hub.store.one_of import one_of
 from hub.store.repository import Repository
 from hub.store.tables import deliveries, unreachable_destinations, utc_now
 
@@ -121,14 +122,15 @@ _DUE_DESTINATIONS = (select(deliveries.c.destination).select_from(_queue_heads()
 
 
 @functools.lru_cache(maxsize=2)
-def _claim_statement(skip_locked: bool):
+def _claim_statement(dialect: str):
     """claim_batch's update of the ids bound as "wanted" that are still pending and due at
-    "now", to "until" (and "updated_at" "changed"); `skip_locked` on PostgreSQL."""
+    "now", to "until" (and "updated_at" "changed"); skipping locked rows on PostgreSQL. The
+    ids go as hub.store.one_of has them go, rendered once."""
     target = (select(deliveries.c.id)
-              .where(deliveries.c.id.in_(bindparam("wanted", expanding=True)),
+              .where(one_of(dialect)(deliveries.c.id, "wanted"),
                      deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= _NOW)
               .order_by(deliveries.c.id))
-    if skip_locked:
+    if dialect == "postgresql":
         target = target.with_for_update(skip_locked=True)
     return (update(deliveries)
             .where(deliveries.c.id.in_(target.scalar_subquery()))
@@ -163,7 +165,7 @@ class DeliveryQueue(Repository):
         if destination is not None:
             values["destination"] = destination
         rows = self._execute("finding due deliveries",
-                             _due_query(destination is not None, lane), values)
+                             _due_query(destination is not None, lane), values).fetchall()
         return [delivery_from_row(row) for row in rows]
 
     def due_destinations(self, now: datetime) -> list[str]:
@@ -211,7 +213,7 @@ class DeliveryQueue(Repository):
         # is skipped, not waited for: a claim never waits on another claim, so two senders
         # claiming overlapping sets cannot deadlock (tests/integration/test_lane_leases.py). A
         # skipped row ends its run as one claimed first by someone else does.
-        statement = _claim_statement(self._connection.dialect.name == "postgresql")
+        statement = _claim_statement(self._connection.dialect.name)
         claimed = set(self._execute("claiming deliveries", statement, {
             "wanted": wanted, "now": now, "until": until, "changed": utc_now()}).scalars())
         batch, stray = [], []
@@ -231,7 +233,7 @@ class DeliveryQueue(Repository):
                   **{f"patient_{n}": head.patient_id for n, head in enumerate(heads)}}
         by_patient: dict[str, list[Delivery]] = {}
         for row in self._execute("finding a batch of deliveries", _runs_query(len(heads)),
-                                 values):
+                                 values).fetchall():  # at once: a row at a time cost more
             by_patient.setdefault(row.patient_id, []).append(delivery_from_row(row))
         for run in by_patient.values():
             run.sort(key=lambda d: d.sequence)

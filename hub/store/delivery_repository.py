@@ -30,9 +30,18 @@ _LAST_SEQUENCES = PerDialect(lambda one_of: (
     .where(one_of(deliveries.c.patient_id, "patient_ids"),
            one_of(deliveries.c.destination, "destinations"))
     .group_by(deliveries.c.patient_id, deliveries.c.destination)))
-# Built once: the sender reads a batch's bytes for every batch (see entry_repository._VIEWS).
-_PAYLOADS = select(deliveries.c.id, deliveries.c.payload_key_id, deliveries.c.payload_ct
-                   ).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+# Built once: the sender reads a batch's bytes and marks its deliveries delivered for every
+# batch (see entry_repository._VIEWS).
+_PAYLOADS = PerDialect(lambda one_of: select(
+    deliveries.c.id, deliveries.c.payload_key_id, deliveries.c.payload_ct
+).where(one_of(deliveries.c.id, "ids")))
+_DELIVERED = PerDialect(lambda one_of: (
+    update(deliveries)
+    .where(one_of(deliveries.c.id, "ids"), deliveries.c.state == PENDING)
+    .values(state=DeliveryState.DELIVERED.value, attempts=deliveries.c.attempts + 1,
+            ack_code=bindparam("ack_code", type_=deliveries.c.ack_code.type), last_error=None,
+            next_attempt_at=None,
+            updated_at=bindparam("changed", type_=deliveries.c.updated_at.type))))
 
 
 class DeliveryRepository(DeliveryQueue):
@@ -119,12 +128,10 @@ class DeliveryRepository(DeliveryQueue):
         (and nothing to commit) unless every one of them was pending."""
         if not ids:
             return
-        statement = (update(deliveries)
-                     .where(deliveries.c.id.in_(list(ids)), deliveries.c.state == PENDING)
-                     .values(state=DeliveryState.DELIVERED.value,
-                             attempts=deliveries.c.attempts + 1, ack_code=ack_code,
-                             last_error=None, next_attempt_at=None, updated_at=utc_now()))
-        if self._execute("marking deliveries delivered", statement).rowcount != len(ids):
+        statement = _DELIVERED[self._connection.dialect.name]
+        if self._execute("marking deliveries delivered", statement, {
+                "ids": list(ids), "ack_code": ack_code, "changed": utc_now()}
+                         ).rowcount != len(ids):
             raise StoreError("a delivery to mark delivered is no longer pending")
 
     def mark_delivered(self, id: str, ack_code: str) -> None:
@@ -209,15 +216,16 @@ class DeliveryRepository(DeliveryQueue):
             return {}
         decrypt = self._keyring.decrypt
         return {id: decrypt(ct, table=TABLE, row_id=id, key_id=key_id)
-                for id, key_id, ct in self._execute("reading deliveries' bytes", _PAYLOADS,
-                                                    {"ids": list(ids)})}
+                for id, key_id, ct in self._execute(
+                    "reading deliveries' bytes", _PAYLOADS[self._connection.dialect.name],
+                    {"ids": list(ids)}).fetchall()}
 
     def entry_views(self, message_ids: Collection[str]) -> dict[str, list[EntryView]]:
         """For a batch's consent re-check: what `EntryRepository.views_for_message` answers for
         each of `message_ids` (level and hidden flag of each entry, in entry order, nothing
         decrypted, and whom the patient hid each from), read in one query. A message that made
         no entry maps to []."""
-        return entry_views(self._execute, list(message_ids))
+        return entry_views(self._execute, self._connection.dialect.name, list(message_ids))
 
     def for_message(self, message_id: str) -> list[Delivery]:
         """Every delivery of one received message: where it went."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from hub.domain.consent import EntryView
 from hub.domain.models import Confidentiality, Entry, StoredEntry
 from hub.errors import StoreError
+from hub.store.one_of import PerDialect
 from hub.store.repository import Repository, chunks, from_json_bytes, to_json_bytes
 from hub.store.tables import entries, entry_hidden_from, new_ids, patients, utc_now
 
@@ -17,33 +18,47 @@ _TICK = timedelta(microseconds=1)
 _LEVELS = [c.value for c in Confidentiality]  # from the loosest to the strictest
 
 
-# Built once: the sender re-checks consent for every batch, and building this select (its
-# join, its cache key) and calling Confidentiality(value) per entry cost more than the query.
-_VIEWS = (select(entries.c.id, entries.c.message_id, entries.c.confidentiality,
-                 entries.c.hidden, entry_hidden_from.c.cns_code)
-          .select_from(entries.outerjoin(entry_hidden_from,
-                                         entry_hidden_from.c.entry_id == entries.c.id))
-          .where(entries.c.message_id.in_(bindparam("message_ids", expanding=True)))
-          .order_by(entries.c.message_id, entries.c.seq, entries.c.id))
+# Built once per dialect (hub.store.one_of): the sender re-checks consent for every batch, and
+# building this select (its join, its cache key), rendering its id list and calling
+# Confidentiality(value) per entry cost more than the query.
+_VIEWS = PerDialect(lambda one_of: (
+    select(entries.c.id, entries.c.message_id, entries.c.confidentiality,
+           entries.c.hidden, entry_hidden_from.c.cns_code)
+    .select_from(entries.outerjoin(entry_hidden_from,
+                                   entry_hidden_from.c.entry_id == entries.c.id))
+    .where(one_of(entries.c.message_id, "message_ids"))
+    .order_by(entries.c.message_id, entries.c.seq, entries.c.id)))
 _LEVEL_OF = {c.value: c for c in Confidentiality}
 _NO_CODES: frozenset[str] = frozenset()
 
 
-def entry_views(execute, message_ids: list[str]) -> dict[str, list[EntryView]]:
+def entry_views(execute, dialect: str, message_ids: list[str]) -> dict[str, list[EntryView]]:
     """For consent: each message's entries as `EntryView`s (level, hidden flag, the CNS codes
     it is hidden from), in entry order, read in one query per chunk through `execute` (a
-    repository's); nothing decrypted. A message that made no entry maps to []."""
+    repository's, on a `dialect` connection); nothing decrypted. A message that made no entry
+    maps to []."""
     views: dict[str, list[EntryView]] = {id: [] for id in message_ids}
+    query = _VIEWS[dialect]
+    # One EntryView per distinct (level, hidden, codes), shared by the entries that look
+    # alike (a lab report's ten results): built once, and consent (decide_all) passes over
+    # an entry that is the very view of the one before it without hashing it.
+    made: dict[tuple[str, bool, frozenset[str]], EntryView] = {}
     for chunk in chunks(list(views)):
-        rows: dict[str, tuple[str, str, bool, set[str]]] = {}
-        for id, message_id, level, hidden, code in execute("reading entry levels", _VIEWS,
-                                                           {"message_ids": list(chunk)}):
-            _, _, _, codes = rows.setdefault(id, (message_id, level, bool(hidden), set()))
+        rows: dict[str, tuple[str, str, bool]] = {}
+        codes_of: dict[str, set[str]] = {}
+        for id, message_id, level, hidden, code in execute("reading entry levels", query, {
+                "message_ids": list(chunk)}).fetchall():
+            if id not in rows:
+                rows[id] = (message_id, level, bool(hidden))
             if code is not None:
-                codes.add(code)
-        for message_id, level, hidden, codes in rows.values():  # dicts keep query order
-            views[message_id].append(EntryView(_LEVEL_OF[level], hidden,
-                                               frozenset(codes) if codes else _NO_CODES))
+                codes_of.setdefault(id, set()).add(code)
+        for id, (message_id, level, hidden) in rows.items():  # dicts keep query order
+            codes = codes_of.get(id)
+            key = (level, hidden, frozenset(codes) if codes else _NO_CODES)
+            view = made.get(key)
+            if view is None:
+                view = made[key] = EntryView(_LEVEL_OF[level], hidden, key[2])
+            views[message_id].append(view)
     return views
 
 
@@ -201,7 +216,8 @@ class EntryRepository(Repository):
     def views_for_message(self, message_id: str) -> list[EntryView]:
         """What consent needs of each entry a message made (level, hidden, hidden from whom),
         nothing decrypted."""
-        return entry_views(self._execute, [message_id])[message_id]
+        return entry_views(self._execute, self._connection.dialect.name,
+                           [message_id])[message_id]
 
     def outlines_for_message(self, message_id: str) -> list[dict]:
         """Id, seq, kind, confidentiality and hidden flag of each entry a message made, in

@@ -27,6 +27,11 @@ def _array(column, name: str):
     return column == any_(bindparam(name, type_=ARRAY(column.type)))
 
 
+def one_of(dialect_name: str) -> OneOf:
+    """The membership test of `dialect_name`, for a statement built once per dialect."""
+    return _array if dialect_name == "postgresql" else _expanding
+
+
 class PerDialect:
     """A statement built on first use for each dialect, from `build(one_of)`; the values of
     each `one_of` bind are given as a list."""
@@ -38,6 +43,5 @@ class PerDialect:
     def __getitem__(self, dialect_name: str):
         made = self._made.get(dialect_name)
         if made is None:
-            made = self._made[dialect_name] = self._build(
-                _array if dialect_name == "postgresql" else _expanding)
+            made = self._made[dialect_name] = self._build(one_of(dialect_name))
         return made

@@ -3,6 +3,7 @@ head and the due deliveries right behind it, never one with something unclaimed 
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from hub.domain.delivery import DeliveryState
 from hub.domain.models import Confidentiality, Entry
@@ -117,3 +118,56 @@ def test_payloads_and_entry_views_read_for_a_batch_answer_as_one_by_one(uow_fact
         assert views[plain] == [] and [v.hidden for v in views[graded]] == [False, True]
         assert uow.deliveries.payloads([d.id for d in made]) == {
             d.id: uow.deliveries.payload(d.id) for d in made}
+
+
+def test_alike_entries_of_a_batch_share_one_view(uow_factory):
+    # The consent re-check (decide_all) passes over an entry whose view is the very one of
+    # the entry before it: a lab report's alike results are one object, not one each.
+    with uow_factory() as uow:
+        first, patient_id, _ = store_message(uow, 1)
+        second, _, _ = store_message(uow, 2, patient_n=1)
+        for message_id in (first, second):
+            for seq in range(3):
+                uow.entries.add(patient_id, message_id, seq,
+                                Entry("lab_result", {}, Confidentiality.NORMAL))
+        uow.entries.add(patient_id, second, 3, Entry("lab_result", {}, Confidentiality.RESTRICTED))
+        uow.commit()
+    with uow_factory() as uow:
+        views = uow.deliveries.entry_views([first, second])
+    normal = views[first][0]
+    assert all(view is normal for view in views[first] + views[second][:3])
+    assert views[second][3].confidentiality is Confidentiality.RESTRICTED
+
+
+def test_a_batchs_id_lists_do_not_change_its_statements_on_postgresql(uow_factory, engine):
+    # A sender claims, re-checks, reads and marks a batch of any size: on PostgreSQL each id
+    # list goes as one array, so the statements' text is the same for 2 ids as for 5 and is
+    # rendered and converted once, not for every batch size (an expanding IN on SQLite).
+    def one_batch(size, first):
+        queues(uow_factory, [size], first=first)  # one queue: one run read, whatever the size
+        texts: list[str] = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):
+            texts.append(statement)
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            with uow_factory() as uow:
+                batch = uow.deliveries.claim_batch(A, NOW, LEASE_END, 100)
+                views = uow.deliveries.entry_views({d.message_id for d in batch})
+                payloads = uow.deliveries.payloads([d.id for d in batch])
+                uow.deliveries.mark_delivered_many([d.id for d in batch], "AA")
+                uow.commit()
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert len(batch) == size and len(payloads) == size
+        assert views == {d.message_id: [] for d in batch}  # stored here without entries
+        with uow_factory() as uow:
+            assert {uow.deliveries.get(d.id).state for d in batch} == {DeliveryState.DELIVERED}
+        return texts
+
+    small, large = one_batch(2, 1), one_batch(5, 2)
+    if engine.dialect.name == "postgresql":
+        assert small == large
+    else:
+        assert small != large

@@ -1,0 +1,85 @@
+"""The store's per-batch lookups cost the same however many rows the hub has stored: a worker
+makes them for every batch, so a lookup that grew with the table slowed the whole pipeline run
+after run (bench/end_to_end.py). Measured by what the database reads, not by time: blocks read
+on PostgreSQL, virtual machine steps on SQLite."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, text
+
+from hub.store.tables import messages
+
+SENDER = "LAB^HOSP"
+DESTINATION = "127.0.0.1:2575"
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SMALL, LARGE = 1_000, 10_000
+
+
+def read_cost(uow, call: Callable[[], object]) -> int:
+    """What the database read to run `call` in `uow`'s transaction: blocks fetched from the
+    messages and deliveries tables and their indexes (PostgreSQL), VM steps (SQLite)."""
+    connection = uow._connection
+    if connection.dialect.name == "postgresql":
+        blocks = text("SELECT sum(pg_stat_get_xact_blocks_fetched(c.oid)) FROM pg_class c "
+                      "LEFT JOIN pg_index i ON i.indexrelid = c.oid "
+                      "WHERE c.relname IN ('messages', 'deliveries') "
+                      "OR i.indrelid IN ('messages'::regclass, 'deliveries'::regclass)")
+        before = connection.execute(blocks).scalar_one()
+        call()
+        return int(connection.execute(blocks).scalar_one() - before)
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    raw = connection.connection.driver_connection
+    raw.set_progress_handler(count, 100)
+    try:
+        call()
+    finally:
+        raw.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def message_row(n: int, patient_id: str | None = None) -> dict:
+    return {"id": f"m{n:031d}", "sender": SENDER, "control_id": f"C{n}", "type": "ORU^R01",
+            "version": "2.5", "state": "stored", "received_at": AT, "processed_at": AT,
+            "patient_id": patient_id, "content_hash": "0" * 64, "raw_key_id": "k",
+            "raw_ct": b"\0" * 200}
+
+
+def store_messages(engine, start: int, stop: int, patient_id: str | None = None) -> None:
+    with engine.begin() as connection:
+        connection.execute(insert(messages), [message_row(n, patient_id)
+                                              for n in range(start, stop)])
+    analyze(engine)
+
+
+def analyze(engine) -> None:
+    """PostgreSQL's statistics, as autovacuum keeps them; the hub never analyzes SQLite."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+
+
+def resend_lookup_cost(uow_factory) -> int:
+    keys = [(SENDER, f"new-{n}") for n in range(20)] + [(SENDER, "C7")]
+    with uow_factory() as uow:
+        found: dict = {}
+        cost = read_cost(uow, lambda: found.update(uow.messages.first_of(keys)))
+    assert list(found) == [(SENDER, "C7")]
+    return cost
+
+
+def test_the_resend_check_of_a_batch_does_not_grow_with_the_messages_stored(
+        uow_factory, engine):
+    store_messages(engine, 0, SMALL)
+    small = resend_lookup_cost(uow_factory)
+    store_messages(engine, SMALL, LARGE)
+    large = resend_lookup_cost(uow_factory)
+    assert large <= small * 1.5 + 10, (small, large)

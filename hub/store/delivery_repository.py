@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, Text, bindparam, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql import Select
 
 from hub.domain.consent import EntryView
 from hub.domain.delivery import Delivery, DeliveryState
@@ -33,7 +35,7 @@ _LAST_SEQUENCES = PerDialect(lambda one_of: (
     .group_by(deliveries.c.patient_id, deliveries.c.destination)))
 
 
-def _last_sequences_pg():
+def _last_sequences_pg() -> Select[Any]:
     """On PostgreSQL, each queue's max(sequence) on its own, for every patient x destination
     bound: a max alone is read as the last entry of the unique index (one descent per queue),
     where the grouping above read every delivery a patient ever had, so that numbering a batch
@@ -239,7 +241,7 @@ class DeliveryRepository(DeliveryQueue):
         each of `message_ids` (level and hidden flag of each entry, in entry order, nothing
         decrypted, and whom the patient hid each from), read in one query. A message that made
         no entry maps to []."""
-        return entry_views(self._execute, list(message_ids))
+        return entry_views(self._execute, list(message_ids), self._connection.dialect.name)
 
     def for_message(self, message_id: str) -> list[Delivery]:
         """Every delivery of one received message: where it went."""

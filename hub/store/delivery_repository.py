@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, Text, bindparam, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql import Select
 
 from hub.domain.consent import EntryView
 from hub.domain.delivery import Delivery, DeliveryState
@@ -30,6 +33,26 @@ _LAST_SEQUENCES = PerDialect(lambda one_of: (
     .where(one_of(deliveries.c.patient_id, "patient_ids"),
            one_of(deliveries.c.destination, "destinations"))
     .group_by(deliveries.c.patient_id, deliveries.c.destination)))
+
+
+def _last_sequences_pg() -> Select[Any]:
+    """On PostgreSQL, each queue's max(sequence) on its own, for every patient x destination
+    bound: a max alone is read as the last entry of the unique index (one descent per queue),
+    where the grouping above read every delivery a patient ever had, so that numbering a batch
+    grew with the deliveries stored (2 ms at 150 a patient, and on)."""
+    patient = func.unnest(bindparam("patient_ids", type_=ARRAY(String))).table_valued(
+        "patient_id").render_derived("patient")
+    destination = func.unnest(bindparam("destinations", type_=ARRAY(Text))).table_valued(
+        "destination").render_derived("destination")
+    last = (select(func.max(deliveries.c.sequence))
+            .where(deliveries.c.patient_id == patient.c.patient_id,
+                   deliveries.c.destination == destination.c.destination)
+            .scalar_subquery())
+    return select(patient.c.patient_id, destination.c.destination, last).select_from(
+        patient.join(destination, true()))
+
+
+_LAST_SEQUENCES_PG = _last_sequences_pg()
 # Built once: the sender reads a batch's bytes and marks its deliveries delivered for every
 # batch (see entry_repository._VIEWS).
 _PAYLOADS = PerDialect(lambda one_of: select(
@@ -108,12 +131,13 @@ class DeliveryRepository(DeliveryQueue):
         # The patients' queues to the batch's few destinations, read through the unique index.
         found: dict[tuple[str, str], int] = {}
         destinations = sorted({destination for _, destination in queues})
-        query = _LAST_SEQUENCES[self._connection.dialect.name]
+        dialect = self._connection.dialect.name
+        query = _LAST_SEQUENCES_PG if dialect == "postgresql" else _LAST_SEQUENCES[dialect]
         for chunk in chunks(sorted({patient_id for patient_id, _ in queues})):
             for patient_id, destination, sequence in self._execute(
                     "numbering deliveries", query,
                     {"patient_ids": list(chunk), "destinations": destinations}):
-                if (patient_id, destination) in queues:
+                if sequence is not None and (patient_id, destination) in queues:
                     found[(patient_id, destination)] = sequence
         return found
 

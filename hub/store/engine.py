@@ -17,6 +17,11 @@ POSTGRES_MAX_OVERFLOW = 10
 POSTGRES_POOL_RECYCLE_S = 1800
 # A server that does not answer at all (a partition, not a refusal) fails a connect this soon.
 POSTGRES_CONNECT_TIMEOUT_S = 10
+# No JIT compilation: the hub's statements are short and run every batch, and JIT starts once a
+# plan's estimated cost passes jit_above_cost, which a growing table's estimates soon do (its
+# statistics stale, or none where autovacuum is off): compiling then cost 10-55 ms a statement
+# that ran in 1 ms, so each run of the end-to-end bench was slower than the one before.
+POSTGRES_SESSION_OPTIONS = "-c jit=off"
 # SQLite's operational errors that pass by themselves; the others (no such table...) do not.
 _SQLITE_TRANSIENT = ("database is locked", "database is busy", "disk i/o error",
                      "unable to open database file")
@@ -94,6 +99,9 @@ def _postgres_engine(url) -> Engine:
     if url.drivername == "postgresql":
         # psycopg 3 is the installed driver; a bare "postgresql://" would ask for psycopg2.
         url = url.set(drivername="postgresql+psycopg")
+    given = url.query.get("options")  # the URL's own session options are kept, ours added
+    options = f"{given} {POSTGRES_SESSION_OPTIONS}" if isinstance(given, str) else \
+        POSTGRES_SESSION_OPTIONS
     engine = create_engine(
         url,
         pool_size=POSTGRES_POOL_SIZE,
@@ -103,7 +111,8 @@ def _postgres_engine(url) -> Engine:
         hide_parameters=True,
         pool_recycle=POSTGRES_POOL_RECYCLE_S,
         connect_args={"application_name": "dsp-hub",
-                      "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+                      "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+                      "options": options},
     )
 
     @event.listens_for(engine, "connect")

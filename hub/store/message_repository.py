@@ -21,9 +21,13 @@ _EXISTING = PerDialect(lambda one_of: select(messages.c.id).where(one_of(message
 
 
 def _first(kept):
+    # The senders too, not the control ids alone: `ix_messages_sender_control_id` leads with
+    # the sender, so without it the lookup read the whole index (or table), and every batch's
+    # resend check grew with the messages ever stored (99 ms a batch at 30,000 rows; 1 ms so).
     return PerDialect(lambda one_of: (
         select(messages.c.id, messages.c.sender, messages.c.control_id, messages.c.content_hash)
-        .where(one_of(messages.c.control_id, "control_ids"), kept)
+        .where(one_of(messages.c.sender, "senders"), one_of(messages.c.control_id, "control_ids"),
+               kept)
         .order_by(messages.c.received_at, messages.c.id)))
 
 
@@ -167,10 +171,11 @@ class MessageRepository(Repository):
         wanted = set(keys)
         query = (_FIRST_STORED if stored_only else _FIRST)[self._connection.dialect.name]
         found: dict[tuple[str, str], tuple[str, str]] = {}
+        senders = sorted({sender for sender, _ in wanted})
         control_ids = sorted({control_id for _, control_id in wanted})
         for chunk in chunks(control_ids):
             for row in self._execute("looking for resends", query,
-                                     {"control_ids": list(chunk)}):
+                                     {"senders": senders, "control_ids": list(chunk)}):
                 key = (row.sender, row.control_id)
                 if key in wanted and key not in found:
                     found[key] = (row.id, row.content_hash)

@@ -15,6 +15,7 @@ from hub.store.engine import make_engine
 from hub.store.schema import current_revision, head_revision, require_schema, upgrade
 from hub.store.tables import metadata, new_id
 from hub.store.unit_of_work import UnitOfWork
+from tests.fixtures.databases import KINDS
 
 
 def test_a_postgresql_nobody_answers_is_unreachable_not_a_wrong_database():
@@ -28,6 +29,22 @@ def test_a_postgresql_nobody_answers_is_unreachable_not_a_wrong_database():
         require_schema(url)
     with pytest.raises(DatabaseUnavailable, match="^database unreachable"):
         current_revision(url)
+
+
+@pytest.mark.parametrize("database_url", [k for k in KINDS if k != "sqlite"], indirect=True)
+def test_postgresql_sessions_run_without_jit_and_keep_the_url_options(database_url):
+    # JIT compiled every batch's short statements for 10-55 ms once a growing table's estimates
+    # passed jit_above_cost (hub/store/engine.py): the hub's sessions turn it off.
+    for url, work_mem in ((database_url, None), (f"{database_url}?options=-c%20work_mem%3D7MB",
+                                                 "7MB")):
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                assert connection.execute(text("SHOW jit")).scalar_one() == "off"
+                if work_mem:
+                    assert connection.execute(text("SHOW work_mem")).scalar_one() == work_mem
+        finally:
+            engine.dispose()
 
 
 def test_upgrade_on_empty_database_then_again(database_url, tmp_path, monkeypatch):

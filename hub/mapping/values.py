@@ -102,6 +102,11 @@ def varies(segment: Segment, field: int, datatype: str) -> str:
     by a space; primitives (and an unknown or missing type) the whole value.
     """
     datatype = datatype.strip().upper()
+    if datatype in _PRIMITIVE:
+        # The whole of each repetition (what `_one` reads), all of them from one split; a raw
+        # repetition that is empty or "" decodes to one, so the decoded values alone are tested.
+        return "\n".join(value for value in segment.decoded_repetitions(field)
+                         if value and value != NULL)
     values = []
     for repetition, raw in enumerate(segment.repetitions(field)):
         if not raw or raw == NULL:

@@ -68,6 +68,9 @@ class CompiledField:
     outside: bool
     segment: str          # the segment of its first source (what `all` walks)
     mutable: bool         # xcn/pl give dicts, list a list: each entry needs a copy of its own
+    # A text read only from the `each` segment: the slots of its sources, which the mapper
+    # reads itself (the first one neither empty nor HL7 null), calling no reader; else None.
+    slots: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,7 @@ def _entry(rule: EntryRule) -> CompiledEntry:
         CompiledField(f.name, field_reader(f, rule.kind, _NO_SLOTS if f.all else slots), f.all,
                       not f.all and all(a[0] != each for a in f.sources)
                       and (f.datatype is None or f.datatype[0] != each),
-                      f.sources[0][0], f.type in _MUTABLE)
+                      f.sources[0][0], f.type in _MUTABLE, _text_slots(f, slots))
         for f in rule.fields)
     effective_at = tuple((text_reader(accessor, slots, first_component=True), accessor)
                          for accessor in rule.effective_at)
@@ -134,6 +137,20 @@ def _entry(rule: EntryRule) -> CompiledEntry:
         slots.wanted(), len(slots.slots),
         fields, effective_at, level_source,
         source is None or source[0] != each)
+
+
+def _text_slots(rule: FieldRule, slots: Slots) -> tuple[int, ...] | None:
+    """The slots of a text field whose sources are all on the `each` segment (taken by its
+    reader, compiled just before), or None."""
+    if rule.all or rule.type != "text" or any(a[0] != slots.each for a in rule.sources):
+        return None
+    found = []
+    for accessor in rule.sources:
+        slot = slots.slot(accessor)
+        if slot is None:
+            return None
+        found.append(slot)
+    return tuple(found)
 
 
 def text_reader(accessor: Accessor, slots: Slots = _NO_SLOTS,

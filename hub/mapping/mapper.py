@@ -18,6 +18,7 @@ from hub.mapping.compiled import (CompiledEntry, CompiledField, CompiledMapping,
                                   compiled, path_of)
 from hub.mapping.sensitive import SensitiveCodes
 from hub.mapping.spec import Mapping
+from hub.mapping.values import NULL
 
 
 @dataclass
@@ -110,6 +111,15 @@ def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: Sensi
     rule = plan.rule
     payload: dict[str, Any] = {}
     for n, field_plan in enumerate(plan.fields):
+        at = field_plan.slots
+        if at is not None:
+            # A text of the `each` segment, read in one pass already: what its reader returns.
+            for slot in at:
+                value = texts[slot]
+                if value and value != NULL:
+                    payload[field_plan.name] = value
+                    break
+            continue
         if field_plan.all:
             value = _joined(field_plan, context, msg)
         elif shared is not None and field_plan.outside:

@@ -114,6 +114,8 @@ class Segment:
             return [raw]
         seps = self._seps
         escape = seps.escape
+        if seps.repetition not in raw:
+            return [unescape(raw, seps) if escape in raw else raw]
         return [unescape(text, seps) if escape in text else text
                 for text in raw.split(seps.repetition)]
 

@@ -94,6 +94,10 @@ class CompiledMapping:
     mapping: Mapping
     patient: tuple[tuple[str, Reader], ...]
     entries: tuple[CompiledEntry, ...]
+    # The entries in order, consecutive ones made for each occurrence of the same segment in
+    # the same groups (an ORU's lab results and documents, one per OBX) run together: the
+    # mapper walks the message once for them all.
+    runs: tuple[tuple[CompiledEntry, ...], ...] = ()
 
 
 _COMPILED: dict[int, CompiledMapping] = {}
@@ -105,14 +109,29 @@ def compiled(mapping: Mapping) -> CompiledMapping:
     known = _COMPILED.get(id(mapping))
     if known is not None and known.mapping is mapping:
         return known
+    entries = tuple(_entry(rule) for rule in mapping.entries)
     result = CompiledMapping(
         mapping,
         tuple((rule.name, field_reader(rule, "patient")) for rule in mapping.patient),
-        tuple(_entry(rule) for rule in mapping.entries))
+        entries, _runs(entries))
     if len(_COMPILED) > 256:  # mappings reloaded many times over: start afresh
         _COMPILED.clear()
     _COMPILED[id(mapping)] = result
     return result
+
+
+def _runs(entries: tuple[CompiledEntry, ...]) -> tuple[tuple[CompiledEntry, ...], ...]:
+    """The entries cut into runs (CompiledMapping.runs): an entry without `each` alone."""
+    runs: list[list[CompiledEntry]] = []
+    for plan in entries:
+        rule = plan.rule
+        if runs and rule.each is not None and any(
+                rule.each == other.rule.each and rule.group == other.rule.group
+                for other in runs[-1][:1]):
+            runs[-1].append(plan)
+        else:
+            runs.append([plan])
+    return tuple(tuple(run) for run in runs)
 
 
 def _entry(rule: EntryRule) -> CompiledEntry:

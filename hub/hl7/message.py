@@ -103,6 +103,22 @@ class Segment:
             return [raw]
         return raw.split(self._seps.repetition)
 
+    def decoded_repetitions(self, field: int) -> list[str]:
+        """Every repetition of the field as `value(field, repetition=n)` reads it: escapes
+        decoded (MSH-1 and MSH-2 as they are); [] when the field is empty. One split for all of
+        them, where `value` splits the field again for each."""
+        raw = self._raw(field)
+        if not raw:
+            return []
+        if self._is_delimiter_field(field):
+            return [raw]
+        seps = self._seps
+        escape = seps.escape
+        if seps.repetition not in raw:
+            return [unescape(raw, seps) if escape in raw else raw]
+        return [unescape(text, seps) if escape in text else text
+                for text in raw.split(seps.repetition)]
+
     def components(self, field: int, repetition: int = 0) -> list[str]:
         """The components of one repetition (0-based here), escapes decoded; [] when it is empty."""
         reps = self.repetitions(field)
@@ -210,12 +226,13 @@ def _part(text: str, separator: str, number: int) -> str:
 class Message:
     """A parsed HL7 v2 message: its separators and its segments, in order."""
 
-    __slots__ = ("separators", "segments", "_by_name")
+    __slots__ = ("separators", "segments", "_by_name", "_type")
 
     def __init__(self, separators: Separators, segments: list[Segment]) -> None:
         self.separators = separators
         self.segments = segments
         self._by_name: dict[str, list[Segment]] | None = None
+        self._type: str | None = None
 
     def __repr__(self) -> str:
         return f"<Message {self.type} {len(self.segments)} segments>"
@@ -271,9 +288,13 @@ class Message:
     @property
     def type(self) -> str:
         """MSH-9.1^MSH-9.2, e.g. "ORU^R01"; only MSH-9.1 (e.g. "ACK") when the event is empty."""
+        # Read once: a worker asks it five times a message (interpret, mapping, routes).
+        if self._type is not None:
+            return self._type
         # Stripped as the listener's sniff reads them: "ORU^R01 " is answered AA as ORU^R01.
         code, event = self._header(9, 1).strip(), self._header(9, 2).strip()
-        return f"{code}^{event}" if event else code
+        self._type = f"{code}^{event}" if event else code
+        return self._type
 
     @property
     def structure(self) -> str:

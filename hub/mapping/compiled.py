@@ -68,6 +68,9 @@ class CompiledField:
     outside: bool
     segment: str          # the segment of its first source (what `all` walks)
     mutable: bool         # xcn/pl give dicts, list a list: each entry needs a copy of its own
+    # A text read only from the `each` segment: the slots of its sources, which the mapper
+    # reads itself (the first one neither empty nor HL7 null), calling no reader; else None.
+    slots: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,10 @@ class CompiledMapping:
     mapping: Mapping
     patient: tuple[tuple[str, Reader], ...]
     entries: tuple[CompiledEntry, ...]
+    # The entries in order, consecutive ones made for each occurrence of the same segment in
+    # the same groups (an ORU's lab results and documents, one per OBX) run together: the
+    # mapper walks the message once for them all.
+    runs: tuple[tuple[CompiledEntry, ...], ...] = ()
 
 
 _COMPILED: dict[int, CompiledMapping] = {}
@@ -102,14 +109,29 @@ def compiled(mapping: Mapping) -> CompiledMapping:
     known = _COMPILED.get(id(mapping))
     if known is not None and known.mapping is mapping:
         return known
+    entries = tuple(_entry(rule) for rule in mapping.entries)
     result = CompiledMapping(
         mapping,
         tuple((rule.name, field_reader(rule, "patient")) for rule in mapping.patient),
-        tuple(_entry(rule) for rule in mapping.entries))
+        entries, _runs(entries))
     if len(_COMPILED) > 256:  # mappings reloaded many times over: start afresh
         _COMPILED.clear()
     _COMPILED[id(mapping)] = result
     return result
+
+
+def _runs(entries: tuple[CompiledEntry, ...]) -> tuple[tuple[CompiledEntry, ...], ...]:
+    """The entries cut into runs (CompiledMapping.runs): an entry without `each` alone."""
+    runs: list[list[CompiledEntry]] = []
+    for plan in entries:
+        rule = plan.rule
+        if runs and rule.each is not None and any(
+                rule.each == other.rule.each and rule.group == other.rule.group
+                for other in runs[-1][:1]):
+            runs[-1].append(plan)
+        else:
+            runs.append([plan])
+    return tuple(tuple(run) for run in runs)
 
 
 def _entry(rule: EntryRule) -> CompiledEntry:
@@ -120,7 +142,7 @@ def _entry(rule: EntryRule) -> CompiledEntry:
         CompiledField(f.name, field_reader(f, rule.kind, _NO_SLOTS if f.all else slots), f.all,
                       not f.all and all(a[0] != each for a in f.sources)
                       and (f.datatype is None or f.datatype[0] != each),
-                      f.sources[0][0], f.type in _MUTABLE)
+                      f.sources[0][0], f.type in _MUTABLE, _text_slots(f, slots))
         for f in rule.fields)
     effective_at = tuple((text_reader(accessor, slots, first_component=True), accessor)
                          for accessor in rule.effective_at)
@@ -134,6 +156,20 @@ def _entry(rule: EntryRule) -> CompiledEntry:
         slots.wanted(), len(slots.slots),
         fields, effective_at, level_source,
         source is None or source[0] != each)
+
+
+def _text_slots(rule: FieldRule, slots: Slots) -> tuple[int, ...] | None:
+    """The slots of a text field whose sources are all on the `each` segment (taken by its
+    reader, compiled just before), or None."""
+    if rule.all or rule.type != "text" or any(a[0] != slots.each for a in rule.sources):
+        return None
+    found = []
+    for accessor in rule.sources:
+        slot = slots.slot(accessor)
+        if slot is None:
+            return None
+        found.append(slot)
+    return tuple(found)
 
 
 def text_reader(accessor: Accessor, slots: Slots = _NO_SLOTS,

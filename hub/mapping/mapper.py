@@ -18,6 +18,7 @@ from hub.mapping.compiled import (CompiledEntry, CompiledField, CompiledMapping,
                                   compiled, path_of)
 from hub.mapping.sensitive import SensitiveCodes
 from hub.mapping.spec import Mapping
+from hub.mapping.values import NULL
 
 
 @dataclass
@@ -42,7 +43,8 @@ def map_message(msg: Message, mapping: Mapping, sensitive: SensitiveCodes = _NON
         first.setdefault(segment.name, segment)
     patient = _patient(plan, first)
     entries: list[Entry] = []
-    for entry_plan in plan.entries:
+    for run in plan.runs:
+        entry_plan = run[0]
         rule = entry_plan.rule
         if rule.each is None:
             if not _applies(entry_plan, first):
@@ -54,7 +56,7 @@ def map_message(msg: Message, mapping: Mapping, sensitive: SensitiveCodes = _NON
                 raise MappingError(f"{rule.kind}: every field is empty, and the mapping requires "
                                    f"this entry")
         else:
-            _each(entry_plan, msg, entries, sensitive)
+            _each(run, msg, entries, sensitive)
     return Mapped(patient, entries)
 
 
@@ -66,18 +68,27 @@ def _applies(plan: CompiledEntry, context: Context) -> bool:
     return True
 
 
-def _each(plan: CompiledEntry, msg: Message, out: list[Entry], sensitive: SensitiveCodes) -> None:
+def _each(plans: tuple[CompiledEntry, ...], msg: Message, out: list[Entry],
+          sensitive: SensitiveCodes) -> None:
     """One entry per occurrence of `rule.each`, reading other segments from the nearest before it.
 
     Segments of `rule.group` (say ORC and OBR) are forgotten whenever a new run of them starts,
     so an order group without an ORC does not borrow the previous group's.
+
+    `plans` share `each` and `group` (CompiledMapping.runs), so they see the same contexts: one
+    walk serves them all. Each gives what it would alone, its entries after those of the plans
+    before it, and the first plan (in order) that fails raises what it would alone: a plan's
+    first error ends that plan only, and is raised once the plans before it are done.
     """
-    rule = plan.rule
-    group = rule.group
+    first = plans[0].rule
+    group, each = first.group, first.each
     context: Context = {}
     # Values of the fields read from other segments only (ORC-12, OBR-4...), kept while the
     # context holds the same ones: ten OBX of one order read their order's fields once.
-    shared: dict[int, Any] = {}
+    shared: list[dict[int, Any]] = [{} for _ in plans]
+    made: list[list[Entry]] = [[] for _ in plans]
+    errors: list[Exception | None] = [None] * len(plans)
+    live = list(range(len(plans)))   # the plans not failed yet
     previous_in_group = False
     found = 0
     for segment in msg.segments:
@@ -86,21 +97,36 @@ def _each(plan: CompiledEntry, msg: Message, out: list[Entry], sensitive: Sensit
         if in_group and not previous_in_group:
             for member in group:
                 context.pop(member, None)
-            shared.clear()
+            for values in shared:
+                values.clear()
         previous_in_group = in_group
         context[name] = segment
-        if name == rule.each:
+        if name == each:
             found += 1
-            if not _applies(plan, context):
-                continue
-            entry = _entry(plan, context, msg, sensitive, shared,
-                           segment.values(plan.wanted, plan.slot_count))
-            if entry is not None:
-                out.append(entry)
-        elif shared:
-            shared.clear()  # another segment came into the context: read again
-    if not found and rule.required:
-        raise MappingError(f"{rule.kind}: no {rule.each} segment, and the mapping requires one")
+            for n in live:
+                plan = plans[n]
+                try:
+                    if not _applies(plan, context):
+                        continue
+                    entry = _entry(plan, context, msg, sensitive, shared[n],
+                                   segment.values(plan.wanted, plan.slot_count))
+                except Exception as exc:  # noqa: BLE001 - raised below, in plan order
+                    errors[n] = exc
+                    live = [m for m in live if m != n]
+                    continue
+                if entry is not None:
+                    made[n].append(entry)
+        else:
+            for values in shared:
+                values.clear()  # another segment came into the context: read again
+    for plan, entries, error in zip(plans, made, errors):
+        if error is not None:
+            raise error
+        rule = plan.rule
+        if not found and rule.required:
+            raise MappingError(f"{rule.kind}: no {rule.each} segment, and the mapping requires "
+                               "one")
+        out.extend(entries)
 
 
 def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: SensitiveCodes,
@@ -110,6 +136,15 @@ def _entry(plan: CompiledEntry, context: Context, msg: Message, sensitive: Sensi
     rule = plan.rule
     payload: dict[str, Any] = {}
     for n, field_plan in enumerate(plan.fields):
+        at = field_plan.slots
+        if at is not None:
+            # A text of the `each` segment, read in one pass already: what its reader returns.
+            for slot in at:
+                value = texts[slot]
+                if value and value != NULL:
+                    payload[field_plan.name] = value
+                    break
+            continue
         if field_plan.all:
             value = _joined(field_plan, context, msg)
         elif shared is not None and field_plan.outside:

@@ -102,6 +102,13 @@ def varies(segment: Segment, field: int, datatype: str) -> str:
     by a space; primitives (and an unknown or missing type) the whole value.
     """
     datatype = datatype.strip().upper()
+    if datatype in _PRIMITIVE:
+        # The whole of each repetition (what `_one` reads), all of them from one split; a raw
+        # repetition that is empty or "" decodes to one, so the decoded values alone are tested.
+        texts = segment.decoded_repetitions(field)
+        if len(texts) == 1:  # most fields do not repeat: what the join below gives
+            return "" if texts[0] == NULL else texts[0]
+        return "\n".join([text for text in texts if text and text != NULL])
     values = []
     for repetition, raw in enumerate(segment.repetitions(field)):
         if not raw or raw == NULL:

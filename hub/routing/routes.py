@@ -108,8 +108,9 @@ class Routes:
         for segment_name, field in ROLE_FIELDS[role]:
             for segment in message.segments_named(segment_name):
                 for number in range(len(segment.repetitions(field))):
-                    components = segment.components(field, number)
-                    code = components[0].strip() if components else ""
+                    # XCN.1 of the repetition, escapes decoded: components(...)[0] without
+                    # decoding the other components
+                    code = segment.value(field, 1, None, number).strip()
                     if code:
                         found.append(Candidate(role, code, f"{segment_name}-{field}"))
         return found

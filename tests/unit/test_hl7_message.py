@@ -195,3 +195,18 @@ def test_values_in_one_pass_read_as_value_does():
             wanted.setdefault((field, repetition), []).append((slot, component, subcomponent))
         got = segment.values(tuple((f, r, tuple(w)) for (f, r), w in wanted.items()), len(reads))
         assert got == [segment.value(*read) for read in reads]
+
+
+def test_decoded_repetitions_read_each_repetition_as_value_does():
+    msg = Message.parse(ORU.replace("|5.2|", "|5.2~\\T\\6~~\"\"|"))
+    for segment in msg.segments:
+        for field in range(1, segment.field_count + 2):
+            expected = [segment.value(field, repetition=n)
+                        for n in range(len(segment.repetitions(field)))]
+            assert segment.decoded_repetitions(field) == expected, (segment.name, field)
+    obx = msg.segments_named("OBX")
+    assert obx[0].decoded_repetitions(5) == ["5.2", "&6", "", '""']
+    assert obx[1].decoded_repetitions(5) == ["Fasting\nsample & lipaemic ^ see note"]
+    assert msg.first("MSH").decoded_repetitions(2) == ["^~\\&"]
+    assert msg.first("MSH").decoded_repetitions(99) == []
+

@@ -313,3 +313,25 @@ local_note = "ZLU-2"
 """, encoding="utf-8")
     [entry] = map_message(msg, load_mappings(tmp_path).for_type("ADT^A01")).entries
     assert entry.payload == {"local_note": "hospital private data"}
+
+
+def test_lab_results_and_documents_are_read_in_one_walk_with_the_order_and_errors_of_two(mappings):
+    from hub.mapping.compiled import compiled
+    mapping = mappings.for_type("ORU^R01", "ORU_R01")
+    assert [[plan.rule.kind for plan in run] for run in compiled(mapping).runs] == [
+        ["lab_result", "document"]]
+    nm = "OBX|{}|NM|718-7^Hb^LN||13.5||||||F|||{}"
+    ed = "OBX|{}|ED|PDF^Report^L||^AP^PDF^Base64^QUJD||||||F|||{}"
+    obr = "OBR|1|PL1|FI1|CBC"
+    kinds = [entry.kind for entry in mapped(mappings, message(
+        MSH_ORU, PID, obr, nm.format(1, "20240115"), ed.format(2, "20240115"),
+        nm.format(3, "20240115"))).entries]
+    assert kinds == ["lab_result", "lab_result", "document"]
+    # The document's bad time comes first in the message, the lab result's first in the mapping:
+    # the lab result's error is the one raised, as when each entry walked the message alone.
+    with pytest.raises(MappingError, match="^lab_result: "):
+        mapped(mappings, message(MSH_ORU, PID, obr, ed.format(1, "2024-01-15"),
+                                 nm.format(2, "2024-01-15")))
+    with pytest.raises(MappingError, match="^document: "):
+        mapped(mappings, message(MSH_ORU, PID, obr, ed.format(1, "2024-01-15"),
+                                 nm.format(2, "20240115")))

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from hub import compose
+from hub import collector, compose
 from hub.bootstrap import Hub
 from hub.broker.partitions import router as inbound_router
 from hub.broker.partitions import stream_stats
@@ -94,6 +94,7 @@ def serve(hub: Hub, role: str = "all", stop: threading.Event | None = None,
     if outbound is not None:
         _start_outbound(hub, outbound[0])
     jobs = _start_jobs(hub) if role in SCHEDULER_ROLES else None
+    collector.settle()
     try:
         if role in ("all", "listener"):
             _profiled(lambda: asyncio.run(_run_listener(hub, stop)))

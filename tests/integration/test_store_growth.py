@@ -111,15 +111,21 @@ def queue_deliveries(engine, patient_id: str, start: int, stop: int) -> None:
     analyze(engine)
 
 
-# SQLite numbers a batch by grouping still (its planner reads a lone max from the index too,
-# but not one per queue of a list); PostgreSQL is what runs the hub at volume.
-@pytest.mark.parametrize("database_url", [k for k in KINDS if k != "sqlite"], indirect=True)
-def test_numbering_a_delivery_does_not_grow_with_its_queue(uow_factory, engine):
+def add_patient(engine) -> str:
+    """One patient row (its data never read here); its id."""
     patient_id = "p" * 32
     with engine.begin() as connection:
         connection.execute(insert(patients).values(
             id=patient_id, matricule_hash="h" * 64, key_id="k", data_ct=b"\0", created_at=AT,
             updated_at=AT))
+    return patient_id
+
+
+# SQLite numbers a batch by grouping still (its planner reads a lone max from the index too,
+# but not one per queue of a list); PostgreSQL is what runs the hub at volume.
+@pytest.mark.parametrize("database_url", [k for k in KINDS if k != "sqlite"], indirect=True)
+def test_numbering_a_delivery_does_not_grow_with_its_queue(uow_factory, engine):
+    patient_id = add_patient(engine)
     queue_deliveries(engine, patient_id, 0, SMALL)
     small = numbering_cost(uow_factory, patient_id, SMALL)
     queue_deliveries(engine, patient_id, SMALL + 1, LARGE)
@@ -151,11 +157,7 @@ def consent_check_cost(uow_factory, start: int) -> int:
 @pytest.mark.parametrize("database_url", [k for k in KINDS if k != "sqlite"], indirect=True)
 def test_the_consent_check_of_a_batch_does_not_grow_with_the_entries_filed(
         uow_factory, engine):
-    patient_id = "p" * 32
-    with engine.begin() as connection:
-        connection.execute(insert(patients).values(
-            id=patient_id, matricule_hash="h" * 64, key_id="k", data_ct=b"\0", created_at=AT,
-            updated_at=AT))
+    patient_id = add_patient(engine)
     file_entries(engine, patient_id, 0, SMALL)
     small = consent_check_cost(uow_factory, 0)
     file_entries(engine, patient_id, SMALL, LARGE)
